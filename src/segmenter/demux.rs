@@ -1,0 +1,225 @@
+//! Reads the publisher's program structure: PAT and PMT (parsed, never forwarded), the
+//! stream table, and the unrolled decode time of every PES start
+//! (ISO/IEC 13818-1 §2.4.3.6, §2.4.4).
+
+use crate::codec::{StreamKind, VideoCodec};
+use crate::ts::pes::{self, PesError};
+use crate::ts::psi::{self, Pmt, PsiError, SectionAssembler};
+use crate::ts::{Packet, Pid, Ts, Unroller};
+
+/// What a packet is, for the segmenter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The publisher's PAT or PMT: consumed here, never forwarded.
+    Psi,
+    /// A packet before the program is known: nothing can be done with it.
+    Unknown,
+    /// A packet of the program (or any other PID) that passes through untouched.
+    Media(Option<PesStart>),
+}
+
+/// The start of a PES packet that carries a decode time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PesStart {
+    pub pid: Pid,
+    pub role: Role,
+    pub dts: Ts,
+    /// Where the elementary stream bytes begin in the packet payload.
+    pub data_offset: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The stream whose access units set segment boundaries: the first video stream, or the
+    /// first audio stream of an audio-only program.
+    Timeline,
+    /// An audio stream next to a timeline video stream.
+    Audio,
+    Other,
+}
+
+/// Something the demuxer noticed about the publisher's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The program's stream table is known or changed.
+    Program(Pmt),
+    UnknownStream {
+        pid: Pid,
+        stream_type: u8,
+    },
+    BadPsi(PsiError),
+    BadPes {
+        pid: Pid,
+        error: PesError,
+    },
+}
+
+#[derive(Debug)]
+struct Stream {
+    pid: Pid,
+    kind: StreamKind,
+    role: Role,
+    unroller: Unroller,
+}
+
+#[derive(Debug, Default)]
+pub struct Demux {
+    pat: SectionAssembler,
+    pmt: SectionAssembler,
+    /// PMT PIDs of every program in the PAT (all are the publisher's PSI).
+    pmt_pids: Vec<Pid>,
+    /// PMT PID of the program hlsd serves (the first one listed).
+    pmt_pid: Option<Pid>,
+    program: Option<Pmt>,
+    streams: Vec<Stream>,
+    notices: Vec<Notice>,
+    /// Last decode time seen on any stream, so that a new stream's first timestamp is
+    /// unrolled next to the others.
+    last_dts: Option<Ts>,
+}
+
+impl Demux {
+    pub fn program(&self) -> Option<&Pmt> {
+        self.program.as_ref()
+    }
+
+    pub fn pmt_pid(&self) -> Option<Pid> {
+        self.pmt_pid
+    }
+
+    pub fn video_codec(&self) -> Option<VideoCodec> {
+        self.streams.iter().find_map(|s| match (s.role, s.kind) {
+            (Role::Timeline, StreamKind::Video(c)) => Some(c),
+            _ => None,
+        })
+    }
+
+    pub fn take_notices(&mut self) -> std::vec::Drain<'_, Notice> {
+        self.notices.drain(..)
+    }
+
+    pub fn has_notices(&self) -> bool {
+        !self.notices.is_empty()
+    }
+
+    pub fn classify(&mut self, pkt: &Packet<'_>) -> Class {
+        let pid = pkt.pid();
+        if pid == Pid::PAT {
+            self.on_pat(pkt);
+            return Class::Psi;
+        }
+        if self.pmt_pids.contains(&pid) {
+            if Some(pid) == self.pmt_pid {
+                self.on_pmt(pkt);
+            }
+            return Class::Psi;
+        }
+        if self.program.is_none() {
+            return Class::Unknown;
+        }
+        if !pkt.pusi() {
+            return Class::Media(None);
+        }
+        let Some(i) = self.streams.iter().position(|s| s.pid == pid) else {
+            return Class::Media(None);
+        };
+        let Some(payload) = pkt.payload() else {
+            return Class::Media(None);
+        };
+        let header = match pes::parse_header(payload) {
+            Ok(h) => h,
+            Err(error) => {
+                self.notices.push(Notice::BadPes { pid, error });
+                return Class::Media(None);
+            }
+        };
+        let Some(raw) = header.decode_time() else {
+            return Class::Media(None);
+        };
+        let stream = &mut self.streams[i];
+        let dts = stream.unroller.unroll(raw);
+        self.last_dts = Some(dts);
+        Class::Media(Some(PesStart {
+            pid,
+            role: stream.role,
+            dts,
+            data_offset: header.data_offset,
+        }))
+    }
+
+    fn on_pat(&mut self, pkt: &Packet<'_>) {
+        match self.pat.push(pkt) {
+            None => {}
+            Some(Err(e)) => self.notices.push(Notice::BadPsi(e)),
+            Some(Ok(section)) => match psi::parse_pat(&section) {
+                Err(e) => self.notices.push(Notice::BadPsi(e)),
+                Ok(pat) => {
+                    self.pmt_pids = pat.programs.iter().map(|p| p.pmt_pid).collect();
+                    let first = pat.programs.first().map(|p| p.pmt_pid);
+                    if first != self.pmt_pid {
+                        self.pmt_pid = first;
+                        self.pmt = SectionAssembler::default();
+                    }
+                }
+            },
+        }
+    }
+
+    fn on_pmt(&mut self, pkt: &Packet<'_>) {
+        match self.pmt.push(pkt) {
+            None => {}
+            Some(Err(e)) => self.notices.push(Notice::BadPsi(e)),
+            Some(Ok(section)) => match psi::parse_pmt(&section) {
+                Err(e) => self.notices.push(Notice::BadPsi(e)),
+                Ok(pmt) if self.program.as_ref() == Some(&pmt) => {}
+                Ok(pmt) => self.set_program(pmt),
+            },
+        }
+    }
+
+    fn set_program(&mut self, pmt: Pmt) {
+        let kinds: Vec<(Pid, StreamKind)> = pmt
+            .streams
+            .iter()
+            .map(|es| (es.pid, StreamKind::from_stream_type(es.stream_type)))
+            .collect();
+        let video = kinds
+            .iter()
+            .find(|(_, k)| matches!(k, StreamKind::Video(_)));
+        let timeline = video
+            .or_else(|| {
+                kinds
+                    .iter()
+                    .find(|(_, k)| matches!(k, StreamKind::Audio(_)))
+            })
+            .map(|(pid, _)| *pid);
+        let old = std::mem::take(&mut self.streams);
+        for (pid, kind) in kinds {
+            if let StreamKind::Other(stream_type) = kind {
+                self.notices
+                    .push(Notice::UnknownStream { pid, stream_type });
+            }
+            let role = if Some(pid) == timeline {
+                Role::Timeline
+            } else if matches!(kind, StreamKind::Audio(_)) {
+                Role::Audio
+            } else {
+                Role::Other
+            };
+            // A stream that stays keeps its timeline; a new one starts next to the others.
+            let unroller = old
+                .iter()
+                .find(|s| s.pid == pid && s.kind == kind)
+                .map(|s| s.unroller.clone())
+                .unwrap_or_else(|| Unroller::near(self.last_dts));
+            self.streams.push(Stream {
+                pid,
+                kind,
+                role,
+                unroller,
+            });
+        }
+        self.notices.push(Notice::Program(pmt.clone()));
+        self.program = Some(pmt);
+    }
+}

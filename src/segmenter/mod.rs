@@ -1,0 +1,515 @@
+//! The segmenter: a sans-I/O state machine that turns a publisher's MPEG-TS bytes into
+//! segments cut at keyframes, each opening with hlsd's own PAT and PMT
+//! (RFC 8216bis §3.2, §6.2.1; DESIGN.md invariants 1–5).
+//!
+//! Drive it with [`Segmenter::push`] for each body chunk and [`Segmenter::finish`] when the
+//! publisher is gone, passing the wall clock in; collect what happened with
+//! [`Segmenter::poll_event`]. It never reads a clock and never does I/O.
+
+pub mod demux;
+
+use crate::codec::{FrameKind, SliceScanner};
+use crate::ts::pes::PesError;
+use crate::ts::psi::{Pmt, PsiError};
+use crate::ts::psi_writer::PsiWriter;
+use crate::ts::{Framer, FramerStats, Packet, Pid, Ts};
+use bytes::Bytes;
+use demux::{Class, Demux, Notice, PesStart, Role};
+use std::collections::VecDeque;
+
+/// A timestamp step larger than this forwards is a discontinuity, not a gap (DESIGN inv. 5).
+pub const JUMP_FORWARD: Ts = Ts(5 * Ts::HZ);
+/// A timestamp step larger than this backwards is a discontinuity.
+pub const JUMP_BACKWARD: Ts = Ts(Ts::HZ);
+/// Packets held while waiting to learn whether a frame is a keyframe.
+const PENDING_LIMIT: usize = 256;
+/// How far a segment cut inside a long GOP may run past the target duration; EXTINF still
+/// rounds to at most the target duration (§4.4.3.1).
+const TD_MARGIN: Ts = Ts(Ts::HZ / 4);
+
+#[derive(Debug, Clone)]
+pub struct SegmenterConfig {
+    /// Media time after which a segment is cut at the next keyframe.
+    pub segment_duration: Ts,
+    /// EXT-X-TARGETDURATION when already fixed (by config, or by an earlier publish of the
+    /// same feed); `None` fixes it when the first segment completes.
+    pub target_duration: Option<u32>,
+    /// A segment is cut, keyframe or not, when it reaches this many bytes.
+    pub max_segment_bytes: usize,
+    /// Until the target duration is fixed, a segment is cut, keyframe or not, at this length;
+    /// a stream with no keyframe at all starts being served after this long.
+    pub first_segment_limit: Ts,
+}
+
+impl SegmenterConfig {
+    pub fn new(segment_duration: f64, target_duration: Option<u32>) -> Self {
+        SegmenterConfig {
+            segment_duration: Ts::from_secs(segment_duration),
+            target_duration,
+            max_segment_bytes: 64 << 20,
+            first_segment_limit: Ts::from_secs((segment_duration * 5.0).max(10.0)),
+        }
+    }
+}
+
+/// A finished segment: hlsd's PAT and PMT, then the publisher's packets.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub data: Bytes,
+    /// Decode time of its first frame.
+    pub start: Ts,
+    pub duration: Ts,
+    /// It starts with a keyframe.
+    pub independent: bool,
+    /// A discontinuity (timestamp jump) comes before it. Reconnects are the feed's business.
+    pub discontinuity: bool,
+    /// Wall clock of its start in Unix milliseconds: the wall clock at the publish's first
+    /// keyframe plus the media time since (DESIGN invariant 6).
+    pub pdt_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    UnknownStream {
+        pid: Pid,
+        stream_type: u8,
+    },
+    BadPsi(PsiError),
+    BadPes {
+        pid: Pid,
+        error: PesError,
+    },
+    /// No keyframe came for this long: serving starts on a non-key frame.
+    NoKeyframe {
+        waited: Ts,
+    },
+    /// The encoder's GOP outran the target duration: a segment was cut without a keyframe.
+    GopOverrun {
+        target_duration: u32,
+    },
+    /// A segment was cut at a size or time ceiling.
+    ForcedCut {
+        reason: &'static str,
+        bytes: usize,
+        duration: Ts,
+    },
+    TimestampJump {
+        from: Ts,
+        to: Ts,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    Segment(Segment),
+    /// EXT-X-TARGETDURATION was fixed (once per feed).
+    TargetDuration(u32),
+    /// The publisher's program: its stream table.
+    Program(Pmt),
+    Warning(Warning),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SegmenterStats {
+    pub bytes: u64,
+    pub framer: FramerStats,
+    /// Packets dropped because they came before the program or the first keyframe.
+    pub dropped_packets: u64,
+    pub segments: u64,
+}
+
+pub struct Segmenter {
+    framer: Framer,
+    core: Core,
+}
+
+struct Core {
+    cfg: SegmenterConfig,
+    demux: Demux,
+    psi: Option<PsiWriter>,
+    target_duration: Option<u32>,
+    cur: Option<Building>,
+    pending: Option<Pending>,
+    events: VecDeque<Event>,
+    now_ms: i64,
+    /// Wall clock at the first keyframe, and media time served since.
+    anchor_ms: Option<i64>,
+    served: Ts,
+    frame_duration: Option<Ts>,
+    last_frame: Option<Ts>,
+    /// The audio stream followed for stall detection, and its media time since the last
+    /// video frame.
+    last_audio: Option<(Pid, Ts)>,
+    audio_run: Ts,
+    first_seen: Option<Ts>,
+    size_hint: usize,
+    stats: SegmenterStats,
+}
+
+struct Building {
+    data: Vec<u8>,
+    start: Ts,
+    independent: bool,
+    discontinuity: bool,
+    pdt_ms: i64,
+}
+
+/// A timeline frame whose kind is not known yet: its first packets (and any other packets
+/// that came since) wait here until its first slice NAL unit is seen.
+struct Pending {
+    data: Vec<u8>,
+    start: PesStart,
+    scanner: SliceScanner,
+    jump: Option<Ts>,
+    random_access: bool,
+    packets: usize,
+}
+
+impl Segmenter {
+    pub fn new(cfg: SegmenterConfig) -> Self {
+        Segmenter {
+            framer: Framer::new(),
+            core: Core {
+                target_duration: cfg.target_duration,
+                cfg,
+                demux: Demux::default(),
+                psi: None,
+                cur: None,
+                pending: None,
+                events: VecDeque::new(),
+                now_ms: 0,
+                anchor_ms: None,
+                served: Ts(0),
+                frame_duration: None,
+                last_frame: None,
+                last_audio: None,
+                audio_run: Ts(0),
+                first_seen: None,
+                size_hint: 256 << 10,
+                stats: SegmenterStats::default(),
+            },
+        }
+    }
+
+    /// Feeds a chunk of the body, any size, received at `now_ms` (Unix milliseconds).
+    pub fn push(&mut self, chunk: &[u8], now_ms: i64) {
+        let core = &mut self.core;
+        core.now_ms = now_ms;
+        core.stats.bytes += chunk.len() as u64;
+        self.framer.push(chunk, |p| core.on_packet(p));
+    }
+
+    /// The publisher is gone: flushes what is held and closes the last segment, whose
+    /// duration is its last frame's start plus one frame duration.
+    pub fn finish(&mut self, now_ms: i64) {
+        let core = &mut self.core;
+        core.now_ms = now_ms;
+        self.framer.finish(|p| core.on_packet(p));
+        core.resolve_pending(None);
+        if let Some(cur) = &core.cur {
+            let last = core.last_frame.unwrap_or(cur.start).max(cur.start);
+            let end = last + core.frame_duration.unwrap_or(Ts(Ts::HZ / 25));
+            core.close(end - cur.start);
+        }
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.core.events.pop_front()
+    }
+
+    pub fn stats(&self) -> SegmenterStats {
+        SegmenterStats {
+            framer: self.framer.stats(),
+            ..self.core.stats
+        }
+    }
+
+    pub fn target_duration(&self) -> Option<u32> {
+        self.core.target_duration
+    }
+
+    /// Duration of one timeline frame (video frame or audio PES), once two were seen.
+    pub fn frame_duration(&self) -> Option<Ts> {
+        self.core.frame_duration
+    }
+}
+
+impl Core {
+    fn on_packet(&mut self, pkt: Packet<'_>) {
+        let class = self.demux.classify(&pkt);
+        if self.demux.has_notices() {
+            self.take_notices();
+        }
+        let start = match class {
+            Class::Psi => return,
+            Class::Unknown => {
+                self.stats.dropped_packets += 1;
+                return;
+            }
+            Class::Media(start) => start,
+        };
+        let timeline_start = start.filter(|s| s.role == Role::Timeline);
+        if let Some(p) = &mut self.pending {
+            if timeline_start.is_none() {
+                p.data.extend_from_slice(pkt.bytes());
+                p.packets += 1;
+                let mut kind = None;
+                if pkt.pid() == p.start.pid {
+                    kind = pkt.payload().and_then(|b| p.scanner.push(b));
+                }
+                if kind.is_some() || p.packets >= PENDING_LIMIT {
+                    self.resolve_pending(kind);
+                }
+                return;
+            }
+            // The next frame began before this one showed a slice.
+            self.resolve_pending(None);
+        }
+        match start {
+            Some(s) if s.role == Role::Timeline => self.on_frame_start(s, pkt),
+            Some(s) if s.role == Role::Audio => {
+                self.check_stall(s);
+                self.append(pkt.bytes());
+            }
+            _ => self.append(pkt.bytes()),
+        }
+    }
+
+    fn take_notices(&mut self) {
+        let notices: Vec<Notice> = self.demux.take_notices().collect();
+        for n in notices {
+            let ev = match n {
+                Notice::Program(pmt) => {
+                    if let Some(pid) = self.demux.pmt_pid() {
+                        match &mut self.psi {
+                            Some(w) => {
+                                w.update(&pmt, pid);
+                                // Decoders must see the new table where it changed.
+                                let target = match (&mut self.pending, &mut self.cur) {
+                                    (Some(p), _) => Some(&mut p.data),
+                                    (None, Some(c)) => Some(&mut c.data),
+                                    _ => None,
+                                };
+                                if let Some(buf) = target {
+                                    w.write_into(buf);
+                                }
+                            }
+                            None => self.psi = Some(PsiWriter::new(&pmt, pid)),
+                        }
+                    }
+                    Event::Program(pmt)
+                }
+                Notice::UnknownStream { pid, stream_type } => {
+                    Event::Warning(Warning::UnknownStream { pid, stream_type })
+                }
+                Notice::BadPsi(e) => Event::Warning(Warning::BadPsi(e)),
+                Notice::BadPes { pid, error } => Event::Warning(Warning::BadPes { pid, error }),
+            };
+            self.events.push_back(ev);
+        }
+    }
+
+    fn on_frame_start(&mut self, s: PesStart, pkt: Packet<'_>) {
+        self.audio_run = Ts(0);
+        let mut jump = None;
+        if let Some(last) = self.last_frame {
+            let step = s.dts - last;
+            if step > JUMP_FORWARD || step < Ts(-JUMP_BACKWARD.0) {
+                jump = Some(last);
+            } else if step > Ts(0) {
+                self.frame_duration = Some(step);
+            }
+        }
+        let kind = match self.demux.video_codec() {
+            None => Some(FrameKind::Key),
+            Some(codec) => {
+                let mut scanner = SliceScanner::new(codec);
+                let data = pkt
+                    .payload()
+                    .and_then(|p| p.get(s.data_offset..))
+                    .unwrap_or(&[]);
+                match scanner.push(data) {
+                    Some(kind) => Some(kind),
+                    None => {
+                        self.pending = Some(Pending {
+                            data: pkt.bytes().to_vec(),
+                            start: s,
+                            scanner,
+                            jump,
+                            random_access: pkt.random_access(),
+                            packets: 1,
+                        });
+                        return;
+                    }
+                }
+            }
+        };
+        self.last_frame = Some(s.dts);
+        self.decide(s, kind.unwrap_or(FrameKind::Delta), jump);
+        self.append(pkt.bytes());
+    }
+
+    /// Settles a pending frame: `kind` when its slice was seen, else by the
+    /// random_access_indicator of its first packet.
+    fn resolve_pending(&mut self, kind: Option<FrameKind>) {
+        let Some(p) = self.pending.take() else { return };
+        let kind = kind.unwrap_or(if p.random_access {
+            FrameKind::Key
+        } else {
+            FrameKind::Delta
+        });
+        self.last_frame = Some(p.start.dts);
+        self.decide(p.start, kind, p.jump);
+        self.append(&p.data);
+    }
+
+    /// Decides, at the start of a timeline frame, whether a new segment starts here.
+    fn decide(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
+        let key = kind == FrameKind::Key;
+        let Some(cur) = &self.cur else {
+            let first = *self.first_seen.get_or_insert(s.dts);
+            let waited = s.dts - first;
+            if key {
+                self.open(s.dts, true, false);
+            } else if waited >= self.cfg.first_segment_limit {
+                self.events
+                    .push_back(Event::Warning(Warning::NoKeyframe { waited }));
+                self.open(s.dts, false, false);
+            }
+            return;
+        };
+        let elapsed = s.dts - cur.start;
+        let frame = self.frame_duration.unwrap_or(Ts(0));
+        let bytes = cur.data.len();
+        if let Some(last) = jump {
+            let end = last + frame;
+            self.events
+                .push_back(Event::Warning(Warning::TimestampJump {
+                    from: last,
+                    to: s.dts,
+                }));
+            self.close(end - self.cur.as_ref().map_or(end, |c| c.start));
+            self.open(s.dts, key, true);
+        } else if key && elapsed.0 + frame.0 / 2 >= self.cfg.segment_duration.0 {
+            self.close(elapsed);
+            self.open(s.dts, true, false);
+        } else if let Some(td) = self.target_duration.filter(|_| !key) {
+            if elapsed + frame > Ts(i64::from(td) * Ts::HZ) + TD_MARGIN {
+                self.events.push_back(Event::Warning(Warning::GopOverrun {
+                    target_duration: td,
+                }));
+                self.close(elapsed);
+                self.open(s.dts, false, false);
+            } else if bytes >= self.cfg.max_segment_bytes {
+                self.forced(s.dts, key, "size", elapsed);
+            }
+        } else if self.target_duration.is_none() && elapsed >= self.cfg.first_segment_limit {
+            self.forced(s.dts, key, "first segment too long", elapsed);
+        } else if bytes >= self.cfg.max_segment_bytes {
+            self.forced(s.dts, key, "size", elapsed);
+        }
+    }
+
+    fn forced(&mut self, at: Ts, key: bool, reason: &'static str, duration: Ts) {
+        let bytes = self.cur.as_ref().map_or(0, |c| c.data.len());
+        self.events.push_back(Event::Warning(Warning::ForcedCut {
+            reason,
+            bytes,
+            duration,
+        }));
+        self.close(duration);
+        self.open(at, key, false);
+    }
+
+    /// An audio PES start next to a video timeline: when video has stalled for three target
+    /// durations while audio flows, the segment is cut so memory and the playlist move on.
+    /// Audio time is counted by its own steps, so an audio timestamp jump is no stall.
+    fn check_stall(&mut self, s: PesStart) {
+        if let Some((pid, last)) = self.last_audio
+            && pid == s.pid
+        {
+            let step = s.dts - last;
+            if step > Ts(0) && step <= JUMP_FORWARD {
+                self.audio_run = self.audio_run + step;
+            }
+        }
+        self.last_audio = Some((s.pid, s.dts));
+        let Some(cur) = &self.cur else { return };
+        let td = self
+            .target_duration
+            .map_or(self.cfg.first_segment_limit, |t| Ts(i64::from(t) * Ts::HZ));
+        if self.audio_run > Ts(3 * td.0) {
+            let duration = self.audio_run.max(s.dts - cur.start);
+            self.audio_run = Ts(0);
+            self.last_frame = Some(s.dts);
+            self.forced(s.dts, false, "video stalled", duration);
+        }
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        match &mut self.cur {
+            Some(cur) => {
+                cur.data.extend_from_slice(bytes);
+                if cur.data.len() >= 2 * self.cfg.max_segment_bytes {
+                    // No frame start for a long while: the size ceiling still holds.
+                    let start = cur.start;
+                    let at = self.last_frame.unwrap_or(start).max(start);
+                    let duration = (at - start).max(Ts(1));
+                    self.forced(at + Ts(1), false, "size without frame boundary", duration);
+                }
+            }
+            None => self.stats.dropped_packets += (bytes.len() / 188) as u64,
+        }
+    }
+
+    fn open(&mut self, dts: Ts, independent: bool, discontinuity: bool) {
+        let Some(psi) = &mut self.psi else { return };
+        let anchor = *self.anchor_ms.get_or_insert(self.now_ms);
+        let mut data = Vec::with_capacity(self.size_hint);
+        psi.write_into(&mut data);
+        self.cur = Some(Building {
+            data,
+            start: dts,
+            independent,
+            discontinuity,
+            pdt_ms: anchor + self.served.0 / 90,
+        });
+    }
+
+    fn close(&mut self, duration: Ts) {
+        let Some(b) = self.cur.take() else { return };
+        let duration = if duration > Ts(0) {
+            duration
+        } else {
+            self.frame_duration.unwrap_or(Ts(1))
+        };
+        if self.target_duration.is_none() {
+            let td = target_duration_for(self.cfg.segment_duration, duration);
+            self.target_duration = Some(td);
+            self.events.push_back(Event::TargetDuration(td));
+        }
+        self.served = self.served + duration;
+        self.size_hint = b.data.len() + b.data.len() / 8;
+        self.stats.segments += 1;
+        self.events.push_back(Event::Segment(Segment {
+            data: Bytes::from(b.data),
+            start: b.start,
+            duration,
+            independent: b.independent,
+            discontinuity: b.discontinuity,
+            pdt_ms: b.pdt_ms,
+        }));
+    }
+}
+
+/// HLS-RULES policy: the larger of ceil(segment_duration) and the first segment rounded up,
+/// ignoring up to 0.1 s of timestamp jitter above a whole second.
+pub fn target_duration_for(segment_duration: Ts, first: Ts) -> u32 {
+    let configured = segment_duration.secs().ceil();
+    let first_up = (first.secs() - 0.1).ceil().max(first.secs().round());
+    configured.max(first_up).max(1.0) as u32
+}
+
+#[cfg(test)]
+mod tests;

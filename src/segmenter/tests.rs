@@ -1,0 +1,352 @@
+//! Segmenter behaviour on synthetic streams (see `crate::synth`).
+
+use super::*;
+use crate::synth::{self, Synth};
+use crate::ts::PACKET_SIZE;
+
+struct Run {
+    segments: Vec<Segment>,
+    warnings: Vec<Warning>,
+    td: Option<u32>,
+}
+
+fn run(input: &[u8], chunk: usize, seg: f64) -> Run {
+    let mut s = Segmenter::new(SegmenterConfig::new(seg, None));
+    let mut out = Run {
+        segments: vec![],
+        warnings: vec![],
+        td: None,
+    };
+    let drain = |s: &mut Segmenter, out: &mut Run| {
+        while let Some(ev) = s.poll_event() {
+            match ev {
+                Event::Segment(seg) => out.segments.push(seg),
+                Event::Warning(w) => out.warnings.push(w),
+                Event::TargetDuration(td) => {
+                    assert!(out.td.is_none(), "target duration fixed twice");
+                    out.td = Some(td);
+                }
+                Event::Program(_) => {}
+            }
+        }
+    };
+    for (i, c) in input.chunks(chunk).enumerate() {
+        s.push(c, 1_000_000 + i as i64);
+        drain(&mut s, &mut out);
+    }
+    s.finish(2_000_000);
+    drain(&mut s, &mut out);
+    out
+}
+
+fn secs(segments: &[Segment]) -> Vec<f64> {
+    segments
+        .iter()
+        .map(|s| (s.duration.secs() * 1000.0).round() / 1000.0)
+        .collect()
+}
+
+fn packets(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    b.chunks_exact(PACKET_SIZE)
+}
+
+fn pid_of(p: &[u8]) -> u16 {
+    u16::from(p[1] & 0x1F) << 8 | u16::from(p[2])
+}
+
+/// Packets of the input without PSI, from the first video keyframe's first packet on.
+fn expected_media(input: &[u8]) -> Vec<u8> {
+    let all: Vec<&[u8]> = packets(input).collect();
+    let first_key = all
+        .iter()
+        .position(|p| pid_of(p) == synth::VIDEO_PID.0 && p[1] & 0x40 != 0 && p[5] & 0x40 != 0)
+        .expect("a keyframe");
+    all[first_key..]
+        .iter()
+        .filter(|p| ![0, synth::PMT_PID.0].contains(&pid_of(p)))
+        .flat_map(|p| p.iter().copied())
+        .collect()
+}
+
+fn served_media(segments: &[Segment]) -> Vec<u8> {
+    segments
+        .iter()
+        .flat_map(|s| packets(&s.data).filter(|p| ![0, synth::PMT_PID.0].contains(&pid_of(p))))
+        .flat_map(|p| p.iter().copied())
+        .collect()
+}
+
+fn assert_starts_with_psi_and_key(seg: &Segment) {
+    let ps: Vec<&[u8]> = packets(&seg.data).take(3).collect();
+    assert_eq!(pid_of(ps[0]), 0, "PAT first");
+    assert_eq!(pid_of(ps[1]), synth::PMT_PID.0, "PMT second");
+    assert_eq!(pid_of(ps[2]), synth::VIDEO_PID.0, "video third");
+    assert!(ps[2][1] & 0x40 != 0, "a PES start");
+}
+
+#[test]
+fn cuts_at_keyframes_after_segment_duration() {
+    let input = Synth {
+        gop: 25,
+        ..Synth::default()
+    }
+    .build(250);
+    let r = run(&input, 65536, 2.0);
+    assert_eq!(secs(&r.segments), vec![2.0; 5]);
+    assert_eq!(r.td, Some(2));
+    for s in &r.segments {
+        assert!(s.independent && !s.discontinuity);
+        assert_starts_with_psi_and_key(s);
+    }
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+#[test]
+fn same_segments_whatever_the_chunking() {
+    let input = Synth {
+        gop: 12,
+        ..Synth::default()
+    }
+    .build(120);
+    let reference: Vec<Bytes> = run(&input, 65536, 1.0)
+        .segments
+        .into_iter()
+        .map(|s| s.data)
+        .collect();
+    assert!(reference.len() >= 4);
+    for chunk in [1, 7, 188, 189, 1000] {
+        let got: Vec<Bytes> = run(&input, chunk, 1.0)
+            .segments
+            .into_iter()
+            .map(|s| s.data)
+            .collect();
+        assert_eq!(got, reference, "chunk {chunk}");
+    }
+}
+
+#[test]
+fn every_packet_once_in_order() {
+    let input = Synth {
+        gop: 10,
+        ..Synth::default()
+    }
+    .build(103);
+    let r = run(&input, 7, 1.0);
+    assert_eq!(served_media(&r.segments), expected_media(&input));
+}
+
+#[test]
+fn psi_continuity_counters_are_ours_and_continuous() {
+    let input = Synth {
+        gop: 25,
+        ..Synth::default()
+    }
+    .build(200);
+    let r = run(&input, 4096, 1.0);
+    let ccs: Vec<u8> = r.segments.iter().map(|s| s.data[3] & 0x0F).collect();
+    let expect: Vec<u8> = (0..ccs.len() as u8).map(|i| i & 0x0F).collect();
+    assert_eq!(ccs, expect);
+}
+
+#[test]
+fn gop_longer_than_segment_duration() {
+    let input = Synth {
+        gop: 100,
+        ..Synth::default()
+    }
+    .build(400);
+    let r = run(&input, 65536, 2.0);
+    assert_eq!(r.td, Some(4));
+    assert_eq!(secs(&r.segments), vec![4.0; 4]);
+    assert!(r.segments.iter().all(|s| s.independent));
+}
+
+#[test]
+fn later_long_gop_is_cut_within_target_duration() {
+    let keyframes = vec![0, 25, 50, 200, 225, 250];
+    let input = Synth {
+        keyframes: Some(keyframes),
+        ..Synth::default()
+    }
+    .build(300);
+    let r = run(&input, 65536, 2.0);
+    assert_eq!(r.td, Some(2));
+    for s in &r.segments {
+        assert!(s.duration.secs() <= 2.25, "{}", s.duration.secs());
+    }
+    let independent: Vec<bool> = r.segments.iter().map(|s| s.independent).collect();
+    assert_eq!(independent[0], true);
+    assert!(independent.contains(&false));
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::GopOverrun { target_duration: 2 }))
+    );
+    // Durations still add up to the media timeline.
+    let total: f64 = r.segments.iter().map(|s| s.duration.secs()).sum();
+    assert!((total - 300.0 / 25.0).abs() < 0.001, "{total}");
+    assert_eq!(served_media(&r.segments), expected_media(&input));
+}
+
+#[test]
+fn irregular_gop() {
+    let keyframes = vec![0, 30, 45, 70, 120, 130, 170];
+    let input = Synth {
+        keyframes: Some(keyframes),
+        ..Synth::default()
+    }
+    .build(200);
+    let r = run(&input, 188, 1.0);
+    // The first segment (keyframe at 30: 1.2 s) fixes TD = 2; 45 is too early, 70 cuts.
+    assert_eq!(r.td, Some(2));
+    assert_eq!(secs(&r.segments), vec![1.2, 1.6, 2.0, 2.0, 1.2]);
+    assert!(r.segments.iter().all(|s| s.independent));
+}
+
+#[test]
+fn audio_only_cuts_on_time_at_pes_boundaries() {
+    let input = Synth {
+        frame_ticks: None,
+        ..Synth::default()
+    }
+    .build(500);
+    let r = run(&input, 1000, 2.0);
+    // 1920-tick PES: the first start at or after 2 s is at 94 × 1920 ticks.
+    assert_eq!(r.segments.len(), 6);
+    for s in &r.segments[..r.segments.len() - 1] {
+        assert!(
+            (s.duration.secs() - 2.005).abs() < 0.03,
+            "{}",
+            s.duration.secs()
+        );
+        assert!(s.independent);
+    }
+    let total: f64 = r.segments.iter().map(|s| s.duration.secs()).sum();
+    assert!((total - 500.0 * 1920.0 / 90000.0).abs() < 0.001, "{total}");
+}
+
+#[test]
+fn pts_wrap_is_not_a_discontinuity() {
+    let input = Synth {
+        start: (1 << 33) - 3 * 90_000,
+        ..Synth::default()
+    }
+    .build(200);
+    let r = run(&input, 65536, 2.0);
+    assert_eq!(secs(&r.segments), vec![2.0; 4]);
+    assert!(r.segments.iter().all(|s| !s.discontinuity));
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+#[test]
+fn timestamp_jump_is_a_discontinuity() {
+    for jump in [30 * 90_000, -10 * 90_000] {
+        // An encoder restart: the jump comes with a keyframe.
+        let keyframes = Some(vec![0, 25, 50, 60, 85, 110, 135]);
+        let input = Synth {
+            keyframes,
+            jumps: vec![(60, jump)],
+            ..Synth::default()
+        }
+        .build(150);
+        let r = run(&input, 65536, 2.0);
+        let disc: Vec<usize> = r
+            .segments
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.discontinuity)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(disc, vec![2], "jump {jump}");
+        assert_eq!(secs(&r.segments), vec![2.0, 0.4, 2.0, 1.6], "jump {jump}");
+        assert!(
+            r.warnings
+                .iter()
+                .all(|w| matches!(w, Warning::TimestampJump { .. })),
+            "{:?}",
+            r.warnings
+        );
+        assert!(r.segments.iter().all(|s| s.independent));
+        // PDT follows media time served, not the jumped timestamps.
+        assert_eq!(r.segments[2].pdt_ms - r.segments[0].pdt_ms, 2400);
+    }
+}
+
+#[test]
+fn small_steps_are_not_jumps() {
+    let input = Synth {
+        jumps: vec![(60, 4 * 90_000)],
+        ..Synth::default()
+    }
+    .build(150);
+    let r = run(&input, 65536, 2.0);
+    assert!(r.segments.iter().all(|s| !s.discontinuity));
+}
+
+#[test]
+fn slice_found_beyond_the_first_packet() {
+    let plain = run(&Synth::default().build(100), 65536, 2.0);
+    let input = Synth {
+        sei_bytes: 500,
+        ..Synth::default()
+    }
+    .build(100);
+    let r = run(&input, 188, 2.0);
+    assert_eq!(secs(&r.segments), secs(&plain.segments));
+    assert_eq!(served_media(&r.segments), expected_media(&input));
+}
+
+#[test]
+fn stream_without_keyframes_is_bounded() {
+    let input = Synth {
+        keyframes: Some(vec![]),
+        ..Synth::default()
+    }
+    .build(25 * 40);
+    let r = run(&input, 65536, 2.0);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::NoKeyframe { .. }))
+    );
+    assert!(!r.segments.is_empty());
+    for s in &r.segments {
+        assert!(s.duration.secs() <= 10.25, "{}", s.duration.secs());
+    }
+}
+
+#[test]
+fn last_segment_ends_one_frame_after_its_last_frame() {
+    let input = Synth::default().build(110);
+    let r = run(&input, 65536, 2.0);
+    assert_eq!(secs(&r.segments), vec![2.0, 2.0, 0.4]);
+}
+
+#[test]
+fn garbage_between_packets_loses_nothing_after_it() {
+    let clean = Synth {
+        gop: 10,
+        ..Synth::default()
+    }
+    .build(60);
+    let mut dirty = Vec::new();
+    for (i, p) in packets(&clean).enumerate() {
+        dirty.extend_from_slice(p);
+        if i % 37 == 5 {
+            dirty.extend_from_slice(&[0x47, 0x12, 0x00, 0x47, 0xFF][..1 + i % 5]);
+        }
+    }
+    let r = run(&dirty, 13, 1.0);
+    assert_eq!(served_media(&r.segments), expected_media(&clean));
+}
+
+#[test]
+fn target_duration_policy() {
+    let td = |seg: f64, first: f64| target_duration_for(Ts::from_secs(seg), Ts::from_secs(first));
+    assert_eq!(td(2.0, 2.0), 2);
+    assert_eq!(td(2.0, 2.04), 2);
+    assert_eq!(td(2.0, 2.5), 3);
+    assert_eq!(td(2.0, 4.0), 4);
+    assert_eq!(td(1.5, 1.0), 2);
+    assert_eq!(td(0.5, 0.5), 1);
+}
