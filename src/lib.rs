@@ -6,6 +6,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod playlist;
 pub mod segmenter;
 pub mod synth;
 pub mod ts;
