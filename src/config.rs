@@ -95,12 +95,12 @@ impl Config {
         {
             return bad("hls.part_duration must be 0 or less than hls.segment_duration");
         }
-        if let Some(td) = h.target_duration {
-            if f64::from(td) < h.segment_duration.ceil() || td > 60 {
-                return bad(
-                    "hls.target_duration must be at least ceil(segment_duration) and at most 60",
-                );
-            }
+        if let Some(td) = h.target_duration
+            && (f64::from(td) < h.segment_duration.ceil() || td > 60)
+        {
+            return bad(
+                "hls.target_duration must be at least ceil(segment_duration) and at most 60",
+            );
         }
         let f = &self.feeds;
         if f.max_feeds == 0 {

@@ -1,11 +1,14 @@
 //! hlsd: a live HLS / LL-HLS origin server for pushed MPEG-TS.
 //!
 //! The sans-I/O core (`ts`, `codec`, `segmenter`, `playlist`) turns bytes into segments and
-//! playlists with time passed in; the shell (`feeds`, `ingest`, `http`) does the I/O.
+//! playlists with time passed in; the shell (`feeds`, `http`, `clock`) does the I/O.
 //! See ARCHITECTURE.md for the code map.
 
+pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod feeds;
+pub mod http;
 pub mod playlist;
 pub mod segmenter;
 pub mod synth;
@@ -13,8 +16,16 @@ pub mod ts;
 
 pub use config::Config;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// How long in-flight requests may take to finish after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Serves hlsd on an already bound listener until `shutdown` completes, then ends every
 /// feed (EXT-X-ENDLIST), closes ingest requests and returns.
@@ -23,7 +34,37 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _ = (listener, config);
-    shutdown.await;
+    let config = Arc::new(config);
+    let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
+    let registry = feeds::Registry::new(config, clock::Clock::new());
+    let (tx, rx) = watch::channel(false);
+    let app = http::App {
+        registry: registry.clone(),
+        shutdown: rx.clone(),
+        first_segment_wait: Duration::from_secs_f64(first_wait),
+    };
+    let router = http::router(app);
+    let reg = registry.clone();
+    let signal = async move {
+        shutdown.await;
+        info!("shutting down: ending feeds and closing ingest requests");
+        reg.shut_down();
+        let _ = tx.send(true);
+    };
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .into_future();
+    let mut stopping = rx;
+    tokio::select! {
+        r = server => r?,
+        _ = async {
+            let _ = stopping.wait_for(|v| *v).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => warn!("connections still open {} s after shutdown: closing them", SHUTDOWN_GRACE.as_secs()),
+    }
+    registry.shut_down();
     Ok(())
 }

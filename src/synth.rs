@@ -188,7 +188,7 @@ impl Synth {
     fn is_key(&self, i: usize) -> bool {
         match &self.keyframes {
             Some(k) => k.contains(&i),
-            None => i % self.gop.max(1) == 0,
+            None => i.is_multiple_of(self.gop.max(1)),
         }
     }
 
@@ -229,7 +229,7 @@ impl Synth {
                 w.pes(AUDIO_PID, 0xC0, t, None, &adts(audio_i, 300), false);
                 audio_i += 1;
             }
-            if key || i % self.gop.max(1) == 0 {
+            if key || i.is_multiple_of(self.gop.max(1)) {
                 w.psi(false, self.audio);
             }
             let mut au = vec![0, 0, 0, 1, 0x09, 0xF0];

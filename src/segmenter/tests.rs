@@ -175,7 +175,7 @@ fn later_long_gop_is_cut_within_target_duration() {
         assert!(s.duration.secs() <= 2.25, "{}", s.duration.secs());
     }
     let independent: Vec<bool> = r.segments.iter().map(|s| s.independent).collect();
-    assert_eq!(independent[0], true);
+    assert!(independent[0]);
     assert!(independent.contains(&false));
     assert!(
         r.warnings

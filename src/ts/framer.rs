@@ -154,6 +154,25 @@ impl State {
     }
 }
 
+/// How many leading bytes [`looks_like_ts`] needs at most to decide.
+pub const SNIFF_LEN: usize = 64 * 1024;
+
+/// Whether `head`, the first bytes of a body, is MPEG-TS: a run of 5 sync bytes 188 bytes
+/// apart somewhere in the first 64 KB. `None`: not enough bytes yet to say no.
+pub fn looks_like_ts(head: &[u8]) -> Option<bool> {
+    const RUN: usize = 4 * PACKET_SIZE + 1;
+    let head = &head[..head.len().min(SNIFF_LEN)];
+    let found = head.len() >= RUN
+        && (0..=head.len() - RUN).any(|i| (0..5).all(|k| head[i + k * PACKET_SIZE] == SYNC_BYTE));
+    if found {
+        Some(true)
+    } else if head.len() >= SNIFF_LEN {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +235,18 @@ mod tests {
         let mut s = stream(&[1, 2]);
         s.extend(&packet(7)[..50]);
         check(&s, &[1, 2]);
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(looks_like_ts(&stream(&[1, 2, 3, 4])), None);
+        let mut s = vec![0u8; 1000];
+        s.extend(stream(&[1, 2, 3, 4, 5]));
+        assert_eq!(looks_like_ts(&s), Some(true));
+        assert_eq!(looks_like_ts(&[0x47; 100]), None);
+        assert_eq!(looks_like_ts(&vec![0u8; SNIFF_LEN + 10]), Some(false));
+        let text = b"GET / HTTP/1.1\r\n".repeat(5000);
+        assert_eq!(looks_like_ts(&text), Some(false));
     }
 
     #[test]

@@ -1,0 +1,341 @@
+//! The feed registry: feeds exist from their first publish, hold one [`Rendition`] per
+//! pushed rendition, and go through the lifecycle of DESIGN.md (live → reconnecting →
+//! ended → removed). Timers for grace and linger are tokio tasks that act only if nothing
+//! happened in between (checked with the rendition's epoch).
+//!
+//! Lock order: registry feeds → feed renditions → rendition state. No lock is held across
+//! an `.await`.
+
+pub mod rendition;
+
+use crate::clock::{Clock, new_token};
+use crate::config::Config;
+use crate::playlist::{Variant, render_multivariant};
+use bytes::Bytes;
+use rendition::{Phase, Publisher};
+pub use rendition::{Rendition, Snapshot};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Why a publish was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error(
+        "{feed}/{rendition} is already being published by {addr} (for {secs} s); a feed takes one publisher at a time"
+    )]
+    Busy {
+        feed: String,
+        rendition: String,
+        addr: SocketAddr,
+        secs: i64,
+    },
+    #[error("too many feeds: the limit (feeds.max_feeds) is {0}")]
+    TooManyFeeds(usize),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+pub struct Feed {
+    pub name: String,
+    renditions: Mutex<BTreeMap<String, Arc<Rendition>>>,
+    multivariant: watch::Sender<Option<Bytes>>,
+}
+
+impl Feed {
+    fn renditions(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Rendition>>> {
+        self.renditions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn rendition(&self, name: &str) -> Option<Arc<Rendition>> {
+        self.renditions().get(name).cloned()
+    }
+
+    pub fn rendition_list(&self) -> Vec<Arc<Rendition>> {
+        self.renditions().values().cloned().collect()
+    }
+
+    /// The multivariant playlist; `None` until a rendition has a segment.
+    pub fn subscribe_multivariant(&self) -> watch::Receiver<Option<Bytes>> {
+        self.multivariant.subscribe()
+    }
+
+    /// Renders the multivariant playlist again from the renditions' snapshots.
+    pub fn update_multivariant(&self) {
+        let variants: Vec<Variant> = self
+            .rendition_list()
+            .iter()
+            .filter_map(|r| {
+                let s = r.snapshot();
+                s.playlist.as_ref()?;
+                Some(Variant {
+                    name: r.name.clone(),
+                    bandwidth: s.bandwidth,
+                    average_bandwidth: s.average_bandwidth,
+                })
+            })
+            .collect();
+        let text = (!variants.is_empty()).then(|| Bytes::from(render_multivariant(&variants)));
+        self.multivariant.send_if_modified(|cur| {
+            if *cur != text {
+                *cur = text;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+pub struct Registry {
+    config: Arc<Config>,
+    clock: Clock,
+    feeds: Mutex<HashMap<String, Arc<Feed>>>,
+    next_publisher: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+/// A publisher's hold on a rendition. Dropping it (the request ended in any way) releases
+/// the rendition and starts the reconnect grace.
+pub struct PublishGuard {
+    registry: Arc<Registry>,
+    pub feed: Arc<Feed>,
+    pub rendition: Arc<Rendition>,
+    pub id: u64,
+    /// The rendition's fixed target duration, if it has one already.
+    pub target_duration: Option<u32>,
+    /// This publish continues the feed after a reconnect (a discontinuity).
+    pub resumed: bool,
+}
+
+impl Drop for PublishGuard {
+    fn drop(&mut self) {
+        self.registry.release(&self.feed, &self.rendition, self.id);
+    }
+}
+
+impl Registry {
+    pub fn new(config: Arc<Config>, clock: Clock) -> Arc<Self> {
+        Arc::new(Registry {
+            config,
+            clock,
+            feeds: Mutex::new(HashMap::new()),
+            next_publisher: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    fn feeds(&self) -> MutexGuard<'_, HashMap<String, Arc<Feed>>> {
+        self.feeds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn feed(&self, name: &str) -> Option<Arc<Feed>> {
+        self.feeds().get(name).cloned()
+    }
+
+    pub fn feed_count(&self) -> usize {
+        self.feeds().len()
+    }
+
+    /// Takes the rendition for a new publisher, creating the feed and rendition if needed.
+    pub fn claim(
+        self: &Arc<Self>,
+        feed: &str,
+        rendition: &str,
+        addr: SocketAddr,
+    ) -> Result<PublishGuard, ClaimError> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(ClaimError::ShuttingDown);
+        }
+        let now = self.clock.now_ms();
+        let mut feeds = self.feeds();
+        let f = match feeds.get(feed) {
+            Some(f) => f.clone(),
+            None => {
+                if feeds.len() >= self.config.feeds.max_feeds {
+                    return Err(ClaimError::TooManyFeeds(self.config.feeds.max_feeds));
+                }
+                let (multivariant, _) = watch::channel(None);
+                let f = Arc::new(Feed {
+                    name: feed.to_string(),
+                    renditions: Mutex::default(),
+                    multivariant,
+                });
+                feeds.insert(feed.to_string(), f.clone());
+                f
+            }
+        };
+        let mut renditions = f.renditions();
+        let r = renditions
+            .entry(rendition.to_string())
+            .or_insert_with(|| {
+                let h = &self.config.hls;
+                Arc::new(Rendition::new(
+                    feed,
+                    rendition,
+                    h.window,
+                    h.target_duration,
+                    new_token(),
+                ))
+            })
+            .clone();
+        drop(renditions);
+        drop(feeds);
+
+        let mut st = r.lock();
+        if let Some(p) = st.publisher {
+            return Err(ClaimError::Busy {
+                feed: feed.to_string(),
+                rendition: rendition.to_string(),
+                addr: p.addr,
+                secs: (now - p.since_ms) / 1000,
+            });
+        }
+        let id = self.next_publisher.fetch_add(1, Ordering::Relaxed);
+        let resumed = match st.phase {
+            Phase::Reconnecting => {
+                st.window.mark_discontinuity();
+                true
+            }
+            Phase::Ended => {
+                st.token = new_token();
+                st.window.restart(now);
+                info!(
+                    feed,
+                    rendition,
+                    token = format!("{:x}", st.token),
+                    "new session of an ended feed"
+                );
+                false
+            }
+            Phase::Live => false,
+        };
+        st.publisher = Some(Publisher {
+            id,
+            addr,
+            since_ms: now,
+        });
+        st.phase = Phase::Live;
+        st.epoch += 1;
+        r.publish(&st);
+        let target_duration = st.target_duration;
+        drop(st);
+        Ok(PublishGuard {
+            registry: self.clone(),
+            feed: f,
+            rendition: r,
+            id,
+            target_duration,
+            resumed,
+        })
+    }
+
+    fn release(self: &Arc<Self>, feed: &Arc<Feed>, r: &Arc<Rendition>, id: u64) {
+        let mut st = r.lock();
+        if st.publisher.map(|p| p.id) != Some(id) {
+            return;
+        }
+        st.publisher = None;
+        st.epoch += 1;
+        if st.segments_made == 0 {
+            // Nothing was ever served: nothing to wait for.
+            drop(st);
+            self.remove(feed, r);
+            return;
+        }
+        if self.shutting_down.load(Ordering::SeqCst) {
+            Self::end_locked(r, &mut st);
+            return;
+        }
+        st.phase = Phase::Reconnecting;
+        r.publish(&st);
+        let epoch = st.epoch;
+        drop(st);
+        let (reg, feed, r) = (self.clone(), feed.clone(), r.clone());
+        tokio::spawn(async move { reg.after_release(feed, r, epoch).await });
+    }
+
+    async fn after_release(self: Arc<Self>, feed: Arc<Feed>, r: Arc<Rendition>, epoch: u64) {
+        let cfg = &self.config.feeds;
+        tokio::time::sleep(Duration::from_secs_f64(cfg.reconnect_grace)).await;
+        let epoch = {
+            let mut st = r.lock();
+            if st.epoch != epoch {
+                return;
+            }
+            info!(feed = %feed.name, rendition = %r.name, "no publisher after {} s: feed ended", cfg.reconnect_grace);
+            Self::end_locked(&r, &mut st);
+            st.epoch
+        };
+        tokio::time::sleep(Duration::from_secs_f64(cfg.linger)).await;
+        if r.lock().epoch == epoch {
+            info!(feed = %feed.name, rendition = %r.name, "ended {} s ago: removed", cfg.linger);
+            self.remove(&feed, &r);
+        }
+    }
+
+    fn end_locked(r: &Rendition, st: &mut rendition::State) {
+        st.window.end();
+        st.phase = Phase::Ended;
+        st.epoch += 1;
+        r.publish(st);
+    }
+
+    fn remove(&self, feed: &Arc<Feed>, r: &Arc<Rendition>) {
+        let mut feeds = self.feeds();
+        let mut renditions = feed.renditions();
+        if renditions.get(&r.name).is_some_and(|x| Arc::ptr_eq(x, r)) {
+            renditions.remove(&r.name);
+        }
+        let empty = renditions.is_empty();
+        drop(renditions);
+        if empty && feeds.get(&feed.name).is_some_and(|f| Arc::ptr_eq(f, feed)) {
+            feeds.remove(&feed.name);
+        }
+        drop(feeds);
+        feed.update_multivariant();
+    }
+
+    /// Shutdown: refuse new publishers and end every rendition without a publisher (those
+    /// with one end as their ingest request closes).
+    pub fn shut_down(self: &Arc<Self>) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let feeds: Vec<Arc<Feed>> = self.feeds().values().cloned().collect();
+        for f in feeds {
+            for r in f.rendition_list() {
+                let mut st = r.lock();
+                if st.publisher.is_none() && st.phase != Phase::Ended {
+                    Self::end_locked(&r, &mut st);
+                }
+            }
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Records the target duration fixed by a rendition's first segment.
+    pub fn fix_target_duration(&self, r: &Rendition, td: u32) {
+        let mut st = r.lock();
+        match st.target_duration {
+            None => st.target_duration = Some(td),
+            Some(old) if old != td => {
+                warn!(feed = %r.feed, rendition = %r.name, old, new = td, "target duration cannot change; keeping the old one")
+            }
+            Some(_) => {}
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The one error type of the HTTP shell and its single mapping to status codes.
+
+use crate::feeds::ClaimError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("bad name: feed and rendition names are 1 to 64 characters of A-Z a-z 0-9 _ -")]
+    BadName,
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
+    #[error("the body is not MPEG-TS: no run of 5 sync bytes 188 bytes apart in its first 64 KB")]
+    NotTs,
+    #[error("no such feed")]
+    NoFeed,
+    #[error("no such rendition")]
+    NoRendition,
+    #[error("no such segment: it expired or never existed")]
+    NoSegment,
+    #[error("not found")]
+    NotFound,
+    #[error("the feed has no complete segment yet; retry shortly")]
+    NotReady,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("range not satisfiable")]
+    Range { len: usize },
+}
+
+impl HttpError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HttpError::BadName => StatusCode::BAD_REQUEST,
+            HttpError::Claim(ClaimError::Busy { .. }) => StatusCode::CONFLICT,
+            HttpError::Claim(ClaimError::TooManyFeeds(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Claim(ClaimError::ShuttingDown) | HttpError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            HttpError::NotTs => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HttpError::NoFeed
+            | HttpError::NoRendition
+            | HttpError::NoSegment
+            | HttpError::NotFound => StatusCode::NOT_FOUND,
+            HttpError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Range { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status(), format!("{self}\n")).into_response();
+        let h = res.headers_mut();
+        // Errors are cached briefly, so a CDN shields the origin without hiding a feed
+        // that appears a moment later.
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=1"),
+        );
+        match self {
+            HttpError::Range { len } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    h.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            HttpError::NotReady | HttpError::Claim(_) | HttpError::ShuttingDown => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        res
+    }
+}

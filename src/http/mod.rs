@@ -1,0 +1,57 @@
+//! The HTTP shell: routes of DESIGN.md's contract, state shared by handlers.
+
+pub mod error;
+pub mod ingest;
+pub mod playback;
+pub mod range;
+
+use crate::feeds::Registry;
+use axum::Router;
+use axum::http::{Method, header};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct App {
+    pub registry: Arc<Registry>,
+    /// Becomes true when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+    /// How long a playlist request waits for a publishing feed's first segment.
+    pub first_segment_wait: Duration,
+}
+
+pub fn router(app: App) -> Router {
+    // Playback grants CORS to any origin on every response, errors included; ingest and
+    // admin routes grant none.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .expose_headers([header::AGE]);
+    let playback = Router::new()
+        .route("/{feed}/index.m3u8", get(playback::multivariant))
+        .route(
+            "/{feed}/{rendition}/{file}",
+            get(playback::media_or_segment),
+        )
+        .fallback(playback::not_found)
+        .layer(cors);
+    let ingest = Router::new()
+        .route(
+            "/ingest/{feed}",
+            post(ingest::ingest_main).put(ingest::ingest_main),
+        )
+        .route(
+            "/ingest/{feed}/{rendition}",
+            post(ingest::ingest_rendition).put(ingest::ingest_rendition),
+        );
+    Router::new()
+        .nest("/live", playback)
+        .merge(ingest)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
