@@ -20,8 +20,9 @@ pub const PMT_PID: Pid = Pid(0x1000);
 /// Describes a stream to synthesise.
 #[derive(Debug, Clone)]
 pub struct Synth {
-    /// Video frame duration in 90 kHz ticks (3600 = 25 fps); `None` makes an audio-only stream.
-    pub frame_ticks: Option<i64>,
+    /// Video frame duration in 90 kHz ticks (3600 = 25 fps, 3753.75 = 23.976 fps); `None`
+    /// makes an audio-only stream.
+    pub frame_ticks: Option<f64>,
     /// Frames between keyframes.
     pub gop: usize,
     /// When set, exactly these frame indices are keyframes (`gop` is then ignored).
@@ -42,7 +43,7 @@ pub struct Synth {
 impl Default for Synth {
     fn default() -> Self {
         Synth {
-            frame_ticks: Some(3600),
+            frame_ticks: Some(3600.0),
             gop: 25,
             keyframes: None,
             frame_bytes: 1500,
@@ -220,9 +221,9 @@ impl Synth {
         let mut audio_i = 0usize;
         for i in 0..n {
             let off = self.offset(i);
-            let dts = self.start + off + i as i64 * ft;
+            let dts = self.start + off + (i as f64 * ft).round() as i64;
             // One B-frame style reordering: PTS = DTS + 2 frames.
-            let pts = dts + 2 * ft;
+            let pts = dts + (2.0 * ft).round() as i64;
             let key = self.is_key(i);
             while self.audio && self.start + off + (audio_i as i64) * self.audio_ticks <= dts {
                 let t = self.start + off + audio_i as i64 * self.audio_ticks;

@@ -11,9 +11,8 @@ pub mod rendition;
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
 use crate::playlist::{Variant, render_multivariant};
-use bytes::Bytes;
 use rendition::{Phase, Publisher};
-pub use rendition::{Rendition, Snapshot};
+pub use rendition::{Rendered, Rendition, RenditionInit, Snapshot};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,7 +42,7 @@ pub enum ClaimError {
 pub struct Feed {
     pub name: String,
     renditions: Mutex<BTreeMap<String, Arc<Rendition>>>,
-    multivariant: watch::Sender<Option<Bytes>>,
+    multivariant: watch::Sender<Option<Arc<Rendered>>>,
 }
 
 impl Feed {
@@ -60,7 +59,7 @@ impl Feed {
     }
 
     /// The multivariant playlist; `None` until a rendition has a segment.
-    pub fn subscribe_multivariant(&self) -> watch::Receiver<Option<Bytes>> {
+    pub fn subscribe_multivariant(&self) -> watch::Receiver<Option<Arc<Rendered>>> {
         self.multivariant.subscribe()
     }
 
@@ -79,10 +78,10 @@ impl Feed {
                 })
             })
             .collect();
-        let text = (!variants.is_empty()).then(|| Bytes::from(render_multivariant(&variants)));
+        let text = (!variants.is_empty()).then(|| render_multivariant(&variants));
         self.multivariant.send_if_modified(|cur| {
-            if *cur != text {
-                *cur = text;
+            if cur.as_ref().map(|r| &r.text[..]) != text.as_ref().map(|t| t.as_bytes()) {
+                *cur = text.map(|t| Arc::new(Rendered::new(t)));
                 true
             } else {
                 false
@@ -108,6 +107,8 @@ pub struct PublishGuard {
     pub id: u64,
     /// The rendition's fixed target duration, if it has one already.
     pub target_duration: Option<u32>,
+    /// Its fixed PART-TARGET, if it has one already.
+    pub part_target: Option<crate::ts::Ts>,
     /// This publish continues the feed after a reconnect (a discontinuity).
     pub resumed: bool,
 }
@@ -182,13 +183,13 @@ impl Registry {
             .entry(rendition.to_string())
             .or_insert_with(|| {
                 let h = &self.config.hls;
-                Arc::new(Rendition::new(
-                    feed,
-                    rendition,
-                    h.window,
-                    h.target_duration,
-                    new_token(),
-                ))
+                let init = RenditionInit {
+                    window: h.window,
+                    target_duration: h.target_duration,
+                    low_latency: h.part_duration > 0.0,
+                    token: new_token(),
+                };
+                Arc::new(Rendition::new(feed, rendition, init))
             })
             .clone();
         drop(renditions);
@@ -231,6 +232,7 @@ impl Registry {
         st.epoch += 1;
         r.publish(&st);
         let target_duration = st.target_duration;
+        let part_target = st.part_target;
         drop(st);
         Ok(PublishGuard {
             registry: self.clone(),
@@ -238,6 +240,7 @@ impl Registry {
             rendition: r,
             id,
             target_duration,
+            part_target,
             resumed,
         })
     }
@@ -327,11 +330,19 @@ impl Registry {
         self.shutting_down.load(Ordering::SeqCst)
     }
 
+    /// Records the PART-TARGET fixed by a rendition's first frames.
+    pub fn fix_part_target(&self, r: &Rendition, pt: crate::ts::Ts) {
+        let mut st = r.lock();
+        if st.part_target.is_none() {
+            st.part_target = Some(pt);
+        }
+    }
+
     /// Records the target duration fixed by a rendition's first segment.
     pub fn fix_target_duration(&self, r: &Rendition, td: u32) {
         let mut st = r.lock();
         match st.target_duration {
-            None => st.target_duration = Some(td),
+            None => st.set_target_duration(td),
             Some(old) if old != td => {
                 warn!(feed = %r.feed, rendition = %r.name, old, new = td, "target duration cannot change; keeping the old one")
             }

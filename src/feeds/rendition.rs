@@ -1,11 +1,17 @@
 //! One rendition of a feed: its rolling window and lifecycle state, owned by the ingest
 //! path, and the immutable [`Snapshot`] that readers take without waiting on ingest.
 
-use crate::playlist::{BitrateTracker, StoredSegment, Window, render_media};
-use crate::segmenter::Segment;
+use crate::playlist::blocking::{Position, advance_part_limit};
+use crate::playlist::window::BuildingSegment;
+use crate::playlist::{
+    BitrateTracker, RenderParams, StoredPart, StoredSegment, Window, render_media,
+};
+use crate::segmenter::{PartEvent, Segment};
+use crate::ts::Ts;
 use bytes::Bytes;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::watch;
 
 /// Where a rendition is in its life.
@@ -29,14 +35,50 @@ impl Phase {
     }
 }
 
+/// A rendered playlist, gzip-compressed at most once, on first demand.
+#[derive(Debug)]
+pub struct Rendered {
+    pub text: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Rendered {
+    pub fn new(text: String) -> Self {
+        Rendered {
+            text: Bytes::from(text),
+            gzip: OnceLock::new(),
+        }
+    }
+
+    pub fn gzip(&self) -> &Bytes {
+        self.gzip.get_or_init(|| {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(self.text.len() / 3),
+                flate2::Compression::fast(),
+            );
+            // Writing to a Vec cannot fail.
+            let _ = enc.write_all(&self.text);
+            Bytes::from(enc.finish().unwrap_or_default())
+        })
+    }
+}
+
 /// What readers see: replaced whole on every change, never mutated.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Snapshot {
-    /// The rendered media playlist; `None` until the first segment is complete.
-    pub playlist: Option<Bytes>,
+    /// The media playlist; `None` until the first segment is complete.
+    pub playlist: Option<Rendered>,
+    /// Its delta update (§6.2.5.1), when the playlist advertises CAN-SKIP-UNTIL.
+    pub delta: Option<Rendered>,
     pub target_duration: u32,
-    /// Segments that can be fetched (listed, and retired but not yet expired).
+    pub part_target: Option<Ts>,
+    /// Token of the current session.
+    pub token: u64,
+    /// Finished segments that can be fetched (listed, and retired but not yet expired).
     pub segments: Arc<[StoredSegment]>,
+    /// The segment being built, with its finished parts.
+    pub building: Option<BuildingSegment>,
+    pub position: Position,
     pub phase: Phase,
     pub bandwidth: u64,
     pub average_bandwidth: u64,
@@ -47,6 +89,18 @@ impl Snapshot {
         self.segments
             .iter()
             .find(|s| s.msn == msn && s.token == token)
+    }
+
+    pub fn part(&self, token: u64, msn: u64, index: usize) -> Option<&StoredPart> {
+        match &self.building {
+            Some(b) if b.msn == msn && b.token == token => b.parts.get(index),
+            _ => self.segment(token, msn)?.parts.get(index),
+        }
+    }
+
+    /// Number of parts of a finished segment of the current session.
+    pub fn parts_of(&self, msn: u64) -> Option<u64> {
+        self.segment(self.token, msn).map(|s| s.parts.len() as u64)
     }
 
     pub fn ended(&self) -> bool {
@@ -67,12 +121,25 @@ pub struct State {
     pub token: u64,
     /// Fixed once, for the rendition's whole life (RFC 8216bis §4.4.3.1).
     pub target_duration: Option<u32>,
+    /// Fixed once too, when LL-HLS is on (§4.4.3.7).
+    pub part_target: Option<Ts>,
+    pub low_latency: bool,
     pub publisher: Option<Publisher>,
     pub phase: Phase,
     /// Bumped on every publisher change and end, so stale timers do nothing.
     pub epoch: u64,
     pub bitrate: BitrateTracker,
     pub segments_made: u64,
+}
+
+impl State {
+    pub fn set_target_duration(&mut self, td: u32) {
+        self.target_duration = Some(td);
+        if self.low_latency {
+            // Parts dropped from the playlist stay fetchable 3 × TD more (§6.2.2).
+            self.window.set_min_retention(3_000 * i64::from(td));
+        }
+    }
 }
 
 pub struct Rendition {
@@ -82,24 +149,31 @@ pub struct Rendition {
     snapshot: watch::Sender<Arc<Snapshot>>,
 }
 
+/// How a new rendition starts.
+pub struct RenditionInit {
+    pub window: usize,
+    pub target_duration: Option<u32>,
+    pub low_latency: bool,
+    pub token: u64,
+}
+
 impl Rendition {
-    pub fn new(
-        feed: &str,
-        name: &str,
-        window: usize,
-        target_duration: Option<u32>,
-        token: u64,
-    ) -> Self {
-        let state = State {
-            window: Window::new(window),
-            token,
-            target_duration,
+    pub fn new(feed: &str, name: &str, init: RenditionInit) -> Self {
+        let mut state = State {
+            window: Window::new(init.window),
+            token: init.token,
+            target_duration: None,
+            part_target: None,
+            low_latency: init.low_latency,
             publisher: None,
             phase: Phase::Live,
             epoch: 0,
             bitrate: BitrateTracker::default(),
             segments_made: 0,
         };
+        if let Some(td) = init.target_duration {
+            state.set_target_duration(td);
+        }
         let (snapshot, _) = watch::channel(Arc::new(snapshot_of(&state)));
         Rendition {
             feed: feed.to_string(),
@@ -124,13 +198,23 @@ impl Rendition {
         self.snapshot.subscribe()
     }
 
-    /// Renders and publishes a new snapshot of `state`.
+    /// Renders and publishes a new snapshot of `state`, waking every waiting reader.
     pub fn publish(&self, state: &State) {
         self.snapshot.send_replace(Arc::new(snapshot_of(state)));
     }
 
-    /// Adds a finished segment; returns true when the advertised bandwidth changed (the
-    /// multivariant playlist must be rendered again).
+    /// Adds a finished part; with LL-HLS it is listed at once.
+    pub fn push_part(&self, ev: &PartEvent) {
+        let mut st = self.lock();
+        let token = st.token;
+        st.window.push_part(ev, token);
+        if st.low_latency {
+            self.publish(&st);
+        }
+    }
+
+    /// Adds a finished segment; returns its MSN and whether the advertised bandwidth changed
+    /// (the multivariant playlist must be rendered again).
     pub fn push_segment(
         &self,
         seg: Segment,
@@ -141,7 +225,7 @@ impl Rendition {
         let first = st.segments_made == 0;
         let raised = st
             .bitrate
-            .add(seg.data.len(), seg.duration.0, segment_duration_ticks / 2);
+            .add(seg.len(), seg.duration.0, segment_duration_ticks / 2);
         let token = st.token;
         let msn = st.window.push(seg, token, now_ms);
         st.segments_made += 1;
@@ -151,14 +235,37 @@ impl Rendition {
 }
 
 fn snapshot_of(st: &State) -> Snapshot {
-    let playlist = match st.target_duration {
-        Some(td) if st.window.listed().len() > 0 => Some(Bytes::from(render_media(&st.window, td))),
-        _ => None,
+    let w = &st.window;
+    let part_target = st.part_target.filter(|_| st.low_latency);
+    let params = st.target_duration.map(|td| RenderParams {
+        target_duration: td,
+        part_target,
+        token: st.token,
+    });
+    let (playlist, delta) = match params {
+        Some(p) if w.listed().len() > 0 => {
+            let delta = p
+                .skip_until(w)
+                .map(|_| Rendered::new(render_media(w, &p, true)));
+            (Some(Rendered::new(render_media(w, &p, false))), delta)
+        }
+        _ => (None, None),
     };
+    let building = w.building().cloned();
     Snapshot {
         playlist,
+        delta,
         target_duration: st.target_duration.unwrap_or(0),
-        segments: st.window.fetchable().cloned().collect(),
+        part_target,
+        token: st.token,
+        segments: w.fetchable().cloned().collect(),
+        position: Position {
+            next_msn: w.next_msn(),
+            building_parts: building.as_ref().map_or(0, |b| b.parts.len() as u64),
+            ended: w.is_ended(),
+            advance_part_limit: advance_part_limit(part_target.map_or(0.0, Ts::secs)),
+        },
+        building,
         phase: st.phase,
         bandwidth: st.bitrate.bandwidth(),
         average_bandwidth: st.bitrate.average(),

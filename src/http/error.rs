@@ -24,6 +24,10 @@ pub enum HttpError {
     NotReady,
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("the requested segment or part did not appear in time")]
+    BlockTimeout,
     #[error("range not satisfiable")]
     Range { len: usize },
 }
@@ -42,7 +46,8 @@ impl HttpError {
             | HttpError::NoRendition
             | HttpError::NoSegment
             | HttpError::NotFound => StatusCode::NOT_FOUND,
-            HttpError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::NotReady | HttpError::BlockTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Range { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }

@@ -109,7 +109,8 @@ async fn pump(
 ) -> Result<(StatusCode, String), HttpError> {
     let cfg = app.registry.config();
     let idle = Duration::from_secs_f64(cfg.feeds.idle_timeout);
-    let seg_cfg = SegmenterConfig::new(cfg.hls.segment_duration, guard.target_duration);
+    let seg_cfg = SegmenterConfig::new(cfg.hls.segment_duration, guard.target_duration)
+        .with_parts(cfg.hls.part_duration, guard.part_target);
     let segment_ticks = seg_cfg.segment_duration.0;
     let mut seg = Segmenter::new(seg_cfg);
     let mut sink = Sink {
@@ -198,9 +199,14 @@ impl Sink<'_> {
     fn drain(&mut self, seg: &mut Segmenter, now_ms: i64) {
         while let Some(ev) = seg.poll_event() {
             match ev {
+                Event::Part(p) => self.guard.rendition.push_part(&p),
+                Event::PartTarget(pt) => {
+                    info!(part_target = pt.secs(), "part target fixed");
+                    self.app.registry.fix_part_target(&self.guard.rendition, pt);
+                }
                 Event::Segment(s) => {
                     let (duration, bytes, independent) =
-                        (s.duration.secs(), s.data.len(), s.independent);
+                        (s.duration.secs(), s.len(), s.independent);
                     let (msn, variants_changed) =
                         self.guard
                             .rendition

@@ -1,5 +1,6 @@
 //! The HTTP shell: routes of DESIGN.md's contract, state shared by handlers.
 
+pub mod body;
 pub mod error;
 pub mod ingest;
 pub mod playback;

@@ -1,19 +1,25 @@
-//! Playback routes: multivariant and media playlists, segments. Read-only: handlers take
-//! the latest snapshot and never wait on the ingest path, except that a playlist asked for
-//! before the first segment exists waits (bounded) for it.
+//! Playback routes: multivariant and media playlists (with LL-HLS blocking reload, delta
+//! updates and gzip), segments and parts. Handlers read snapshots and never wait on the
+//! ingest path; requests that must wait (first segment, blocking reload, preload hint)
+//! sleep on the rendition's `watch` channel, woken when the segmenter publishes.
 
 use super::App;
+use super::body::ChunksBody;
 use super::error::HttpError;
 use super::range::{RangeRequest, parse_range};
-use crate::feeds::Snapshot;
-use crate::playlist::parse_segment_uri;
+use crate::feeds::{Rendered, Snapshot};
+use crate::playlist::MediaUri;
+use crate::playlist::blocking::{Decision, Directives, decide, parse_directives};
+use crate::playlist::parse_media_uri;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";
@@ -22,10 +28,11 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub async fn multivariant(
     State(app): State<App>,
     Path(feed): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let f = app.registry.feed(&feed).ok_or(HttpError::NoFeed)?;
     let mut rx = f.subscribe_multivariant();
-    let text = wait(&app, &mut rx, |m| m.is_some())
+    let rendered = wait_first(&app, &mut rx, |m| m.is_some())
         .await?
         .ok_or(HttpError::NotReady)?;
     let td = f
@@ -34,69 +41,200 @@ pub async fn multivariant(
         .map(|r| r.snapshot().target_duration)
         .max()
         .unwrap_or(0);
-    Ok(playlist_response(text, live_max_age(td)))
+    Ok(playlist_response(&rendered, &headers, (td / 2).max(1)))
 }
 
 pub async fn media_or_segment(
     State(app): State<App>,
     Path((feed, rendition, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    let f = app.registry.feed(&feed).ok_or(HttpError::NoFeed)?;
-    let r = f.rendition(&rendition).ok_or(HttpError::NoRendition)?;
+) -> Response {
+    let f = app.registry.feed(&feed);
+    let r = f.as_ref().and_then(|f| f.rendition(&rendition));
+    let Some(r) = r else {
+        let e = if f.is_none() {
+            HttpError::NoFeed
+        } else {
+            HttpError::NoRendition
+        };
+        return e.into_response();
+    };
+    let td = r.snapshot().target_duration;
     if file == "media.m3u8" {
-        let mut rx = r.subscribe();
-        let snap = wait(&app, &mut rx, |s| s.playlist.is_some() || s.ended()).await?;
-        let text = snap.playlist.clone().ok_or(HttpError::NotReady)?;
-        return Ok(playlist_response(text, live_max_age(snap.target_duration)));
+        let directives = match parse_directives(query.as_deref()) {
+            Ok(d) => d,
+            Err(msg) => return with_max_age(HttpError::BadRequest(msg).into_response(), td),
+        };
+        let blocking = directives.msn.is_some();
+        return match media_playlist(&app, r.subscribe(), directives, &headers).await {
+            // Appendix B.1: blocking answers live 6 × TD in caches, failures 4 × TD;
+            // plain reloads ½ × TD, their failures 1 × TD.
+            Ok(res) if blocking => with_max_age(res, 6 * td),
+            Ok(res) => res,
+            Err(e) if blocking => with_max_age(e.into_response(), 4 * td),
+            Err(e) => with_max_age(e.into_response(), td),
+        };
     }
-    let (token, msn) = parse_segment_uri(&file).ok_or(HttpError::NotFound)?;
-    let snap = r.snapshot();
-    let seg = snap.segment(token, msn).ok_or(HttpError::NoSegment)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    media_response(seg.data.clone(), SEGMENT_TYPE, range)
+    let res = match parse_media_uri(&file) {
+        Some(MediaUri::Segment { token, msn }) => {
+            let snap = r.snapshot();
+            match snap.segment(token, msn) {
+                Some(seg) => {
+                    media_response(seg.parts.iter().map(|p| p.data.clone()).collect(), range)
+                }
+                None => Err(HttpError::NoSegment),
+            }
+        }
+        Some(MediaUri::Part { token, msn, index }) => {
+            part(&app, r.subscribe(), token, msn, index, range).await
+        }
+        None => Err(HttpError::NotFound),
+    };
+    res.unwrap_or_else(|e| with_max_age(e.into_response(), td))
 }
 
 pub async fn not_found() -> HttpError {
     HttpError::NotFound
 }
 
-/// Half a target duration (§6.2.2 and Appendix B.1), at least one second.
-fn live_max_age(td: u32) -> u32 {
-    (td / 2).max(1)
+async fn media_playlist(
+    app: &App,
+    mut rx: watch::Receiver<Arc<Snapshot>>,
+    d: Directives,
+    headers: &HeaderMap,
+) -> Result<Response, HttpError> {
+    let snap = wait_first(app, &mut rx, |s| s.playlist.is_some() || s.ended()).await?;
+    let td = snap.target_duration;
+    let snap = if snap.part_target.is_some() {
+        // Blocking reload (§6.2.5.2): at most 3 × TD, then 503.
+        let deadline = Instant::now() + Duration::from_secs(3 * u64::from(td.max(1)));
+        let mut shutdown = app.shutdown.clone();
+        loop {
+            let snap = rx.borrow_and_update().clone();
+            match decide(&d, &snap.position, |m| snap.parts_of(m)) {
+                Decision::Now => break snap,
+                Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
+                Decision::Wait => {}
+            }
+            tokio::select! {
+                r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(HttpError::NoFeed),
+                    Err(_) => return Err(HttpError::BlockTimeout),
+                },
+                _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
+            }
+        }
+    } else {
+        snap
+    };
+    let rendered = match (&snap.delta, d.skip) {
+        (Some(delta), true) => delta,
+        _ => snap.playlist.as_ref().ok_or(HttpError::NotReady)?,
+    };
+    Ok(playlist_response(rendered, headers, (td / 2).max(1)))
 }
 
-fn playlist_response(text: Bytes, max_age: u32) -> Response {
-    let mut res = text.into_response();
+/// A part: served at once when it exists; the one the preload hint names is waited for
+/// (§6.2.5.3); any other unknown part is 404.
+async fn part(
+    app: &App,
+    mut rx: watch::Receiver<Arc<Snapshot>>,
+    token: u64,
+    msn: u64,
+    index: usize,
+    range: Option<&str>,
+) -> Result<Response, HttpError> {
+    let deadline = {
+        let td = rx.borrow().target_duration.max(1);
+        Instant::now() + Duration::from_secs(3 * u64::from(td))
+    };
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        if let Some(p) = snap.part(token, msn, index) {
+            return media_response(vec![p.data.clone()], range);
+        }
+        let hinted = token == snap.token
+            && !snap.ended()
+            && msn == snap.position.next_msn
+            && index as u64 == snap.position.building_parts;
+        if !hinted {
+            return Err(HttpError::NoSegment);
+        }
+        let mut shutdown = app.shutdown.clone();
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(HttpError::NoSegment),
+                Err(_) => return Err(HttpError::BlockTimeout),
+            },
+            _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
+        }
+    }
+}
+
+fn with_max_age(mut res: Response, secs: u32) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", secs.max(1))) {
+        res.headers_mut().insert(header::CACHE_CONTROL, v);
+    }
+    res
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            v.split(',').any(|c| {
+                let mut it = c.split(';');
+                let name = it.next().unwrap_or("").trim();
+                let q_zero = it.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                name.eq_ignore_ascii_case("gzip") && !q_zero
+            })
+        })
+}
+
+fn playlist_response(rendered: &Rendered, headers: &HeaderMap, max_age: u32) -> Response {
+    let gzip = accepts_gzip(headers);
+    let body = if gzip {
+        rendered.gzip().clone()
+    } else {
+        rendered.text.clone()
+    };
+    let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(PLAYLIST_TYPE),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
-        h.insert(header::CACHE_CONTROL, v);
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    res
+    with_max_age(res, max_age)
 }
 
-/// A segment: shared bytes, a slice of them for a single range; never copied.
-fn media_response(
-    data: Bytes,
-    content_type: &'static str,
-    range: Option<&str>,
-) -> Result<Response, HttpError> {
-    let len = data.len();
+/// A segment or part: shared bytes (a slice of them for a single range), never copied.
+fn media_response(chunks: Vec<Bytes>, range: Option<&str>) -> Result<Response, HttpError> {
+    let len = chunks.iter().map(Bytes::len).sum();
     let (status, body, content_range) = match parse_range(range, len) {
-        RangeRequest::Full => (StatusCode::OK, data, None),
+        RangeRequest::Full => (StatusCode::OK, ChunksBody::new(chunks), None),
         RangeRequest::Partial(r) => {
             let cr = format!("bytes {}-{}/{len}", r.start, r.end - 1);
-            (StatusCode::PARTIAL_CONTENT, data.slice(r), Some(cr))
+            (
+                StatusCode::PARTIAL_CONTENT,
+                ChunksBody::range(&chunks, r),
+                Some(cr),
+            )
         }
         RangeRequest::Unsatisfiable => return Err(HttpError::Range { len }),
     };
-    let mut res = (status, Body::from(body)).into_response();
+    let mut res = (status, Body::new(body)).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_TYPE));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(v) = content_range.and_then(|cr| HeaderValue::from_str(&cr).ok()) {
@@ -107,7 +245,7 @@ fn media_response(
 
 /// Waits until `ready` holds for the watched value, at most the first-segment wait, and
 /// returns it; on time-out returns the value as it is (callers decide what that means).
-async fn wait<T: Clone>(
+async fn wait_first<T: Clone>(
     app: &App,
     rx: &mut watch::Receiver<T>,
     ready: impl Fn(&T) -> bool,
@@ -126,9 +264,4 @@ async fn wait<T: Clone>(
         _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
     };
     Ok(waited.unwrap_or_else(|| rx.borrow().clone()))
-}
-
-#[allow(dead_code)]
-fn _assert_snapshot_is_shareable(s: Arc<Snapshot>) -> impl Send + Sync {
-    s
 }

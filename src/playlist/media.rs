@@ -1,15 +1,79 @@
-//! Renders a media playlist (RFC 8216bis §4.4.2–§4.4.4) by hand: m3u8-rs cannot write the
-//! LL-HLS tags hlsd will need, and rendering happens once per change, not per request.
+//! Renders a media playlist (RFC 8216bis §4.4.2–§4.4.5), LL-HLS tags included (§4.4.3.7–8,
+//! §4.4.4.9, §4.4.5.2), and its delta update (§6.2.5.1). Written by hand: m3u8-rs cannot
+//! write LL-HLS tags. Rendering happens once per change, not per request.
 
 use super::date::write_iso8601;
-use super::window::Window;
+use super::window::{Window, part_uri};
+use crate::ts::Ts;
 use std::fmt::Write;
 
-/// Renders the live (or ended) media playlist of `window`.
-pub fn render_media(window: &Window, target_duration: u32) -> String {
-    let mut out = String::with_capacity(256 + 128 * window.listed().len());
-    out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target_duration}");
+/// What the playlist advertises besides its segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderParams {
+    pub target_duration: u32,
+    /// PART-TARGET when LL-HLS is on.
+    pub part_target: Option<Ts>,
+    /// Token of the current session (for the preload hint).
+    pub token: u64,
+}
+
+impl RenderParams {
+    fn td(&self) -> Ts {
+        Ts(i64::from(self.target_duration) * Ts::HZ)
+    }
+
+    /// CAN-SKIP-UNTIL (6 × TD), advertised only when the window is longer than that,
+    /// since only then can a delta update skip anything.
+    pub fn skip_until(&self, window: &Window) -> Option<Ts> {
+        let until = Ts(6 * self.td().0);
+        (self.part_target.is_some() && window.duration() > until).then_some(until)
+    }
+}
+
+fn secs(t: Ts) -> f64 {
+    t.secs()
+}
+
+/// Renders the full playlist, or the delta update when `delta` (only meaningful when
+/// [`RenderParams::skip_until`] is `Some`).
+pub fn render_media(window: &Window, p: &RenderParams, delta: bool) -> String {
+    let listed: Vec<_> = window.listed().collect();
+    let mut out = String::with_capacity(512 + 160 * listed.len());
+    let skip_until = p.skip_until(window);
+    let skipped = match (delta, skip_until) {
+        (true, Some(until)) => {
+            // Skip the segments that end before the skip boundary.
+            let boundary = window.duration() - until;
+            let mut at = Ts(0);
+            listed
+                .iter()
+                .take_while(|s| {
+                    at = at + s.duration;
+                    at <= boundary
+                })
+                .count()
+        }
+        _ => 0,
+    };
+    let version = if skipped > 0 { 9 } else { 3 };
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{}\n",
+        p.target_duration
+    );
+    if let Some(pt) = p.part_target {
+        let _ = write!(out, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
+        if let Some(until) = skip_until {
+            let _ = write!(out, ",CAN-SKIP-UNTIL={:.1}", secs(until));
+        }
+        let _ = writeln!(
+            out,
+            ",PART-HOLD-BACK={:.3},HOLD-BACK={:.1}",
+            3.0 * secs(pt),
+            3.0 * secs(p.td())
+        );
+        let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.5}", secs(pt));
+    }
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", window.media_sequence());
     let _ = writeln!(
         out,
@@ -17,18 +81,69 @@ pub fn render_media(window: &Window, target_duration: u32) -> String {
         window.discontinuity_sequence()
     );
     // §4.4.2.1: claimed only while every listed segment starts with a keyframe.
-    if window.listed().all(|s| s.independent) {
+    if listed.iter().all(|s| s.independent) {
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     }
-    for s in window.listed() {
+    if skipped > 0 {
+        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    }
+    // Parts are listed for the segments ending in the last three target durations (§6.2.2).
+    let building_dur = window
+        .building()
+        .map_or(Ts(0), |b| b.parts.iter().fold(Ts(0), |a, x| a + x.duration));
+    let total = window.duration() + building_dur;
+    let parts_from = total - Ts(3 * p.td().0);
+    let mut at = Ts(0);
+    for s in &listed[skipped.min(listed.len())..] {
+        at = at + s.duration;
         if s.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
         write_iso8601(&mut out, s.pdt_ms);
-        let _ = write!(out, "\n#EXTINF:{:.3},\n", s.duration.secs());
-        out.push_str(&s.uri());
         out.push('\n');
+        if p.part_target.is_some() && at > parts_from {
+            for (i, part) in s.parts.iter().enumerate() {
+                write_part(
+                    &mut out,
+                    s.token,
+                    s.msn,
+                    i,
+                    secs(part.duration),
+                    part.independent,
+                );
+            }
+        }
+        let _ = writeln!(out, "#EXTINF:{:.3},\n{}", secs(s.duration), s.uri());
+    }
+    if p.part_target.is_some() && !window.is_ended() {
+        let (msn, next_index) = match window.building() {
+            Some(b) => {
+                if b.discontinuity {
+                    out.push_str("#EXT-X-DISCONTINUITY\n");
+                }
+                out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
+                write_iso8601(&mut out, b.pdt_ms);
+                out.push('\n');
+                for (i, part) in b.parts.iter().enumerate() {
+                    write_part(
+                        &mut out,
+                        b.token,
+                        b.msn,
+                        i,
+                        secs(part.duration),
+                        part.independent,
+                    );
+                }
+                (b.msn, b.parts.len())
+            }
+            None => (window.next_msn(), 0),
+        };
+        let _ = writeln!(
+            out,
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
+            part_uri(p.token, msn, next_index)
+        );
     }
     if window.is_ended() {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -36,63 +151,24 @@ pub fn render_media(window: &Window, target_duration: u32) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::segmenter::Segment;
-    use crate::ts::Ts;
-    use bytes::Bytes;
-
-    fn seg(secs: f64, disc: bool, independent: bool) -> Segment {
-        Segment {
-            data: Bytes::from_static(b"x"),
-            start: Ts(0),
-            duration: Ts::from_secs(secs),
-            independent,
-            discontinuity: disc,
-            pdt_ms: 1_795_629_414_123,
-        }
+fn write_part(
+    out: &mut String,
+    token: u64,
+    msn: u64,
+    index: usize,
+    duration: f64,
+    independent: bool,
+) {
+    let _ = write!(
+        out,
+        "#EXT-X-PART:DURATION={duration:.5},URI=\"{}\"",
+        part_uri(token, msn, index)
+    );
+    if independent {
+        out.push_str(",INDEPENDENT=YES");
     }
-
-    #[test]
-    fn renders_and_parses() {
-        let mut w = Window::new(3);
-        w.push(seg(2.0, false, true), 0xab, 0);
-        w.push(seg(2.002, false, true), 0xab, 0);
-        w.mark_discontinuity();
-        w.push(seg(1.5, false, true), 0xab, 0);
-        w.end();
-        let text = render_media(&w, 2);
-        assert_eq!(
-            text,
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n\
-             #EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n\
-             #EXT-X-PROGRAM-DATE-TIME:2026-11-25T17:56:54.123Z\n#EXTINF:2.000,\nseg-ab-1.ts\n\
-             #EXT-X-PROGRAM-DATE-TIME:2026-11-25T17:56:56.123Z\n#EXTINF:2.002,\nseg-ab-2.ts\n\
-             #EXT-X-DISCONTINUITY\n\
-             #EXT-X-PROGRAM-DATE-TIME:2026-11-25T17:56:58.125Z\n#EXTINF:1.500,\nseg-ab-3.ts\n\
-             #EXT-X-ENDLIST\n"
-        );
-        let Ok((_, m3u8_rs::Playlist::MediaPlaylist(p))) = m3u8_rs::parse_playlist(text.as_bytes())
-        else {
-            panic!("not a media playlist")
-        };
-        assert_eq!(p.target_duration, 2);
-        assert_eq!(p.media_sequence, 1);
-        assert!(p.end_list);
-        assert_eq!(p.segments.len(), 3);
-        assert!(p.segments[2].discontinuity);
-        assert!(p.segments.iter().all(|s| s.program_date_time.is_some()));
-    }
-
-    #[test]
-    fn no_independent_claim_while_a_segment_is_not() {
-        let mut w = Window::new(2);
-        w.push(seg(2.0, false, true), 1, 0);
-        w.push(seg(2.0, false, false), 1, 0);
-        assert!(!render_media(&w, 2).contains("INDEPENDENT"));
-        w.push(seg(2.0, false, true), 1, 0);
-        w.push(seg(2.0, false, true), 1, 0);
-        assert!(render_media(&w, 2).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
-    }
+    out.push('\n');
 }
+
+#[cfg(test)]
+mod tests;

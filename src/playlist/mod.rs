@@ -1,11 +1,15 @@
-//! HLS playlists: the rolling window of segments, and rendering of media and multivariant
-//! playlists (RFC 8216bis §4). Pure: time is passed in.
+//! HLS playlists: the rolling window of segments and parts, rendering of media and
+//! multivariant playlists, and the blocking-reload decision (RFC 8216bis §4, §6.2.5).
+//! Pure: time is passed in.
 
+pub mod blocking;
 pub mod date;
 pub mod media;
 pub mod multivariant;
 pub mod window;
 
-pub use media::render_media;
+pub use media::{RenderParams, render_media};
 pub use multivariant::{BitrateTracker, Variant, render_multivariant};
-pub use window::{StoredSegment, Window, parse_segment_uri, segment_uri};
+pub use window::{
+    MediaUri, StoredPart, StoredSegment, Window, parse_media_uri, part_uri, segment_uri,
+};

@@ -1,19 +1,28 @@
-//! The rolling window of one rendition: which segments are listed, which have left the
-//! playlist but must stay downloadable (RFC 8216bis §6.2.2), media and discontinuity
-//! sequence numbers (§4.4.3.2, §4.4.3.3). Time is passed in as milliseconds.
+//! The rolling window of one rendition: which segments (and LL-HLS parts) are listed, which
+//! have left the playlist but must stay downloadable (RFC 8216bis §6.2.2), media and
+//! discontinuity sequence numbers (§4.4.3.2, §4.4.3.3). Time is passed in as milliseconds.
 
-use crate::segmenter::Segment;
+use crate::segmenter::{PartEvent, Segment};
 use crate::ts::Ts;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
-/// A segment held for serving.
+/// A finished part held for serving; its bytes are shared with its segment.
+#[derive(Debug, Clone)]
+pub struct StoredPart {
+    pub data: Bytes,
+    pub duration: Ts,
+    pub independent: bool,
+}
+
+/// A segment held for serving: its parts, in order, are its bytes.
 #[derive(Debug, Clone)]
 pub struct StoredSegment {
     pub msn: u64,
     /// Token of the session that made it; part of its URI.
     pub token: u64,
-    pub data: Bytes,
+    pub parts: Arc<[StoredPart]>,
     pub duration: Ts,
     pub pdt_ms: i64,
     pub discontinuity: bool,
@@ -25,23 +34,68 @@ impl StoredSegment {
     pub fn uri(&self) -> String {
         segment_uri(self.token, self.msn)
     }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.data.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The segment being built: listed through its parts only (LL-HLS).
+#[derive(Debug, Clone)]
+pub struct BuildingSegment {
+    pub msn: u64,
+    pub token: u64,
+    pub parts: Vec<StoredPart>,
+    pub pdt_ms: i64,
+    pub discontinuity: bool,
+}
+
+/// What a segment-file name in a playlist URI refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaUri {
+    Segment { token: u64, msn: u64 },
+    Part { token: u64, msn: u64, index: usize },
 }
 
 pub fn segment_uri(token: u64, msn: u64) -> String {
     format!("seg-{token:x}-{msn}.ts")
 }
 
-/// Parses a URI made by [`segment_uri`].
-pub fn parse_segment_uri(name: &str) -> Option<(u64, u64)> {
-    let rest = name.strip_prefix("seg-")?.strip_suffix(".ts")?;
-    let (token, msn) = rest.split_once('-')?;
-    Some((u64::from_str_radix(token, 16).ok()?, msn.parse().ok()?))
+pub fn part_uri(token: u64, msn: u64, index: usize) -> String {
+    format!("part-{token:x}-{msn}.{index}.ts")
+}
+
+/// Parses a URI made by [`segment_uri`] or [`part_uri`].
+pub fn parse_media_uri(name: &str) -> Option<MediaUri> {
+    if let Some(rest) = name
+        .strip_prefix("seg-")
+        .and_then(|r| r.strip_suffix(".ts"))
+    {
+        let (token, msn) = rest.split_once('-')?;
+        return Some(MediaUri::Segment {
+            token: u64::from_str_radix(token, 16).ok()?,
+            msn: msn.parse().ok()?,
+        });
+    }
+    let rest = name.strip_prefix("part-")?.strip_suffix(".ts")?;
+    let (token, rest) = rest.split_once('-')?;
+    let (msn, index) = rest.split_once('.')?;
+    Some(MediaUri::Part {
+        token: u64::from_str_radix(token, 16).ok()?,
+        msn: msn.parse().ok()?,
+        index: index.parse().ok()?,
+    })
 }
 
 #[derive(Debug)]
 pub struct Window {
     size: usize,
     listed: VecDeque<StoredSegment>,
+    building: Option<BuildingSegment>,
     /// Segments that left the playlist, with the time (ms) until which they stay fetchable.
     retired: VecDeque<(StoredSegment, i64)>,
     next_msn: u64,
@@ -50,6 +104,8 @@ pub struct Window {
     ended: bool,
     /// End of the last segment on the PDT timeline, so PDT never goes backwards.
     pdt_end_ms: Option<i64>,
+    /// Retired segments stay at least this long (3 × TD with LL-HLS, §6.2.2).
+    min_retention_ms: i64,
 }
 
 impl Window {
@@ -58,20 +114,31 @@ impl Window {
         Window {
             size: size.max(1),
             listed: VecDeque::new(),
+            building: None,
             retired: VecDeque::new(),
             next_msn: 1,
             discontinuity_sequence: 0,
             discontinuity_next: false,
             ended: false,
             pdt_end_ms: None,
+            min_retention_ms: 0,
         }
+    }
+
+    pub fn set_min_retention(&mut self, ms: i64) {
+        self.min_retention_ms = ms;
     }
 
     pub fn listed(&self) -> impl ExactSizeIterator<Item = &StoredSegment> + Clone {
         self.listed.iter()
     }
 
-    /// Every segment that can be fetched now: listed ones and retired ones not yet expired.
+    pub fn building(&self) -> Option<&BuildingSegment> {
+        self.building.as_ref()
+    }
+
+    /// Every finished segment that can be fetched now: retired ones not yet expired, then
+    /// listed ones.
     pub fn fetchable(&self) -> impl Iterator<Item = &StoredSegment> {
         self.retired
             .iter()
@@ -81,6 +148,11 @@ impl Window {
 
     pub fn media_sequence(&self) -> u64 {
         self.listed.front().map_or(self.next_msn, |s| s.msn)
+    }
+
+    /// MSN of the segment being built (or of the next one when none is).
+    pub fn next_msn(&self) -> u64 {
+        self.building.as_ref().map_or(self.next_msn, |b| b.msn)
     }
 
     pub fn discontinuity_sequence(&self) -> u64 {
@@ -103,28 +175,71 @@ impl Window {
         self.listed.iter().fold(Ts(0), |a, s| a + s.duration)
     }
 
-    /// Adds a finished segment; returns its media sequence number.
-    pub fn push(&mut self, seg: Segment, token: u64, now_ms: i64) -> u64 {
+    fn start_building(
+        &mut self,
+        token: u64,
+        pdt_ms: i64,
+        discontinuity: bool,
+    ) -> &mut BuildingSegment {
         let msn = self.next_msn;
         self.next_msn += 1;
-        let pdt_ms = self
-            .pdt_end_ms
-            .map_or(seg.pdt_ms, |end| seg.pdt_ms.max(end));
-        self.pdt_end_ms = Some(pdt_ms + seg.duration.0 / 90);
-        self.listed.push_back(StoredSegment {
+        let pdt_ms = self.pdt_end_ms.map_or(pdt_ms, |end| pdt_ms.max(end));
+        let discontinuity = discontinuity || std::mem::take(&mut self.discontinuity_next);
+        self.building.insert(BuildingSegment {
             msn,
             token,
-            data: seg.data,
-            duration: seg.duration,
+            parts: Vec::new(),
             pdt_ms,
-            discontinuity: seg.discontinuity || std::mem::take(&mut self.discontinuity_next),
+            discontinuity,
+        })
+    }
+
+    /// Adds a finished part to the segment being built.
+    pub fn push_part(&mut self, ev: &PartEvent, token: u64) {
+        let b = match self.building.take() {
+            Some(b) => self.building.insert(b),
+            None => self.start_building(token, ev.head.pdt_ms, ev.head.discontinuity),
+        };
+        b.parts.push(StoredPart {
+            data: ev.part.data.clone(),
+            duration: ev.part.duration,
+            independent: ev.part.independent,
+        });
+    }
+
+    /// Adds a finished segment (whose parts came before); returns its media sequence number.
+    pub fn push(&mut self, seg: Segment, token: u64, now_ms: i64) -> u64 {
+        let b = match self.building.take() {
+            Some(b) => b,
+            None => self
+                .start_building(token, seg.pdt_ms, seg.discontinuity)
+                .clone(),
+        };
+        self.building = None;
+        let parts: Arc<[StoredPart]> = seg
+            .parts
+            .into_iter()
+            .map(|p| StoredPart {
+                data: p.data,
+                duration: p.duration,
+                independent: p.independent,
+            })
+            .collect();
+        self.pdt_end_ms = Some(b.pdt_ms + seg.duration.0 / 90);
+        self.listed.push_back(StoredSegment {
+            msn: b.msn,
+            token: b.token,
+            parts,
+            duration: seg.duration,
+            pdt_ms: b.pdt_ms,
+            discontinuity: b.discontinuity,
             independent: seg.independent,
         });
         while self.listed.len() > self.size {
             self.retire_front(now_ms);
         }
         self.prune(now_ms);
-        msn
+        b.msn
     }
 
     fn retire_front(&mut self, now_ms: i64) {
@@ -134,7 +249,7 @@ impl Window {
             if s.discontinuity {
                 self.discontinuity_sequence += 1;
             }
-            let until = now_ms + s.duration.0 / 90 + playlist_ms;
+            let until = now_ms + (s.duration.0 / 90 + playlist_ms).max(self.min_retention_ms);
             self.retired.push_back((s, until));
         }
     }
@@ -148,6 +263,7 @@ impl Window {
     pub fn end(&mut self) {
         self.ended = true;
         self.discontinuity_next = false;
+        self.building = None;
     }
 
     /// A new session after the end: the listed segments retire, numbering continues.
@@ -155,6 +271,7 @@ impl Window {
         while !self.listed.is_empty() {
             self.retire_front(now_ms);
         }
+        self.building = None;
         self.ended = false;
         self.discontinuity_next = false;
         self.pdt_end_ms = None;
@@ -164,84 +281,17 @@ impl Window {
         self.fetchable().find(|s| s.msn == msn && s.token == token)
     }
 
-    /// Bytes held, listed and retired.
+    /// Bytes held, listed, retired and being built.
     pub fn bytes(&self) -> usize {
-        self.fetchable().map(|s| s.data.len()).sum()
+        let building: usize = self
+            .building
+            .iter()
+            .flat_map(|b| &b.parts)
+            .map(|p| p.data.len())
+            .sum();
+        self.fetchable().map(StoredSegment::len).sum::<usize>() + building
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seg(secs: f64, disc: bool) -> Segment {
-        Segment {
-            data: Bytes::from(vec![0u8; 1000]),
-            start: Ts(0),
-            duration: Ts::from_secs(secs),
-            independent: true,
-            discontinuity: disc,
-            pdt_ms: 0,
-        }
-    }
-
-    #[test]
-    fn window_rolls_and_retains() {
-        let mut w = Window::new(3);
-        for i in 0..5 {
-            w.push(seg(2.0, i == 1), 7, i * 2000);
-        }
-        let listed: Vec<u64> = w.listed().map(|s| s.msn).collect();
-        assert_eq!(listed, vec![3, 4, 5]);
-        assert_eq!(w.media_sequence(), 3);
-        // Segment 2 carried the discontinuity and has left.
-        assert_eq!(w.discontinuity_sequence(), 1);
-        // Segment 2 left at t=8000, when the playlist (counting the segment that pushed it
-        // out) held 8 s: fetchable until 8000 + 2000 + 8000.
-        assert!(w.find(7, 2).is_some());
-        w.prune(17_999);
-        assert!(w.find(7, 2).is_some());
-        w.prune(18_000);
-        assert!(w.find(7, 2).is_none());
-        assert!(w.find(8, 3).is_none(), "another session's token");
-    }
-
-    #[test]
-    fn pdt_never_goes_back() {
-        let mut w = Window::new(5);
-        let mut a = seg(2.0, false);
-        a.pdt_ms = 10_000;
-        let mut b = seg(2.0, false);
-        b.pdt_ms = 11_000;
-        w.push(a, 1, 0);
-        w.push(b, 1, 0);
-        let pdts: Vec<i64> = w.listed().map(|s| s.pdt_ms).collect();
-        assert_eq!(pdts, vec![10_000, 12_000]);
-    }
-
-    #[test]
-    fn restart_continues_numbering() {
-        let mut w = Window::new(3);
-        w.push(seg(2.0, false), 1, 0);
-        w.push(seg(2.0, false), 1, 0);
-        w.end();
-        w.restart(5000);
-        assert!(!w.is_ended());
-        assert_eq!(w.media_sequence(), 3);
-        assert_eq!(w.push(seg(2.0, false), 2, 5000), 3);
-        assert!(
-            w.find(1, 2).is_some(),
-            "old session still fetchable for a while"
-        );
-    }
-
-    #[test]
-    fn uris_round_trip() {
-        assert_eq!(
-            parse_segment_uri(&segment_uri(0xabc123, 42)),
-            Some((0xabc123, 42))
-        );
-        assert_eq!(parse_segment_uri("seg-zz-1.ts"), None);
-        assert_eq!(parse_segment_uri("seg-1-.ts"), None);
-    }
-}
+mod tests;

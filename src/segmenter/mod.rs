@@ -6,6 +6,7 @@
 //! publisher is gone, passing the wall clock in; collect what happened with
 //! [`Segmenter::poll_event`]. It never reads a clock and never does I/O.
 
+mod building;
 pub mod demux;
 
 use crate::codec::{FrameKind, SliceScanner};
@@ -13,7 +14,8 @@ use crate::ts::pes::PesError;
 use crate::ts::psi::{Pmt, PsiError};
 use crate::ts::psi_writer::PsiWriter;
 use crate::ts::{Framer, FramerStats, Packet, Pid, Ts};
-use bytes::Bytes;
+use building::Building;
+pub use building::{Part, Segment, SegmentHead};
 use demux::{Class, Demux, Notice, PesStart, Role};
 use std::collections::VecDeque;
 
@@ -39,6 +41,10 @@ pub struct SegmenterConfig {
     /// Until the target duration is fixed, a segment is cut, keyframe or not, at this length;
     /// a stream with no keyframe at all starts being served after this long.
     pub first_segment_limit: Ts,
+    /// LL-HLS part duration wanted; `None` cuts no parts (one part per segment).
+    pub part_duration: Option<Ts>,
+    /// PART-TARGET when already fixed by an earlier publish of the feed.
+    pub part_target: Option<Ts>,
 }
 
 impl SegmenterConfig {
@@ -48,24 +54,38 @@ impl SegmenterConfig {
             target_duration,
             max_segment_bytes: 64 << 20,
             first_segment_limit: Ts::from_secs((segment_duration * 5.0).max(10.0)),
+            part_duration: None,
+            part_target: None,
         }
+    }
+
+    /// Cuts LL-HLS parts of about `part_duration` seconds (0 turns them off), keeping
+    /// `part_target` when the feed already has one.
+    pub fn with_parts(mut self, part_duration: f64, part_target: Option<Ts>) -> Self {
+        self.part_duration = (part_duration > 0.0).then(|| Ts::from_secs(part_duration));
+        self.part_target = part_target;
+        self
     }
 }
 
-/// A finished segment: hlsd's PAT and PMT, then the publisher's packets.
+/// PART-TARGET for a feed whose timeline frames (video frames, or audio PES packets) last
+/// `frame`: a whole number of frames close to `part_duration`, plus 1/16 for timestamp
+/// jitter and uneven audio PES, so parts of that many frames stay within 85–100 % of it
+/// (§4.4.4.9) at 23.976, 25, 29.97, 30, 50 and 60 fps.
+pub fn part_target_for(part_duration: Ts, frame: Ts) -> Ts {
+    let frame = frame.0.max(1);
+    // The nearest whole number of frames; a tie goes to the shorter part.
+    let n = ((part_duration.0 as f64 / frame as f64 - 0.5).ceil() as i64).max(1);
+    Ts(n * frame + (n * frame + 15) / 16)
+}
+
+/// A part is finished: it can be listed and served.
 #[derive(Debug, Clone)]
-pub struct Segment {
-    pub data: Bytes,
-    /// Decode time of its first frame.
-    pub start: Ts,
-    pub duration: Ts,
-    /// It starts with a keyframe.
-    pub independent: bool,
-    /// A discontinuity (timestamp jump) comes before it. Reconnects are the feed's business.
-    pub discontinuity: bool,
-    /// Wall clock of its start in Unix milliseconds: the wall clock at the publish's first
-    /// keyframe plus the media time since (DESIGN invariant 6).
-    pub pdt_ms: i64,
+pub struct PartEvent {
+    pub part: Part,
+    /// Its index within its segment (from 0).
+    pub index: usize,
+    pub head: SegmentHead,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +121,12 @@ pub enum Warning {
 
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// A part is complete (with LL-HLS off, each segment's single part comes just before it).
+    Part(PartEvent),
+    /// A segment is complete; its parts were announced by `Part` events first.
     Segment(Segment),
+    /// PART-TARGET was fixed (once per feed).
+    PartTarget(Ts),
     /// EXT-X-TARGETDURATION was fixed (once per feed).
     TargetDuration(u32),
     /// The publisher's program: its stream table.
@@ -128,6 +153,7 @@ struct Core {
     demux: Demux,
     psi: Option<PsiWriter>,
     target_duration: Option<u32>,
+    part_target: Option<Ts>,
     cur: Option<Building>,
     pending: Option<Pending>,
     events: VecDeque<Event>,
@@ -144,14 +170,6 @@ struct Core {
     first_seen: Option<Ts>,
     size_hint: usize,
     stats: SegmenterStats,
-}
-
-struct Building {
-    data: Vec<u8>,
-    start: Ts,
-    independent: bool,
-    discontinuity: bool,
-    pdt_ms: i64,
 }
 
 /// A timeline frame whose kind is not known yet: its first packets (and any other packets
@@ -171,6 +189,7 @@ impl Segmenter {
             framer: Framer::new(),
             core: Core {
                 target_duration: cfg.target_duration,
+                part_target: cfg.part_target,
                 cfg,
                 demux: Demux::default(),
                 psi: None,
@@ -207,9 +226,10 @@ impl Segmenter {
         self.framer.finish(|p| core.on_packet(p));
         core.resolve_pending(None);
         if let Some(cur) = &core.cur {
-            let last = core.last_frame.unwrap_or(cur.start).max(cur.start);
+            let start = cur.head.start;
+            let last = core.last_frame.unwrap_or(start).max(start);
             let end = last + core.frame_duration.unwrap_or(Ts(Ts::HZ / 25));
-            core.close(end - cur.start);
+            core.close(end - start);
         }
     }
 
@@ -227,6 +247,10 @@ impl Segmenter {
 
     pub fn target_duration(&self) -> Option<u32> {
         self.core.target_duration
+    }
+
+    pub fn part_target(&self) -> Option<Ts> {
+        self.core.part_target
     }
 
     /// Duration of one timeline frame (video frame or audio PES), once two were seen.
@@ -286,13 +310,12 @@ impl Core {
                             Some(w) => {
                                 w.update(&pmt, pid);
                                 // Decoders must see the new table where it changed.
-                                let target = match (&mut self.pending, &mut self.cur) {
-                                    (Some(p), _) => Some(&mut p.data),
-                                    (None, Some(c)) => Some(&mut c.data),
-                                    _ => None,
-                                };
-                                if let Some(buf) = target {
-                                    w.write_into(buf);
+                                let mut tables = Vec::with_capacity(w.len());
+                                w.write_into(&mut tables);
+                                match (&mut self.pending, &mut self.cur) {
+                                    (Some(p), _) => p.data.extend_from_slice(&tables),
+                                    (None, Some(c)) => c.append(&tables),
+                                    _ => {}
                                 }
                             }
                             None => self.psi = Some(PsiWriter::new(&pmt, pid)),
@@ -319,6 +342,13 @@ impl Core {
                 jump = Some(last);
             } else if step > Ts(0) {
                 self.frame_duration = Some(step);
+                if self.part_target.is_none()
+                    && let Some(pd) = self.cfg.part_duration
+                {
+                    let pt = part_target_for(pd, step);
+                    self.part_target = Some(pt);
+                    self.events.push_back(Event::PartTarget(pt));
+                }
             }
         }
         let kind = match self.demux.video_codec() {
@@ -346,7 +376,7 @@ impl Core {
             }
         };
         self.last_frame = Some(s.dts);
-        self.decide(s, kind.unwrap_or(FrameKind::Delta), jump);
+        self.frame_start(s, kind.unwrap_or(FrameKind::Delta), jump);
         self.append(pkt.bytes());
     }
 
@@ -360,8 +390,37 @@ impl Core {
             FrameKind::Delta
         });
         self.last_frame = Some(p.start.dts);
-        self.decide(p.start, kind, p.jump);
+        self.frame_start(p.start, kind, p.jump);
         self.append(&p.data);
+    }
+
+    /// At the start of a timeline frame: a new segment, or a new part, or neither.
+    fn frame_start(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
+        let segments = self.stats.segments;
+        let had_segment = self.cur.is_some();
+        self.decide(s, kind, jump);
+        if !had_segment || self.stats.segments != segments {
+            return;
+        }
+        let key = kind == FrameKind::Key;
+        let Some(pt) = self
+            .part_target
+            .filter(|_| self.cfg.part_duration.is_some())
+        else {
+            return;
+        };
+        let frame = self.frame_duration.unwrap_or(Ts(0));
+        let Some(cur) = &mut self.cur else { return };
+        let Some(psi) = &mut self.psi else { return };
+        // A keyframe always starts a part; otherwise a part ends when one more frame would
+        // take it past PART-TARGET (§4.4.4.9).
+        if s.dts > cur.part_start() && (key || cur.part_elapsed(s.dts) + frame > pt) {
+            let part = cur.cut_part(s.dts, key, psi);
+            let index = cur.parts.len() - 1;
+            let head = cur.head;
+            self.events
+                .push_back(Event::Part(PartEvent { part, index, head }));
+        }
     }
 
     /// Decides, at the start of a timeline frame, whether a new segment starts here.
@@ -379,9 +438,9 @@ impl Core {
             }
             return;
         };
-        let elapsed = s.dts - cur.start;
+        let elapsed = s.dts - cur.head.start;
         let frame = self.frame_duration.unwrap_or(Ts(0));
-        let bytes = cur.data.len();
+        let bytes = cur.len();
         if let Some(last) = jump {
             let end = last + frame;
             self.events
@@ -389,7 +448,7 @@ impl Core {
                     from: last,
                     to: s.dts,
                 }));
-            self.close(end - self.cur.as_ref().map_or(end, |c| c.start));
+            self.close(end - self.cur.as_ref().map_or(end, |c| c.head.start));
             self.open(s.dts, key, true);
         } else if key && elapsed.0 + frame.0 / 2 >= self.cfg.segment_duration.0 {
             self.close(elapsed);
@@ -412,7 +471,7 @@ impl Core {
     }
 
     fn forced(&mut self, at: Ts, key: bool, reason: &'static str, duration: Ts) {
-        let bytes = self.cur.as_ref().map_or(0, |c| c.data.len());
+        let bytes = self.cur.as_ref().map_or(0, Building::len);
         self.events.push_back(Event::Warning(Warning::ForcedCut {
             reason,
             bytes,
@@ -440,7 +499,7 @@ impl Core {
             .target_duration
             .map_or(self.cfg.first_segment_limit, |t| Ts(i64::from(t) * Ts::HZ));
         if self.audio_run > Ts(3 * td.0) {
-            let duration = self.audio_run.max(s.dts - cur.start);
+            let duration = self.audio_run.max(s.dts - cur.head.start);
             self.audio_run = Ts(0);
             self.last_frame = Some(s.dts);
             self.forced(s.dts, false, "video stalled", duration);
@@ -450,10 +509,10 @@ impl Core {
     fn append(&mut self, bytes: &[u8]) {
         match &mut self.cur {
             Some(cur) => {
-                cur.data.extend_from_slice(bytes);
-                if cur.data.len() >= 2 * self.cfg.max_segment_bytes {
+                cur.append(bytes);
+                if cur.len() >= 2 * self.cfg.max_segment_bytes {
                     // No frame start for a long while: the size ceiling still holds.
-                    let start = cur.start;
+                    let start = cur.head.start;
                     let at = self.last_frame.unwrap_or(start).max(start);
                     let duration = (at - start).max(Ts(1));
                     self.forced(at + Ts(1), false, "size without frame boundary", duration);
@@ -466,15 +525,13 @@ impl Core {
     fn open(&mut self, dts: Ts, independent: bool, discontinuity: bool) {
         let Some(psi) = &mut self.psi else { return };
         let anchor = *self.anchor_ms.get_or_insert(self.now_ms);
-        let mut data = Vec::with_capacity(self.size_hint);
-        psi.write_into(&mut data);
-        self.cur = Some(Building {
-            data,
+        let head = SegmentHead {
             start: dts,
             independent,
             discontinuity,
             pdt_ms: anchor + self.served.0 / 90,
-        });
+        };
+        self.cur = Some(Building::new(head, psi, self.size_hint));
     }
 
     fn close(&mut self, duration: Ts) {
@@ -490,16 +547,18 @@ impl Core {
             self.events.push_back(Event::TargetDuration(td));
         }
         self.served = self.served + duration;
-        self.size_hint = b.data.len() + b.data.len() / 8;
+        let head = b.head;
+        let (last, seg) = b.finish(duration);
+        let index = seg.parts.len() - 1;
+        let largest = seg.parts.iter().map(|p| p.data.len()).max().unwrap_or(0);
+        self.size_hint = largest + largest / 8;
         self.stats.segments += 1;
-        self.events.push_back(Event::Segment(Segment {
-            data: Bytes::from(b.data),
-            start: b.start,
-            duration,
-            independent: b.independent,
-            discontinuity: b.discontinuity,
-            pdt_ms: b.pdt_ms,
+        self.events.push_back(Event::Part(PartEvent {
+            part: last,
+            index,
+            head,
         }));
+        self.events.push_back(Event::Segment(seg));
     }
 }
 

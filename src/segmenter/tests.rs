@@ -8,14 +8,23 @@ struct Run {
     segments: Vec<Segment>,
     warnings: Vec<Warning>,
     td: Option<u32>,
+    pt: Option<Ts>,
+    /// (index within its segment, part) in announcement order.
+    parts: Vec<(usize, Part)>,
 }
 
 fn run(input: &[u8], chunk: usize, seg: f64) -> Run {
-    let mut s = Segmenter::new(SegmenterConfig::new(seg, None));
+    run_ll(input, chunk, seg, 0.0)
+}
+
+fn run_ll(input: &[u8], chunk: usize, seg: f64, part: f64) -> Run {
+    let mut s = Segmenter::new(SegmenterConfig::new(seg, None).with_parts(part, None));
     let mut out = Run {
         segments: vec![],
         warnings: vec![],
         td: None,
+        pt: None,
+        parts: vec![],
     };
     let drain = |s: &mut Segmenter, out: &mut Run| {
         while let Some(ev) = s.poll_event() {
@@ -27,6 +36,11 @@ fn run(input: &[u8], chunk: usize, seg: f64) -> Run {
                     out.td = Some(td);
                 }
                 Event::Program(_) => {}
+                Event::Part(p) => out.parts.push((p.index, p.part)),
+                Event::PartTarget(pt) => {
+                    assert!(out.pt.is_none(), "part target fixed twice");
+                    out.pt = Some(pt);
+                }
             }
         }
     };
@@ -69,15 +83,19 @@ fn expected_media(input: &[u8]) -> Vec<u8> {
 }
 
 fn served_media(segments: &[Segment]) -> Vec<u8> {
-    segments
-        .iter()
-        .flat_map(|s| packets(&s.data).filter(|p| ![0, synth::PMT_PID.0].contains(&pid_of(p))))
-        .flat_map(|p| p.iter().copied())
-        .collect()
+    let mut out = Vec::new();
+    for s in segments {
+        let data = s.to_vec();
+        for p in packets(&data).filter(|p| ![0, synth::PMT_PID.0].contains(&pid_of(p))) {
+            out.extend_from_slice(p);
+        }
+    }
+    out
 }
 
 fn assert_starts_with_psi_and_key(seg: &Segment) {
-    let ps: Vec<&[u8]> = packets(&seg.data).take(3).collect();
+    let data = seg.to_vec();
+    let ps: Vec<&[u8]> = packets(&data).take(3).collect();
     assert_eq!(pid_of(ps[0]), 0, "PAT first");
     assert_eq!(pid_of(ps[1]), synth::PMT_PID.0, "PMT second");
     assert_eq!(pid_of(ps[2]), synth::VIDEO_PID.0, "video third");
@@ -108,17 +126,17 @@ fn same_segments_whatever_the_chunking() {
         ..Synth::default()
     }
     .build(120);
-    let reference: Vec<Bytes> = run(&input, 65536, 1.0)
+    let reference: Vec<Vec<u8>> = run(&input, 65536, 1.0)
         .segments
         .into_iter()
-        .map(|s| s.data)
+        .map(|s| s.to_vec())
         .collect();
     assert!(reference.len() >= 4);
     for chunk in [1, 7, 188, 189, 1000] {
-        let got: Vec<Bytes> = run(&input, chunk, 1.0)
+        let got: Vec<Vec<u8>> = run(&input, chunk, 1.0)
             .segments
             .into_iter()
-            .map(|s| s.data)
+            .map(|s| s.to_vec())
             .collect();
         assert_eq!(got, reference, "chunk {chunk}");
     }
@@ -143,7 +161,11 @@ fn psi_continuity_counters_are_ours_and_continuous() {
     }
     .build(200);
     let r = run(&input, 4096, 1.0);
-    let ccs: Vec<u8> = r.segments.iter().map(|s| s.data[3] & 0x0F).collect();
+    let ccs: Vec<u8> = r
+        .segments
+        .iter()
+        .map(|s| s.parts[0].data[3] & 0x0F)
+        .collect();
     let expect: Vec<u8> = (0..ccs.len() as u8).map(|i| i & 0x0F).collect();
     assert_eq!(ccs, expect);
 }
@@ -349,4 +371,140 @@ fn target_duration_policy() {
     assert_eq!(td(2.0, 4.0), 4);
     assert_eq!(td(1.5, 1.0), 2);
     assert_eq!(td(0.5, 0.5), 1);
+}
+
+/// Checks the LL-HLS part rules (§4.4.4.9) on a run.
+fn check_parts(r: &Run, what: &str) {
+    let pt = r.pt.unwrap_or_else(|| panic!("{what}: no part target"));
+    let mut announced = r.parts.iter();
+    for seg in &r.segments {
+        let n = seg.parts.len();
+        let mut at = seg.start;
+        for (i, p) in seg.parts.iter().enumerate() {
+            let (index, ann) = announced
+                .next()
+                .unwrap_or_else(|| panic!("{what}: part not announced"));
+            assert_eq!(
+                (*index, ann.start),
+                (i, p.start),
+                "{what}: announcement order"
+            );
+            assert_eq!(p.start, at, "{what}: parts are contiguous");
+            at = at + p.duration;
+            assert!(
+                p.duration <= pt,
+                "{what}: part {} > PART-TARGET {}",
+                p.duration.secs(),
+                pt.secs()
+            );
+            let exempt = p.independent || i == n - 1;
+            assert!(
+                exempt || p.duration.0 * 100 >= pt.0 * 85,
+                "{what}: part {} < 85% of {}",
+                p.duration.secs(),
+                pt.secs()
+            );
+            let ps: Vec<&[u8]> = packets(&p.data).take(2).collect();
+            assert_eq!(
+                (pid_of(ps[0]), pid_of(ps[1])),
+                (0, synth::PMT_PID.0),
+                "{what}: part opens with PAT, PMT"
+            );
+        }
+        assert_eq!(
+            at,
+            seg.start + seg.duration,
+            "{what}: parts add up to the segment"
+        );
+        assert_eq!(seg.parts[0].independent, seg.independent);
+    }
+    assert!(announced.next().is_none());
+}
+
+#[test]
+fn parts_meet_the_85_percent_rule_at_common_frame_rates() {
+    for (fps, ticks) in [
+        ("23.976", 3753.75_f64),
+        ("25", 3600.0),
+        ("29.97", 3003.0),
+        ("30", 3000.0),
+        ("50", 1800.0),
+        ("60", 1500.0),
+    ] {
+        let gop = (180_000.0_f64 / ticks).round() as usize;
+        let input = Synth {
+            frame_ticks: Some(ticks),
+            gop,
+            frame_bytes: 300,
+            ..Synth::default()
+        }
+        .build(gop * 4 + 7);
+        let r = run_ll(&input, 4096, 2.0, 0.25);
+        let pt = r.pt.expect("part target");
+        assert!(
+            (0.2..=0.27).contains(&pt.secs()),
+            "{fps}: PART-TARGET {}",
+            pt.secs()
+        );
+        assert_eq!(r.segments.len(), 5, "{fps}");
+        check_parts(&r, fps);
+        // Whole segments are made of whole parts, not of one part.
+        assert!(
+            r.segments[0].parts.len() >= 7,
+            "{fps}: {} parts",
+            r.segments[0].parts.len()
+        );
+        assert_eq!(served_media(&r.segments), expected_media(&input), "{fps}");
+    }
+}
+
+#[test]
+fn audio_only_parts_follow_pes_boundaries() {
+    // ffmpeg packs about 0.3 s of AAC into one PES.
+    let input = Synth {
+        frame_ticks: None,
+        audio_ticks: 14 * 1920,
+        ..Synth::default()
+    }
+    .build(60);
+    let r = run_ll(&input, 1000, 2.0, 0.25);
+    check_parts(&r, "audio-only");
+    assert!(r.segments.len() >= 5);
+}
+
+#[test]
+fn keyframe_mid_segment_starts_an_independent_part() {
+    let keyframes = Some(vec![0, 50, 63, 100, 150]);
+    let input = Synth {
+        keyframes,
+        ..Synth::default()
+    }
+    .build(160);
+    let r = run_ll(&input, 4096, 2.0, 0.25);
+    let seg = &r.segments[1];
+    let starts: Vec<(i64, bool)> = seg
+        .parts
+        .iter()
+        .map(|p| ((p.start - seg.start).0 / 3600, p.independent))
+        .collect();
+    assert!(starts.contains(&(13, true)), "{starts:?}");
+    assert_eq!(starts.iter().filter(|(_, i)| *i).count(), 2);
+}
+
+#[test]
+fn ll_off_means_one_part_per_segment() {
+    let r = run(&Synth::default().build(100), 4096, 2.0);
+    assert!(r.pt.is_none());
+    assert!(r.segments.iter().all(|s| s.parts.len() == 1));
+    assert_eq!(r.parts.len(), r.segments.len());
+}
+
+#[test]
+fn part_target_policy() {
+    let pt = |frame: f64| {
+        part_target_for(Ts::from_secs(0.25), Ts((frame * 90_000.0).round() as i64)).secs()
+    };
+    assert!((pt(1.0 / 25.0) - 0.255).abs() < 0.001);
+    assert!((pt(1.0 / 30.0) - 0.2479).abs() < 0.001);
+    assert!((pt(0.3) - 0.3188).abs() < 0.001);
 }

@@ -1,0 +1,187 @@
+use super::*;
+use crate::segmenter::{Part, PartEvent, Segment, SegmentHead};
+use bytes::Bytes;
+
+const PDT: i64 = 1_795_629_414_123;
+
+fn part(secs: f64, independent: bool) -> Part {
+    Part {
+        data: Bytes::from_static(b"x"),
+        start: Ts(0),
+        duration: Ts::from_secs(secs),
+        independent,
+    }
+}
+
+fn push_parts(w: &mut Window, parts: &[Part], disc: bool, independent: bool, token: u64) {
+    let head = SegmentHead {
+        start: Ts(0),
+        independent,
+        discontinuity: disc,
+        pdt_ms: PDT,
+    };
+    for (index, p) in parts.iter().enumerate() {
+        w.push_part(
+            &PartEvent {
+                part: p.clone(),
+                index,
+                head,
+            },
+            token,
+        );
+    }
+}
+
+fn push(w: &mut Window, secs: f64, nparts: usize, disc: bool, independent: bool, token: u64) {
+    let parts: Vec<Part> = (0..nparts)
+        .map(|i| part(secs / nparts as f64, i == 0 && independent))
+        .collect();
+    push_parts(w, &parts, disc, independent, token);
+    let seg = Segment {
+        parts,
+        start: Ts(0),
+        duration: Ts::from_secs(secs),
+        independent,
+        discontinuity: disc,
+        pdt_ms: PDT,
+    };
+    w.push(seg, token, 0);
+}
+
+fn plain(td: u32) -> RenderParams {
+    RenderParams {
+        target_duration: td,
+        part_target: None,
+        token: 0xab,
+    }
+}
+
+#[test]
+fn renders_plain_hls_and_parses() {
+    let mut w = Window::new(3);
+    push(&mut w, 2.0, 1, false, true, 0xab);
+    push(&mut w, 2.002, 1, false, true, 0xab);
+    w.mark_discontinuity();
+    push(&mut w, 1.5, 1, false, true, 0xab);
+    w.end();
+    let text = render_media(&w, &plain(2), false);
+    assert_eq!(
+        text,
+        "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n\
+         #EXT-X-DISCONTINUITY-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+         #EXT-X-PROGRAM-DATE-TIME:2026-11-25T17:56:54.123Z\n#EXTINF:2.000,\nseg-ab-1.ts\n\
+         #EXT-X-PROGRAM-DATE-TIME:2026-11-25T17:56:56.123Z\n#EXTINF:2.002,\nseg-ab-2.ts\n\
+         #EXT-X-DISCONTINUITY\n\
+         #EXT-X-PROGRAM-DATE-TIME:2026-11-25T17:56:58.125Z\n#EXTINF:1.500,\nseg-ab-3.ts\n\
+         #EXT-X-ENDLIST\n"
+    );
+    let Ok((_, m3u8_rs::Playlist::MediaPlaylist(p))) = m3u8_rs::parse_playlist(text.as_bytes())
+    else {
+        panic!("not a media playlist")
+    };
+    assert_eq!(p.target_duration, 2);
+    assert_eq!(p.media_sequence, 1);
+    assert!(p.end_list);
+    assert_eq!(p.segments.len(), 3);
+    assert!(p.segments[2].discontinuity);
+    assert!(p.segments.iter().all(|s| s.program_date_time.is_some()));
+}
+
+#[test]
+fn no_independent_claim_while_a_segment_is_not() {
+    let mut w = Window::new(2);
+    push(&mut w, 2.0, 1, false, true, 1);
+    push(&mut w, 2.0, 1, false, false, 1);
+    assert!(!render_media(&w, &plain(2), false).contains("INDEPENDENT"));
+    push(&mut w, 2.0, 1, false, true, 1);
+    push(&mut w, 2.0, 1, false, true, 1);
+    assert!(render_media(&w, &plain(2), false).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
+}
+
+fn ll(td: u32) -> RenderParams {
+    RenderParams {
+        target_duration: td,
+        part_target: Some(Ts::from_secs(0.255)),
+        token: 0xab,
+    }
+}
+
+#[test]
+fn ll_hls_lists_recent_parts_building_parts_and_a_hint() {
+    let mut w = Window::new(6);
+    for _ in 0..4 {
+        push(&mut w, 2.0, 8, false, true, 0xab);
+    }
+    push_parts(
+        &mut w,
+        &[part(0.24, true), part(0.24, false)],
+        false,
+        true,
+        0xab,
+    );
+    let text = render_media(&w, &ll(2), false);
+    assert!(
+        text.contains(
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.765,HOLD-BACK=6.0\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.25500\n"));
+    // 8.48 s listed; parts for segments ending after 2.48 s: segments 2, 3, 4 and the building one.
+    assert!(!text.contains("part-ab-1."));
+    assert!(text.contains("#EXT-X-PART:DURATION=0.25000,URI=\"part-ab-2.0.ts\",INDEPENDENT=YES\n"));
+    assert!(text.contains("#EXT-X-PART:DURATION=0.25000,URI=\"part-ab-4.7.ts\"\n"));
+    assert!(text.contains("#EXT-X-PART:DURATION=0.24000,URI=\"part-ab-5.1.ts\"\n"));
+    assert!(
+        text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-ab-5.2.ts\"\n"),
+        "{text}"
+    );
+    let p = m3u8_parser::m3u8::playlist::Playlist::from_reader(text.as_bytes())
+        .expect("m3u8-parser reads it");
+    if let Err(e) = p.validate() {
+        panic!("invalid LL-HLS playlist: {e:?}\n{text}");
+    }
+}
+
+#[test]
+fn hint_points_at_next_segment_between_segments_and_never_with_endlist() {
+    let mut w = Window::new(6);
+    push(&mut w, 2.0, 8, false, true, 0xab);
+    let text = render_media(&w, &ll(2), false);
+    assert!(
+        text.ends_with("seg-ab-1.ts\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-ab-2.0.ts\"\n"),
+        "{text}"
+    );
+    w.end();
+    let text = render_media(&w, &ll(2), false);
+    assert!(!text.contains("PRELOAD-HINT"));
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+}
+
+#[test]
+fn delta_update_skips_old_segments() {
+    let mut w = Window::new(10);
+    for _ in 0..10 {
+        push(&mut w, 2.0, 8, false, true, 0xab);
+    }
+    let p = ll(2);
+    assert_eq!(p.skip_until(&w), Some(Ts::from_secs(12.0)));
+    let full = render_media(&w, &p, false);
+    assert!(full.contains("CAN-SKIP-UNTIL=12.0"));
+    assert!(full.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n"));
+    let delta = render_media(&w, &p, true);
+    // 20 s listed, skip boundary 12 s from the end: the first 4 segments (8 s) are skipped.
+    assert!(delta.starts_with("#EXTM3U\n#EXT-X-VERSION:9\n"), "{delta}");
+    assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n"));
+    assert!(!delta.contains("seg-ab-4.ts"));
+    assert!(delta.contains("seg-ab-5.ts"));
+    assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:1\n"));
+    // A short window advertises no skipping, and a delta request gets the full playlist.
+    let mut short = Window::new(3);
+    push(&mut short, 2.0, 8, false, true, 0xab);
+    assert_eq!(p.skip_until(&short), None);
+    assert_eq!(
+        render_media(&short, &p, true),
+        render_media(&short, &p, false)
+    );
+}

@@ -1,0 +1,164 @@
+use super::*;
+use crate::segmenter::{Part, SegmentHead};
+
+fn part(secs: f64, independent: bool) -> Part {
+    Part {
+        data: Bytes::from(vec![0u8; 100]),
+        start: Ts(0),
+        duration: Ts::from_secs(secs),
+        independent,
+    }
+}
+
+/// Pushes a segment of `n` parts the way the segmenter announces it.
+fn push(w: &mut Window, secs: f64, n: usize, disc: bool, pdt_ms: i64, token: u64, now: i64) -> u64 {
+    let head = SegmentHead {
+        start: Ts(0),
+        independent: true,
+        discontinuity: disc,
+        pdt_ms,
+    };
+    let parts: Vec<Part> = (0..n).map(|i| part(secs / n as f64, i == 0)).collect();
+    for (index, p) in parts.iter().enumerate() {
+        w.push_part(
+            &PartEvent {
+                part: p.clone(),
+                index,
+                head,
+            },
+            token,
+        );
+    }
+    let seg = Segment {
+        parts,
+        start: Ts(0),
+        duration: Ts::from_secs(secs),
+        independent: true,
+        discontinuity: disc,
+        pdt_ms,
+    };
+    w.push(seg, token, now)
+}
+
+#[test]
+fn window_rolls_and_retains() {
+    let mut w = Window::new(3);
+    for i in 0..5 {
+        push(&mut w, 2.0, 1, i == 1, 0, 7, i * 2000);
+    }
+    let listed: Vec<u64> = w.listed().map(|s| s.msn).collect();
+    assert_eq!(listed, vec![3, 4, 5]);
+    assert_eq!(w.media_sequence(), 3);
+    // Segment 2 carried the discontinuity and has left.
+    assert_eq!(w.discontinuity_sequence(), 1);
+    // Segment 2 left at t=8000, when the playlist (counting the segment that pushed it
+    // out) held 8 s: fetchable until 8000 + 2000 + 8000.
+    assert!(w.find(7, 2).is_some());
+    w.prune(17_999);
+    assert!(w.find(7, 2).is_some());
+    w.prune(18_000);
+    assert!(w.find(7, 2).is_none());
+    assert!(w.find(8, 3).is_none(), "another session's token");
+}
+
+#[test]
+fn minimum_retention_for_parts() {
+    let mut w = Window::new(3);
+    w.set_min_retention(60_000);
+    for i in 0..4 {
+        push(&mut w, 1.0, 4, false, 0, 7, i * 1000);
+    }
+    w.prune(59_000);
+    assert!(w.find(7, 1).is_some());
+    w.prune(63_000);
+    assert!(w.find(7, 1).is_none());
+}
+
+#[test]
+fn parts_build_up_then_become_a_segment() {
+    let mut w = Window::new(3);
+    let head = SegmentHead {
+        start: Ts(0),
+        independent: true,
+        discontinuity: false,
+        pdt_ms: 5,
+    };
+    w.push_part(
+        &PartEvent {
+            part: part(0.25, true),
+            index: 0,
+            head,
+        },
+        9,
+    );
+    w.push_part(
+        &PartEvent {
+            part: part(0.25, false),
+            index: 1,
+            head,
+        },
+        9,
+    );
+    let b = w.building().expect("building");
+    assert_eq!((b.msn, b.parts.len()), (1, 2));
+    assert_eq!(w.next_msn(), 1);
+    let seg = Segment {
+        parts: vec![part(0.25, true), part(0.25, false)],
+        start: Ts(0),
+        duration: Ts::from_secs(0.5),
+        independent: true,
+        discontinuity: false,
+        pdt_ms: 5,
+    };
+    assert_eq!(w.push(seg, 9, 0), 1);
+    assert!(w.building().is_none());
+    assert_eq!(w.next_msn(), 2);
+    assert_eq!(w.find(9, 1).map(|s| s.parts.len()), Some(2));
+}
+
+#[test]
+fn pdt_never_goes_back() {
+    let mut w = Window::new(5);
+    push(&mut w, 2.0, 1, false, 10_000, 1, 0);
+    push(&mut w, 2.0, 1, false, 11_000, 1, 0);
+    let pdts: Vec<i64> = w.listed().map(|s| s.pdt_ms).collect();
+    assert_eq!(pdts, vec![10_000, 12_000]);
+}
+
+#[test]
+fn restart_continues_numbering() {
+    let mut w = Window::new(3);
+    push(&mut w, 2.0, 1, false, 0, 1, 0);
+    push(&mut w, 2.0, 1, false, 0, 1, 0);
+    w.end();
+    w.restart(5000);
+    assert!(!w.is_ended());
+    assert_eq!(w.media_sequence(), 3);
+    assert_eq!(push(&mut w, 2.0, 1, false, 0, 2, 5000), 3);
+    assert!(
+        w.find(1, 2).is_some(),
+        "old session still fetchable for a while"
+    );
+}
+
+#[test]
+fn uris_round_trip() {
+    assert_eq!(
+        parse_media_uri(&segment_uri(0xabc123, 42)),
+        Some(MediaUri::Segment {
+            token: 0xabc123,
+            msn: 42
+        })
+    );
+    assert_eq!(
+        parse_media_uri(&part_uri(0xabc, 42, 3)),
+        Some(MediaUri::Part {
+            token: 0xabc,
+            msn: 42,
+            index: 3
+        })
+    );
+    assert_eq!(parse_media_uri("seg-zz-1.ts"), None);
+    assert_eq!(parse_media_uri("seg-1-.ts"), None);
+    assert_eq!(parse_media_uri("part-1-2.ts"), None);
+}

@@ -1,0 +1,143 @@
+//! The segment under construction, as a sequence of parts (RFC 8216bis §3.2, §4.4.4.9).
+//! Each part opens with hlsd's PAT and PMT; a segment is exactly its parts in order. With
+//! LL-HLS off a segment has a single part.
+
+use crate::ts::Ts;
+use crate::ts::psi_writer::PsiWriter;
+use bytes::Bytes;
+
+/// A finished part: its bytes are shared by the part's own URI and by its segment.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub data: Bytes,
+    pub start: Ts,
+    pub duration: Ts,
+    /// It starts with a keyframe (EXT-X-PART INDEPENDENT=YES).
+    pub independent: bool,
+}
+
+/// A finished segment.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub parts: Vec<Part>,
+    /// Decode time of its first frame.
+    pub start: Ts,
+    pub duration: Ts,
+    /// It starts with a keyframe.
+    pub independent: bool,
+    /// A discontinuity (timestamp jump) comes before it. Reconnects are the feed's business.
+    pub discontinuity: bool,
+    /// Wall clock of its start in Unix milliseconds: the wall clock at the publish's first
+    /// keyframe plus the media time since (DESIGN invariant 6).
+    pub pdt_ms: i64,
+}
+
+impl Segment {
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.data.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The segment's bytes in one buffer (tests and tools; serving never copies).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.parts
+            .iter()
+            .flat_map(|p| p.data.iter().copied())
+            .collect()
+    }
+}
+
+/// What a part event says about the segment the part belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHead {
+    pub start: Ts,
+    pub independent: bool,
+    pub discontinuity: bool,
+    pub pdt_ms: i64,
+}
+
+pub(super) struct Building {
+    pub head: SegmentHead,
+    pub parts: Vec<Part>,
+    part: Vec<u8>,
+    part_start: Ts,
+    part_independent: bool,
+    /// Bytes of the finished parts.
+    done_bytes: usize,
+}
+
+impl Building {
+    pub fn new(head: SegmentHead, psi: &mut PsiWriter, capacity: usize) -> Self {
+        let mut part = Vec::with_capacity(capacity);
+        psi.write_into(&mut part);
+        Building {
+            part_start: head.start,
+            part_independent: head.independent,
+            head,
+            parts: Vec::new(),
+            part,
+            done_bytes: 0,
+        }
+    }
+
+    pub fn append(&mut self, bytes: &[u8]) {
+        self.part.extend_from_slice(bytes);
+    }
+
+    /// Bytes held so far, the part being built included.
+    pub fn len(&self) -> usize {
+        self.done_bytes + self.part.len()
+    }
+
+    pub fn part_start(&self) -> Ts {
+        self.part_start
+    }
+
+    /// Media time since the part being built began, at `at`.
+    pub fn part_elapsed(&self, at: Ts) -> Ts {
+        at - self.part_start
+    }
+
+    /// Ends the part being built at `at` and opens the next; returns the finished part.
+    pub fn cut_part(&mut self, at: Ts, independent: bool, psi: &mut PsiWriter) -> Part {
+        let mut next = Vec::with_capacity(self.part.capacity());
+        psi.write_into(&mut next);
+        let data = std::mem::replace(&mut self.part, next);
+        let part = self.finish_part(data, at);
+        self.part_start = at;
+        self.part_independent = independent;
+        part
+    }
+
+    fn finish_part(&mut self, data: Vec<u8>, end: Ts) -> Part {
+        self.done_bytes += data.len();
+        let part = Part {
+            data: Bytes::from(data),
+            start: self.part_start,
+            duration: (end - self.part_start).max(Ts(1)),
+            independent: self.part_independent,
+        };
+        self.parts.push(part.clone());
+        part
+    }
+
+    /// Ends the segment with the given duration; returns its last part and the segment.
+    pub fn finish(mut self, duration: Ts) -> (Part, Segment) {
+        let end = self.head.start + duration;
+        let data = std::mem::take(&mut self.part);
+        let last = self.finish_part(data, end.max(self.part_start + Ts(1)));
+        let seg = Segment {
+            parts: self.parts,
+            start: self.head.start,
+            duration,
+            independent: self.head.independent,
+            discontinuity: self.head.discontinuity,
+            pdt_ms: self.head.pdt_ms,
+        };
+        (last, seg)
+    }
+}
