@@ -272,6 +272,11 @@ impl Sink<'_> {
                     "segment cut at a ceiling"
                 )
             }
+            Warning::PartTargetMismatch { target, frame } => warn!(
+                part_target = target.secs(),
+                frame = frame.secs(),
+                "this stream's frames cannot fill parts of the feed's PART-TARGET; parts may be short"
+            ),
             Warning::TimestampJump { from, to } => {
                 warn!(
                     from = from.secs(),

@@ -68,15 +68,71 @@ impl SegmenterConfig {
     }
 }
 
-/// PART-TARGET for a feed whose timeline frames (video frames, or audio PES packets) last
-/// `frame`: a whole number of frames close to `part_duration`, plus 1/16 for timestamp
-/// jitter and uneven audio PES, so parts of that many frames stay within 85–100 % of it
-/// (§4.4.4.9) at 23.976, 25, 29.97, 30, 50 and 60 fps.
-pub fn part_target_for(part_duration: Ts, frame: Ts) -> Ts {
-    let frame = frame.0.max(1);
-    // The nearest whole number of frames; a tie goes to the shorter part.
-    let n = ((part_duration.0 as f64 / frame as f64 - 0.5).ceil() as i64).max(1);
-    Ts(n * frame + (n * frame + 15) / 16)
+/// How parts are sized for a feed (§4.4.4.9): PART-TARGET, and the fewest and most
+/// timeline frames (video frames, or audio PES packets) a part may hold so that it lasts
+/// between 85 % and 100 % of PART-TARGET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartSizes {
+    pub target: Ts,
+    pub min_frames: u32,
+    pub max_frames: u32,
+}
+
+impl PartSizes {
+    /// Sizes for a feed whose frames last `frame`: n whole frames close to `part_duration`.
+    /// With n ≥ 6, parts may hold n or n + 1 frames (n / (n + 1) ≥ 85 %), so a GOP of most
+    /// lengths splits into whole parts that end exactly at the next keyframe; PART-TARGET is
+    /// then n + 1 frames. Otherwise parts hold n frames and PART-TARGET has 1/16 to spare for
+    /// timestamp jitter and uneven audio PES.
+    pub fn for_frames(part_duration: Ts, frame: Ts, video: bool) -> PartSizes {
+        let f = frame.0.max(1);
+        // The nearest whole number of frames; a tie goes to the shorter part.
+        let n = ((part_duration.0 as f64 / f as f64 - 0.5).ceil() as i64).max(1);
+        if video && n >= 6 {
+            PartSizes {
+                target: Ts((n + 1) * (f + 1)),
+                min_frames: n as u32,
+                max_frames: n as u32 + 1,
+            }
+        } else {
+            PartSizes {
+                target: Ts(n * f + (n * f + 15) / 16),
+                min_frames: n as u32,
+                max_frames: n as u32,
+            }
+        }
+    }
+
+    /// Sizes under a PART-TARGET fixed earlier (a reconnect); `None` when frames of this
+    /// length cannot fill parts within 85–100 % of it.
+    pub fn for_target(target: Ts, frame: Ts) -> Option<PartSizes> {
+        let f = frame.0.max(1);
+        let max = target.0 / f;
+        let min = (target.0 * 85).div_euclid(100 * f)
+            + i64::from((target.0 * 85).rem_euclid(100 * f) != 0);
+        (max >= 1 && min <= max).then(|| PartSizes {
+            target,
+            min_frames: min.max(1) as u32,
+            max_frames: max as u32,
+        })
+    }
+
+    /// Part sizes (in frames) that split a GOP of `gop` frames exactly, largest first; empty
+    /// when no mix of allowed sizes adds up to it.
+    pub fn plan(&self, gop: u32) -> VecDeque<u32> {
+        let (lo, hi) = (self.min_frames.max(1), self.max_frames.max(1));
+        for big in (0..=gop / hi).rev() {
+            let rest = gop - big * hi;
+            for size in lo..=hi {
+                if rest.is_multiple_of(size) {
+                    let mut p: VecDeque<u32> = std::iter::repeat_n(hi, big as usize).collect();
+                    p.extend(std::iter::repeat_n(size, (rest / size) as usize));
+                    return p;
+                }
+            }
+        }
+        VecDeque::new()
+    }
 }
 
 /// A part is finished: it can be listed and served.
@@ -117,6 +173,12 @@ pub enum Warning {
         from: Ts,
         to: Ts,
     },
+    /// A reconnected publisher's frames cannot fill parts within 85–100 % of the feed's
+    /// PART-TARGET.
+    PartTargetMismatch {
+        target: Ts,
+        frame: Ts,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +215,13 @@ struct Core {
     demux: Demux,
     psi: Option<PsiWriter>,
     target_duration: Option<u32>,
-    part_target: Option<Ts>,
+    part_sizes: Option<PartSizes>,
+    /// Frames in the last complete GOP, frames since the last keyframe, the part sizes
+    /// planned for the current GOP, and frames in the part being built.
+    gop_frames: Option<u32>,
+    frames_since_key: u32,
+    plan: VecDeque<u32>,
+    part_frames: u32,
     cur: Option<Building>,
     pending: Option<Pending>,
     events: VecDeque<Event>,
@@ -189,7 +257,11 @@ impl Segmenter {
             framer: Framer::new(),
             core: Core {
                 target_duration: cfg.target_duration,
-                part_target: cfg.part_target,
+                part_sizes: None,
+                gop_frames: None,
+                frames_since_key: 0,
+                plan: VecDeque::new(),
+                part_frames: 0,
                 cfg,
                 demux: Demux::default(),
                 psi: None,
@@ -250,7 +322,7 @@ impl Segmenter {
     }
 
     pub fn part_target(&self) -> Option<Ts> {
-        self.core.part_target
+        self.core.part_sizes.map(|p| p.target)
     }
 
     /// Duration of one timeline frame (video frame or audio PES), once two were seen.
@@ -342,12 +414,8 @@ impl Core {
                 jump = Some(last);
             } else if step > Ts(0) {
                 self.frame_duration = Some(step);
-                if self.part_target.is_none()
-                    && let Some(pd) = self.cfg.part_duration
-                {
-                    let pt = part_target_for(pd, step);
-                    self.part_target = Some(pt);
-                    self.events.push_back(Event::PartTarget(pt));
+                if self.part_sizes.is_none() {
+                    self.fix_part_sizes(step);
                 }
             }
         }
@@ -394,33 +462,88 @@ impl Core {
         self.append(&p.data);
     }
 
+    /// Fixes how parts are sized, once the frame duration is known: from the configured
+    /// part duration, or from the PART-TARGET an earlier publish of the feed fixed.
+    fn fix_part_sizes(&mut self, frame: Ts) {
+        let Some(pd) = self.cfg.part_duration else {
+            return;
+        };
+        let video = self.demux.video_codec().is_some();
+        match self.cfg.part_target {
+            None => {
+                let sizes = PartSizes::for_frames(pd, frame, video);
+                self.part_sizes = Some(sizes);
+                self.events.push_back(Event::PartTarget(sizes.target));
+            }
+            Some(target) => {
+                let sizes = PartSizes::for_target(target, frame);
+                if sizes.is_none() {
+                    self.events
+                        .push_back(Event::Warning(Warning::PartTargetMismatch {
+                            target,
+                            frame,
+                        }));
+                }
+                // Parts stay within the target even when they cannot reach 85 % of it.
+                self.part_sizes = Some(sizes.unwrap_or(PartSizes {
+                    target,
+                    min_frames: 1,
+                    max_frames: 1,
+                }));
+            }
+        }
+    }
+
     /// At the start of a timeline frame: a new segment, or a new part, or neither.
     fn frame_start(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
+        let key = kind == FrameKind::Key;
+        let video = self.demux.video_codec().is_some();
+        if video && key {
+            if self.frames_since_key > 0 {
+                self.gop_frames = Some(self.frames_since_key);
+            }
+            self.frames_since_key = 0;
+            if let (Some(sizes), Some(gop)) = (self.part_sizes, self.gop_frames) {
+                self.plan = sizes.plan(gop);
+            }
+        }
+        self.frames_since_key = self.frames_since_key.saturating_add(1);
         let segments = self.stats.segments;
         let had_segment = self.cur.is_some();
         self.decide(s, kind, jump);
         if !had_segment || self.stats.segments != segments {
+            self.part_frames = 1;
             return;
         }
-        let key = kind == FrameKind::Key;
-        let Some(pt) = self
-            .part_target
-            .filter(|_| self.cfg.part_duration.is_some())
-        else {
+        let Some(sizes) = self.part_sizes.filter(|_| self.cfg.part_duration.is_some()) else {
             return;
         };
         let frame = self.frame_duration.unwrap_or(Ts(0));
         let Some(cur) = &mut self.cur else { return };
         let Some(psi) = &mut self.psi else { return };
-        // A keyframe always starts a part; otherwise a part ends when one more frame would
-        // take it past PART-TARGET (§4.4.4.9).
-        if s.dts > cur.part_start() && (key || cur.part_elapsed(s.dts) + frame > pt) {
-            let part = cur.cut_part(s.dts, key, psi);
+        // A video keyframe always starts a part. Otherwise a part ends when it holds the
+        // frames planned for it (so the GOP ends on a part boundary), and in any case before
+        // one more frame would take it past PART-TARGET (§4.4.4.9). Every audio part is
+        // independent.
+        let planned = self.plan.front().copied().unwrap_or(sizes.max_frames);
+        let full = cur.part_elapsed(s.dts) + frame > sizes.target;
+        let cut = if video {
+            key || self.part_frames >= planned || full
+        } else {
+            full
+        };
+        if cut && s.dts > cur.part_start() {
+            let part = cur.cut_part(s.dts, key || !video, psi);
             let index = cur.parts.len() - 1;
             let head = cur.head;
             self.events
                 .push_back(Event::Part(PartEvent { part, index, head }));
+            if !key {
+                self.plan.pop_front();
+            }
+            self.part_frames = 0;
         }
+        self.part_frames += 1;
     }
 
     /// Decides, at the start of a timeline frame, whether a new segment starts here.
