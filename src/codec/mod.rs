@@ -1,8 +1,16 @@
-//! What the elementary streams are: stream types from the PMT (ISO/IEC 13818-1 Table 2-34)
-//! and keyframe detection in video access units.
+//! What the elementary streams are: stream types from the PMT (ISO/IEC 13818-1 Table 2-34),
+//! keyframe detection in video access units, and codec information (SPS, audio frame headers)
+//! for the multivariant playlist.
 
+pub mod audio;
+pub mod avc;
+pub mod hevc;
+pub mod info;
 pub mod nal;
 
+pub use info::{
+    AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, VideoInfo, VideoProfile,
+};
 pub use nal::{FrameKind, SliceScanner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
