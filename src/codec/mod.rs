@@ -7,11 +7,13 @@ pub mod avc;
 pub mod hevc;
 pub mod info;
 pub mod nal;
+pub mod sniff;
 
 pub use info::{
     AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, VideoInfo, VideoProfile,
 };
 pub use nal::{FrameKind, SliceScanner};
+pub use sniff::{AudioInfoSniffer, VideoInfoSniffer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {
