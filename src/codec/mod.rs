@@ -1,9 +1,19 @@
-//! What the elementary streams are: stream types from the PMT (ISO/IEC 13818-1 Table 2-34)
-//! and keyframe detection in video access units.
+//! What the elementary streams are: stream types from the PMT (ISO/IEC 13818-1 Table 2-34),
+//! keyframe detection in video access units, and codec information (SPS, audio frame headers)
+//! for the multivariant playlist.
 
+pub mod audio;
+pub mod avc;
+pub mod hevc;
+pub mod info;
 pub mod nal;
+pub mod sniff;
 
+pub use info::{
+    AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, VideoInfo, VideoProfile,
+};
 pub use nal::{FrameKind, SliceScanner};
+pub use sniff::{AudioInfoSniffer, VideoInfoSniffer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VideoCodec {

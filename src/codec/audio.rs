@@ -1,0 +1,297 @@
+//! Audio frame headers → sample rate and channels: AAC ADTS (ISO/IEC 13818-7 §6.2, read with
+//! adts-reader), MPEG audio (ISO/IEC 11172-3 §2.4.1.3, ISO/IEC 13818-3 §2.4.2.3) and AC-3
+//! syncinfo/bsi (ATSC A/52 §5.3.1–5.3.2).
+
+use adts_reader::AdtsHeader;
+
+use super::AudioCodec;
+use super::info::{AudioFormat, AudioInfo, InfoError};
+
+/// How far into an elementary stream a frame header is looked for.
+pub const SYNC_SEARCH: usize = 4096;
+
+impl AudioInfo {
+    /// Reads the ADTS header at the start of `buf` (7 bytes, 9 with CRC).
+    pub fn from_adts(buf: &[u8]) -> Result<AudioInfo, InfoError> {
+        const WHAT: &str = "ADTS header";
+        let need = if buf.get(1).is_some_and(|b| b & 1 == 0) {
+            9
+        } else {
+            7
+        };
+        if buf.len() < need {
+            return Err(InfoError::Truncated {
+                what: WHAT,
+                need,
+                have: buf.len(),
+            });
+        }
+        let header = AdtsHeader::from_bytes(buf).map_err(|e| adts_error(buf, &e))?;
+        let index = header.sampling_frequency();
+        let sample_rate = index.freq().ok_or(InfoError::Invalid {
+            what: WHAT,
+            field: "sampling_frequency_index",
+            value: u32::from(u8::from(index)),
+        })?;
+        let channels = match u8::from(header.channel_configuration()) {
+            7 => 8,
+            n => n,
+        };
+        Ok(AudioInfo {
+            format: AudioFormat::Aac {
+                object_type: u8::from(header.audio_object_type()),
+            },
+            sample_rate,
+            channels,
+        })
+    }
+
+    /// Reads the MPEG audio frame header at the start of `buf` (4 bytes).
+    pub fn from_mpeg_audio(buf: &[u8]) -> Result<AudioInfo, InfoError> {
+        const WHAT: &str = "MPEG audio header";
+        let invalid = |field, value| InfoError::Invalid {
+            what: WHAT,
+            field,
+            value,
+        };
+        let &[b0, b1, b2, b3, ..] = buf else {
+            return Err(InfoError::Truncated {
+                what: WHAT,
+                need: 4,
+                have: buf.len(),
+            });
+        };
+        if b0 != 0xFF || b1 & 0xE0 != 0xE0 {
+            return Err(invalid("syncword", u32::from(b0) << 3 | u32::from(b1 >> 5)));
+        }
+        // ID bits: 11 MPEG-1, 10 MPEG-2 LSF, 00 MPEG-2.5; 01 is reserved.
+        let version = (b1 >> 3) & 3;
+        let layer = match (b1 >> 1) & 3 {
+            0 => return Err(invalid("layer", 0)),
+            bits => 4 - bits,
+        };
+        let rate_index = usize::from((b2 >> 2) & 3);
+        let base = [44100, 48000, 32000, 0][rate_index];
+        let sample_rate = match version {
+            3 => base,
+            2 => base / 2,
+            0 => base / 4,
+            _ => return Err(invalid("version", 1)),
+        };
+        if sample_rate == 0 {
+            return Err(invalid("sampling_frequency", 3));
+        }
+        let channels = if b3 >> 6 == 3 { 1 } else { 2 };
+        Ok(AudioInfo {
+            format: AudioFormat::Mpeg { layer },
+            sample_rate,
+            channels,
+        })
+    }
+
+    /// Reads the AC-3 syncinfo and the start of the bsi at the start of `buf` (up to 8 bytes).
+    pub fn from_ac3(buf: &[u8]) -> Result<AudioInfo, InfoError> {
+        const WHAT: &str = "AC-3 syncframe";
+        let invalid = |field, value| InfoError::Invalid {
+            what: WHAT,
+            field,
+            value,
+        };
+        if buf.len() < 8 {
+            return Err(InfoError::Truncated {
+                what: WHAT,
+                need: 8,
+                have: buf.len(),
+            });
+        }
+        if buf[..2] != [0x0B, 0x77] {
+            return Err(invalid(
+                "syncword",
+                u32::from(u16::from_be_bytes([buf[0], buf[1]])),
+            ));
+        }
+        let fscod = buf[4] >> 6;
+        let sample_rate = match fscod {
+            0 => 48000,
+            1 => 44100,
+            2 => 32000,
+            _ => return Err(invalid("fscod", 3)),
+        };
+        let bsid = buf[5] >> 3;
+        if bsid > 8 {
+            // 9–10 are lower-rate AC-3 variants, 11–16 E-AC-3: another syntax.
+            return Err(invalid("bsid", u32::from(bsid)));
+        }
+        let acmod = buf[6] >> 5;
+        // After acmod: cmixlev (2 bits) when a centre is present with fronts, surmixlev
+        // (2 bits) when a surround is present, dsurmod (2 bits) in 2/0 mode; then lfeon.
+        let skip = [(acmod & 1 == 1 && acmod != 1), acmod & 4 != 0, acmod == 2]
+            .iter()
+            .filter(|&&present| present)
+            .count()
+            * 2;
+        let lfe_bit = 3 + skip; // bits after the 3 of acmod, from the top of byte 6
+        let bits = u16::from_be_bytes([buf[6], buf[7]]);
+        let lfeon = (bits >> (15 - lfe_bit)) & 1;
+        let fronts_and_surrounds = [2, 1, 2, 3, 3, 4, 4, 5][usize::from(acmod)];
+        Ok(AudioInfo {
+            format: AudioFormat::Ac3,
+            sample_rate,
+            channels: fronts_and_surrounds + lfeon as u8,
+        })
+    }
+
+    /// Finds the first frame header of `codec` in `es` (at most [`SYNC_SEARCH`] bytes in) and
+    /// reads it. Audio PES packets normally start with a frame, but nothing forces them to.
+    pub fn from_es(codec: AudioCodec, es: &[u8]) -> Result<AudioInfo, InfoError> {
+        type Parse = fn(&[u8]) -> Result<AudioInfo, InfoError>;
+        let (parse, is_sync): (Parse, fn(&[u8]) -> bool) = match codec {
+            AudioCodec::Aac => (AudioInfo::from_adts, |b| {
+                b[0] == 0xFF && b[1] & 0xF6 == 0xF0
+            }),
+            AudioCodec::Mpeg => (AudioInfo::from_mpeg_audio, |b| {
+                b[0] == 0xFF && b[1] & 0xE0 == 0xE0
+            }),
+            AudioCodec::Ac3 => (AudioInfo::from_ac3, |b| b == [0x0B, 0x77]),
+        };
+        let window = &es[..es.len().min(SYNC_SEARCH)];
+        let mut first_error = None;
+        for at in (0..window.len().saturating_sub(1)).filter(|&i| is_sync(&window[i..i + 2])) {
+            match parse(&es[at..]) {
+                Ok(info) => return Ok(info),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(InfoError::NoSync {
+            what: codec_name(codec),
+            searched: window.len(),
+        }))
+    }
+}
+
+fn codec_name(codec: AudioCodec) -> &'static str {
+    match codec {
+        AudioCodec::Aac => "ADTS",
+        AudioCodec::Mpeg => "MPEG audio",
+        AudioCodec::Ac3 => "AC-3",
+    }
+}
+
+fn adts_error(buf: &[u8], e: &adts_reader::AdtsHeaderError) -> InfoError {
+    use adts_reader::AdtsHeaderError as E;
+    let (field, value) = match e {
+        E::BadSyncWord(word) => ("syncword", u32::from(*word)),
+        E::NotEnoughData { actual, .. } => ("length", *actual as u32),
+        E::BadFrameLength { actual, .. } => ("frame_length", *actual as u32),
+        E::BadSamplingFrequency(_) => ("sampling_frequency_index", u32::from((buf[2] >> 2) & 0xF)),
+    };
+    InfoError::Invalid {
+        what: "ADTS header",
+        field,
+        value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Summarises what the parser read as `codecs rate channels`.
+    fn check(codec: AudioCodec, es: &[u8], expect: &str) {
+        let got = AudioInfo::from_es(codec, es)
+            .map(|i| format!("{} {} {}", i.codecs(), i.sample_rate, i.channels))
+            .unwrap_or_else(|e| format!("error: {e}"));
+        assert_eq!(got, expect);
+    }
+
+    // Expected values: ffprobe's profile, sample_rate and channels for each fixture
+    // (fixtures/README), and the CODECS that ffmpeg's HLS muxer writes for it.
+
+    #[test]
+    fn aac_lc() {
+        // ffprobe: aac LC 44100 Hz stereo; aac LC 48000 Hz mono.
+        check(
+            AudioCodec::Aac,
+            include_bytes!("fixtures/aac_lc_44100_stereo.aac"),
+            "mp4a.40.2 44100 2",
+        );
+        check(
+            AudioCodec::Aac,
+            include_bytes!("fixtures/aac_lc_48000_mono.aac"),
+            "mp4a.40.2 48000 1",
+        );
+    }
+
+    #[test]
+    fn mp3() {
+        // ffprobe: mp3 44100 Hz stereo; mp3 24000 Hz (MPEG-2 LSF) mono.
+        check(
+            AudioCodec::Mpeg,
+            include_bytes!("fixtures/mp3_44100_stereo.mp3"),
+            "mp4a.40.34 44100 2",
+        );
+        check(
+            AudioCodec::Mpeg,
+            include_bytes!("fixtures/mp3_24000_mono.mp3"),
+            "mp4a.40.34 24000 1",
+        );
+    }
+
+    #[test]
+    fn ac3() {
+        // ffprobe: ac3 48000 Hz stereo.
+        check(
+            AudioCodec::Ac3,
+            include_bytes!("fixtures/ac3_48000_stereo.ac3"),
+            "ac-3 48000 2",
+        );
+        // 3/2 with LFE (acmod 7, cmixlev, surmixlev, lfeon 1): 5.1.
+        check(
+            AudioCodec::Ac3,
+            &[0x0B, 0x77, 0, 0, 0x14, 0x40, 0xE0 | 0b0_0001, 0x00],
+            "ac-3 48000 6",
+        );
+        // 2/0 (acmod 2, dsurmod, lfeon 0).
+        check(
+            AudioCodec::Ac3,
+            &[0x0B, 0x77, 0, 0, 0x54, 0x40, 0x40, 0x00],
+            "ac-3 44100 2",
+        );
+    }
+
+    #[test]
+    fn header_found_after_junk_and_errors() {
+        let adts = include_bytes!("fixtures/aac_lc_48000_mono.aac");
+        let mut shifted = vec![0x12, 0xFF, 0x00];
+        shifted.extend_from_slice(adts);
+        check(AudioCodec::Aac, &shifted, "mp4a.40.2 48000 1");
+        check(
+            AudioCodec::Aac,
+            &[0; 100],
+            "error: ADTS: no sync word in the first 100 bytes",
+        );
+        check(
+            AudioCodec::Aac,
+            &adts[..5],
+            "error: ADTS header: need 7 bytes, have 5",
+        );
+        // Sampling frequency index 15 (escape value, not allowed in ADTS).
+        check(
+            AudioCodec::Aac,
+            &[0xFF, 0xF1, 0x7C, 0x80, 0x2E, 0x7F, 0xFC],
+            "error: ADTS header: invalid sampling_frequency_index 15",
+        );
+        check(
+            AudioCodec::Mpeg,
+            &[0xFF, 0xE9, 0x90, 0x00],
+            "error: MPEG audio header: invalid layer 0",
+        );
+        check(
+            AudioCodec::Ac3,
+            &[0x0B, 0x77, 0, 0, 0xC0, 0x40, 0, 0],
+            "error: AC-3 syncframe: invalid fscod 3",
+        );
+    }
+}
