@@ -17,6 +17,12 @@ pub const VIDEO_PID: Pid = Pid(0x100);
 pub const AUDIO_PID: Pid = Pid(0x101);
 pub const PMT_PID: Pid = Pid(0x1000);
 
+/// A real SPS (High profile, level 3.1, 1280x720, 30 fps), taken from an x264 encode.
+pub const SPS_1280X720_HIGH: &[u8] = &[
+    0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
+    0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
+];
+
 /// Describes a stream to synthesise.
 #[derive(Debug, Clone)]
 pub struct Synth {
@@ -235,9 +241,9 @@ impl Synth {
             }
             let mut au = vec![0, 0, 0, 1, 0x09, 0xF0];
             if key {
-                au.extend([
-                    0, 0, 0, 1, 0x67, 0x64, 0x00, 0x1F, 0xAC, 0, 0, 0, 1, 0x68, 0xEB, 0xE3,
-                ]);
+                au.extend([0, 0, 0, 1]);
+                au.extend_from_slice(SPS_1280X720_HIGH);
+                au.extend([0, 0, 0, 1, 0x68, 0xEB, 0xE3, 0xCB, 0x22, 0xC0]);
             }
             if self.sei_bytes > 0 {
                 au.extend([0, 0, 1, 0x06, 0x05]);

@@ -75,6 +75,9 @@ impl Feed {
                     name: r.name.clone(),
                     bandwidth: s.bandwidth,
                     average_bandwidth: s.average_bandwidth,
+                    codecs: s.media.codecs(),
+                    resolution: s.media.resolution(),
+                    frame_rate: s.media.frame_rate(),
                 })
             })
             .collect();

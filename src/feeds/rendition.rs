@@ -1,6 +1,7 @@
 //! One rendition of a feed: its rolling window and lifecycle state, owned by the ingest
 //! path, and the immutable [`Snapshot`] that readers take without waiting on ingest.
 
+use crate::codec::MediaInfo;
 use crate::playlist::blocking::{Position, advance_part_limit};
 use crate::playlist::window::BuildingSegment;
 use crate::playlist::{
@@ -82,6 +83,7 @@ pub struct Snapshot {
     pub phase: Phase,
     pub bandwidth: u64,
     pub average_bandwidth: u64,
+    pub media: MediaInfo,
 }
 
 impl Snapshot {
@@ -130,6 +132,8 @@ pub struct State {
     pub epoch: u64,
     pub bitrate: BitrateTracker,
     pub segments_made: u64,
+    /// Codecs, resolution, frame rate, as the segmenter last saw them.
+    pub media: MediaInfo,
 }
 
 impl State {
@@ -170,6 +174,7 @@ impl Rendition {
             epoch: 0,
             bitrate: BitrateTracker::default(),
             segments_made: 0,
+            media: MediaInfo::default(),
         };
         if let Some(td) = init.target_duration {
             state.set_target_duration(td);
@@ -201,6 +206,17 @@ impl Rendition {
     /// Renders and publishes a new snapshot of `state`, waking every waiting reader.
     pub fn publish(&self, state: &State) {
         self.snapshot.send_replace(Arc::new(snapshot_of(state)));
+    }
+
+    /// Records what the streams are; returns true when it changed.
+    pub fn set_media_info(&self, info: MediaInfo) -> bool {
+        let mut st = self.lock();
+        if st.media == info {
+            return false;
+        }
+        st.media = info;
+        self.publish(&st);
+        true
     }
 
     /// Adds a finished part; with LL-HLS it is listed at once.
@@ -269,5 +285,6 @@ fn snapshot_of(st: &State) -> Snapshot {
         phase: st.phase,
         bandwidth: st.bitrate.bandwidth(),
         average_bandwidth: st.bitrate.average(),
+        media: st.media.clone(),
     }
 }

@@ -200,6 +200,13 @@ impl Sink<'_> {
         while let Some(ev) = seg.poll_event() {
             match ev {
                 Event::Part(p) => self.guard.rendition.push_part(&p),
+                Event::MediaInfo(info) => {
+                    let codecs = info.codecs().unwrap_or_default();
+                    info!(codecs, resolution = ?info.resolution(), frame_rate = ?info.frame_rate(), "streams");
+                    if self.guard.rendition.set_media_info(info) {
+                        self.guard.feed.update_multivariant();
+                    }
+                }
                 Event::PartTarget(pt) => {
                     info!(part_target = pt.secs(), "part target fixed");
                     self.app.registry.fix_part_target(&self.guard.rendition, pt);
@@ -272,6 +279,7 @@ impl Sink<'_> {
                     "segment cut at a ceiling"
                 )
             }
+            Warning::CodecInfo(e) => warn!("cannot read codec information: {e}"),
             Warning::PartTargetMismatch { target, frame } => warn!(
                 part_target = target.secs(),
                 frame = frame.secs(),

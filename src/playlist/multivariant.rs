@@ -3,13 +3,17 @@
 
 use std::fmt::Write;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Variant {
     /// Rendition name; its media playlist is `{name}/media.m3u8` relative to this one.
     pub name: String,
     /// Peak segment bit rate, bits/s (§4.4.6.2).
     pub bandwidth: u64,
     pub average_bandwidth: u64,
+    /// RFC 6381 codecs, e.g. `avc1.64001f,mp4a.40.2`.
+    pub codecs: Option<String>,
+    pub resolution: Option<(u32, u32)>,
+    pub frame_rate: Option<f64>,
 }
 
 pub fn render_multivariant(variants: &[Variant]) -> String {
@@ -23,9 +27,19 @@ pub fn render_multivariant(variants: &[Variant]) -> String {
     for v in sorted {
         let _ = write!(
             out,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}\n{}/media.m3u8\n",
-            v.bandwidth, v.average_bandwidth, v.name
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={}",
+            v.bandwidth, v.average_bandwidth
         );
+        if let Some(c) = &v.codecs {
+            let _ = write!(out, ",CODECS=\"{c}\"");
+        }
+        if let Some((w, h)) = v.resolution {
+            let _ = write!(out, ",RESOLUTION={w}x{h}");
+        }
+        if let Some(f) = v.frame_rate {
+            let _ = write!(out, ",FRAME-RATE={f:.3}");
+        }
+        let _ = write!(out, "\n{}/media.m3u8\n", v.name);
     }
     out
 }
@@ -82,6 +96,9 @@ mod tests {
             name: name.into(),
             bandwidth: bw,
             average_bandwidth: bw / 2,
+            codecs: None,
+            resolution: None,
+            frame_rate: None,
         };
         let text = render_multivariant(&[v("low", 500_000), v("main", 2_000_000)]);
         assert_eq!(

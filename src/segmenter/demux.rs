@@ -2,7 +2,7 @@
 //! stream table, and the unrolled decode time of every PES start
 //! (ISO/IEC 13818-1 §2.4.3.6, §2.4.4).
 
-use crate::codec::{StreamKind, VideoCodec};
+use crate::codec::{AudioCodec, StreamKind, VideoCodec};
 use crate::ts::pes::{self, PesError};
 use crate::ts::psi::{self, Pmt, PsiError, SectionAssembler};
 use crate::ts::{Packet, Pid, Ts, Unroller};
@@ -90,6 +90,22 @@ impl Demux {
     pub fn video_codec(&self) -> Option<VideoCodec> {
         self.streams.iter().find_map(|s| match (s.role, s.kind) {
             (Role::Timeline, StreamKind::Video(c)) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// The timeline video stream.
+    pub fn video_stream(&self) -> Option<(Pid, VideoCodec)> {
+        self.streams.iter().find_map(|s| match (s.role, s.kind) {
+            (Role::Timeline, StreamKind::Video(c)) => Some((s.pid, c)),
+            _ => None,
+        })
+    }
+
+    /// The first audio stream.
+    pub fn audio_stream(&self) -> Option<(Pid, AudioCodec)> {
+        self.streams.iter().find_map(|s| match s.kind {
+            StreamKind::Audio(c) => Some((s.pid, c)),
             _ => None,
         })
     }

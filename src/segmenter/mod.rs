@@ -8,8 +8,10 @@
 
 mod building;
 pub mod demux;
+mod info;
+mod parts;
 
-use crate::codec::{FrameKind, SliceScanner};
+use crate::codec::{FrameKind, InfoError, MediaInfo, SliceScanner};
 use crate::ts::pes::PesError;
 use crate::ts::psi::{Pmt, PsiError};
 use crate::ts::psi_writer::PsiWriter;
@@ -17,6 +19,8 @@ use crate::ts::{Framer, FramerStats, Packet, Pid, Ts};
 use building::Building;
 pub use building::{Part, Segment, SegmentHead};
 use demux::{Class, Demux, Notice, PesStart, Role};
+use info::{InfoChange, InfoTracker};
+pub use parts::PartSizes;
 use std::collections::VecDeque;
 
 /// A timestamp step larger than this forwards is a discontinuity, not a gap (DESIGN inv. 5).
@@ -68,73 +72,6 @@ impl SegmenterConfig {
     }
 }
 
-/// How parts are sized for a feed (§4.4.4.9): PART-TARGET, and the fewest and most
-/// timeline frames (video frames, or audio PES packets) a part may hold so that it lasts
-/// between 85 % and 100 % of PART-TARGET.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartSizes {
-    pub target: Ts,
-    pub min_frames: u32,
-    pub max_frames: u32,
-}
-
-impl PartSizes {
-    /// Sizes for a feed whose frames last `frame`: n whole frames close to `part_duration`.
-    /// With n ≥ 6, parts may hold n or n + 1 frames (n / (n + 1) ≥ 85 %), so a GOP of most
-    /// lengths splits into whole parts that end exactly at the next keyframe; PART-TARGET is
-    /// then n + 1 frames. Otherwise parts hold n frames and PART-TARGET has 1/16 to spare for
-    /// timestamp jitter and uneven audio PES.
-    pub fn for_frames(part_duration: Ts, frame: Ts, video: bool) -> PartSizes {
-        let f = frame.0.max(1);
-        // The nearest whole number of frames; a tie goes to the shorter part.
-        let n = ((part_duration.0 as f64 / f as f64 - 0.5).ceil() as i64).max(1);
-        if video && n >= 6 {
-            PartSizes {
-                target: Ts((n + 1) * (f + 1)),
-                min_frames: n as u32,
-                max_frames: n as u32 + 1,
-            }
-        } else {
-            PartSizes {
-                target: Ts(n * f + (n * f + 15) / 16),
-                min_frames: n as u32,
-                max_frames: n as u32,
-            }
-        }
-    }
-
-    /// Sizes under a PART-TARGET fixed earlier (a reconnect); `None` when frames of this
-    /// length cannot fill parts within 85–100 % of it.
-    pub fn for_target(target: Ts, frame: Ts) -> Option<PartSizes> {
-        let f = frame.0.max(1);
-        let max = target.0 / f;
-        let min = (target.0 * 85).div_euclid(100 * f)
-            + i64::from((target.0 * 85).rem_euclid(100 * f) != 0);
-        (max >= 1 && min <= max).then(|| PartSizes {
-            target,
-            min_frames: min.max(1) as u32,
-            max_frames: max as u32,
-        })
-    }
-
-    /// Part sizes (in frames) that split a GOP of `gop` frames exactly, largest first; empty
-    /// when no mix of allowed sizes adds up to it.
-    pub fn plan(&self, gop: u32) -> VecDeque<u32> {
-        let (lo, hi) = (self.min_frames.max(1), self.max_frames.max(1));
-        for big in (0..=gop / hi).rev() {
-            let rest = gop - big * hi;
-            for size in lo..=hi {
-                if rest.is_multiple_of(size) {
-                    let mut p: VecDeque<u32> = std::iter::repeat_n(hi, big as usize).collect();
-                    p.extend(std::iter::repeat_n(size, (rest / size) as usize));
-                    return p;
-                }
-            }
-        }
-        VecDeque::new()
-    }
-}
-
 /// A part is finished: it can be listed and served.
 #[derive(Debug, Clone)]
 pub struct PartEvent {
@@ -173,6 +110,8 @@ pub enum Warning {
         from: Ts,
         to: Ts,
     },
+    /// An SPS or audio header could not be read.
+    CodecInfo(InfoError),
     /// A reconnected publisher's frames cannot fill parts within 85–100 % of the feed's
     /// PART-TARGET.
     PartTargetMismatch {
@@ -189,6 +128,8 @@ pub enum Event {
     Segment(Segment),
     /// PART-TARGET was fixed (once per feed).
     PartTarget(Ts),
+    /// What the streams are (codecs, resolution, frame rate) is known or changed.
+    MediaInfo(MediaInfo),
     /// EXT-X-TARGETDURATION was fixed (once per feed).
     TargetDuration(u32),
     /// The publisher's program: its stream table.
@@ -213,6 +154,7 @@ pub struct Segmenter {
 struct Core {
     cfg: SegmenterConfig,
     demux: Demux,
+    info: InfoTracker,
     psi: Option<PsiWriter>,
     target_duration: Option<u32>,
     part_sizes: Option<PartSizes>,
@@ -264,6 +206,7 @@ impl Segmenter {
                 part_frames: 0,
                 cfg,
                 demux: Demux::default(),
+                info: InfoTracker::default(),
                 psi: None,
                 cur: None,
                 pending: None,
@@ -321,6 +264,11 @@ impl Segmenter {
         self.core.target_duration
     }
 
+    /// What the streams are, as far as known.
+    pub fn media_info(&self) -> &MediaInfo {
+        self.core.info.info()
+    }
+
     pub fn part_target(&self) -> Option<Ts> {
         self.core.part_sizes.map(|p| p.target)
     }
@@ -345,6 +293,13 @@ impl Core {
             }
             Class::Media(start) => start,
         };
+        match self.info.on_packet(&pkt, start.as_ref()) {
+            None => {}
+            Some(InfoChange::Info(i)) => self.events.push_back(Event::MediaInfo(i)),
+            Some(InfoChange::Error(e)) => {
+                self.events.push_back(Event::Warning(Warning::CodecInfo(e)))
+            }
+        }
         let timeline_start = start.filter(|s| s.role == Role::Timeline);
         if let Some(p) = &mut self.pending {
             if timeline_start.is_none() {
@@ -377,6 +332,7 @@ impl Core {
         for n in notices {
             let ev = match n {
                 Notice::Program(pmt) => {
+                    self.info.reset(&self.demux);
                     if let Some(pid) = self.demux.pmt_pid() {
                         match &mut self.psi {
                             Some(w) => {

@@ -35,7 +35,7 @@ fn run_ll(input: &[u8], chunk: usize, seg: f64, part: f64) -> Run {
                     assert!(out.td.is_none(), "target duration fixed twice");
                     out.td = Some(td);
                 }
-                Event::Program(_) => {}
+                Event::Program(_) | Event::MediaInfo(_) => {}
                 Event::Part(p) => out.parts.push((p.index, p.part)),
                 Event::PartTarget(pt) => {
                     assert!(out.pt.is_none(), "part target fixed twice");
@@ -563,4 +563,32 @@ fn short_gops_end_on_part_boundaries() {
         let sizes: Vec<i64> = seg.parts.iter().map(|p| p.duration.0 / 3600).collect();
         assert_eq!(sizes, vec![7, 6, 6, 6, 7, 6, 6, 6]);
     }
+}
+
+#[test]
+fn media_info_comes_with_the_first_keyframe() {
+    let input = Synth::default().build(60);
+    let mut s = Segmenter::new(SegmenterConfig::new(2.0, None));
+    s.push(&input, 0);
+    let mut infos = Vec::new();
+    let mut first_segment_at = None;
+    while let Some(ev) = s.poll_event() {
+        match ev {
+            Event::MediaInfo(i) => infos.push(i),
+            Event::Segment(_) if first_segment_at.is_none() => first_segment_at = Some(infos.len()),
+            _ => {}
+        }
+    }
+    let last = infos.last().expect("media info");
+    assert_eq!(last.codecs().as_deref(), Some("avc1.64001f,mp4a.40.2"));
+    assert_eq!(last.resolution(), Some((1280, 720)));
+    assert!(
+        first_segment_at.is_some_and(|n| n >= 1),
+        "known before the first segment"
+    );
+    assert!(
+        infos.len() <= 2,
+        "reported when it changes, not per keyframe: {}",
+        infos.len()
+    );
 }
