@@ -13,6 +13,20 @@ pub struct Config {
     pub listen: String,
     pub hls: HlsConfig,
     pub feeds: FeedsConfig,
+    /// HTTPS (HTTP/2 and HTTP/1.1 by ALPN) beside the plain listener.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Address of the TLS listener; none when absent.
+    pub listen: Option<String>,
+    /// PEM certificate chain.
+    pub cert: Option<std::path::PathBuf>,
+    /// PEM private key.
+    pub key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +130,9 @@ impl Config {
                     "{name} must be a non-negative number of seconds"
                 )));
             }
+        }
+        if self.tls.listen.is_some() && (self.tls.cert.is_none() || self.tls.key.is_none()) {
+            return bad("tls.listen needs tls.cert and tls.key");
         }
         if f.idle_timeout == 0.0 {
             return bad("feeds.idle_timeout must be positive");

@@ -27,10 +27,28 @@ use tracing::{info, warn};
 /// How long in-flight requests may take to finish after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// A bound TLS listener and its PEM certificate chain and key.
+pub struct TlsListener {
+    pub listener: std::net::TcpListener,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
 /// Serves hlsd on an already bound listener until `shutdown` completes, then ends every
 /// feed (EXT-X-ENDLIST), closes ingest requests and returns.
 pub async fn run(
     listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    run_with_tls(listener, None, config, shutdown).await
+}
+
+/// Like [`run`], with a TLS listener beside the plain one (HTTP/2 or HTTP/1.1 by ALPN).
+/// The plain listener speaks HTTP/1.1 and HTTP/2 with prior knowledge (h2c).
+pub async fn run_with_tls(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -44,11 +62,32 @@ pub async fn run(
         first_segment_wait: Duration::from_secs_f64(first_wait),
     };
     let router = http::router(app);
+    let tls_handle = axum_server::Handle::new();
+    if let Some(tls) = tls {
+        // One process-wide crypto provider; a second install (tests) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rustls =
+            axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem).await?;
+        tls.listener.set_nonblocking(true)?;
+        let server = axum_server::from_tcp_rustls(tls.listener, rustls)?
+            .handle(tls_handle.clone())
+            .serve(
+                router
+                    .clone()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            );
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                warn!("TLS listener failed: {e}");
+            }
+        });
+    }
     let reg = registry.clone();
     let signal = async move {
         shutdown.await;
         info!("shutting down: ending feeds and closing ingest requests");
         reg.shut_down();
+        tls_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         let _ = tx.send(true);
     };
     let server = axum::serve(

@@ -39,8 +39,24 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let tls = match (&config.tls.listen, &config.tls.cert, &config.tls.key) {
+        (Some(listen), Some(cert), Some(key)) => {
+            let read = |p: &PathBuf| {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let listener = std::net::TcpListener::bind(listen)
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            info!("hlsd listening on https://{}", listener.local_addr()?);
+            Some(hlsd::TlsListener {
+                listener,
+                cert_pem: read(cert)?,
+                key_pem: read(key)?,
+            })
+        }
+        _ => None,
+    };
     info!("hlsd listening on http://{addr}");
-    hlsd::run(listener, config, shutdown_signal()).await?;
+    hlsd::run_with_tls(listener, tls, config, shutdown_signal()).await?;
     info!("hlsd stopped");
     Ok(())
 }
