@@ -334,10 +334,20 @@ impl Registry {
     }
 
     /// Records the PART-TARGET fixed by a rendition's first frames.
+    /// A PART-TARGET other than the rendition's (a reconnected publisher whose frames cannot
+    /// fill the old parts) starts a new session: new token, old segments retired.
     pub fn fix_part_target(&self, r: &Rendition, pt: crate::ts::Ts) {
         let mut st = r.lock();
-        if st.part_target.is_none() {
-            st.part_target = Some(pt);
+        match st.part_target {
+            None => st.part_target = Some(pt),
+            Some(old) if old != pt => {
+                st.token = new_token();
+                st.window.restart(self.clock.now_ms());
+                st.part_target = Some(pt);
+                info!(feed = %r.feed, rendition = %r.name, old = old.secs(), new = pt.secs(), "part target changed: new session");
+                r.publish(&st);
+            }
+            Some(_) => {}
         }
     }
 

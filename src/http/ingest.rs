@@ -283,7 +283,7 @@ impl Sink<'_> {
             Warning::PartTargetMismatch { target, frame } => warn!(
                 part_target = target.secs(),
                 frame = frame.secs(),
-                "this stream's frames cannot fill parts of the feed's PART-TARGET; parts may be short"
+                "this stream's frames cannot fill parts of the feed's PART-TARGET: starting a new session"
             ),
             Warning::TimestampJump { from, to } => {
                 warn!(

@@ -425,27 +425,25 @@ impl Core {
             return;
         };
         let video = self.demux.video_codec().is_some();
-        match self.cfg.part_target {
-            None => {
-                let sizes = PartSizes::for_frames(pd, frame, video);
-                self.part_sizes = Some(sizes);
-                self.events.push_back(Event::PartTarget(sizes.target));
-            }
-            Some(target) => {
-                let sizes = PartSizes::for_target(target, frame);
-                if sizes.is_none() {
+        let fixed = self
+            .cfg
+            .part_target
+            .map(|target| (target, PartSizes::for_target(target, frame)));
+        match fixed {
+            Some((_, Some(sizes))) => self.part_sizes = Some(sizes),
+            other => {
+                if let Some((target, None)) = other {
+                    // This publisher's frames cannot fill the feed's parts: a new PART-TARGET,
+                    // which the feed takes as a new session.
                     self.events
                         .push_back(Event::Warning(Warning::PartTargetMismatch {
                             target,
                             frame,
                         }));
                 }
-                // Parts stay within the target even when they cannot reach 85 % of it.
-                self.part_sizes = Some(sizes.unwrap_or(PartSizes {
-                    target,
-                    min_frames: 1,
-                    max_frames: 1,
-                }));
+                let sizes = PartSizes::for_frames(pd, frame, video);
+                self.part_sizes = Some(sizes);
+                self.events.push_back(Event::PartTarget(sizes.target));
             }
         }
     }

@@ -592,3 +592,36 @@ fn media_info_comes_with_the_first_keyframe() {
         infos.len()
     );
 }
+
+#[test]
+fn reconnect_that_cannot_fill_the_parts_gets_a_new_part_target() {
+    let first = PartSizes::for_frames(Ts::from_secs(0.25), Ts(3600), true).target;
+    let run_with = |frame_ticks: f64| {
+        let input = Synth {
+            frame_ticks: Some(frame_ticks),
+            ..Synth::default()
+        }
+        .build(60);
+        let cfg = SegmenterConfig::new(2.0, Some(2)).with_parts(0.25, Some(first));
+        let mut s = Segmenter::new(cfg);
+        s.push(&input, 0);
+        let mut events = Vec::new();
+        while let Some(ev) = s.poll_event() {
+            match ev {
+                Event::PartTarget(pt) => events.push(format!("target {}", pt.0)),
+                Event::Warning(Warning::PartTargetMismatch { .. }) => {
+                    events.push("mismatch".into())
+                }
+                _ => {}
+            }
+        }
+        events
+    };
+    // The same 25 fps stream keeps the feed's PART-TARGET silently.
+    assert!(run_with(3600.0).is_empty());
+    // 10 fps cannot fill 0.28 s parts within 85 %: a new target.
+    assert_eq!(
+        run_with(9000.0),
+        vec!["mismatch".to_string(), "target 19125".to_string()]
+    );
+}
