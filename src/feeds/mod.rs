@@ -42,6 +42,7 @@ pub enum ClaimError {
 pub struct Feed {
     pub name: String,
     renditions: Mutex<BTreeMap<String, Arc<Rendition>>>,
+    positions: rendition::Positions,
     multivariant: watch::Sender<Option<Arc<Rendered>>>,
 }
 
@@ -175,6 +176,7 @@ impl Registry {
                 let f = Arc::new(Feed {
                     name: feed.to_string(),
                     renditions: Mutex::default(),
+                    positions: rendition::Positions::default(),
                     multivariant,
                 });
                 feeds.insert(feed.to_string(), f.clone());
@@ -191,6 +193,7 @@ impl Registry {
                     target_duration: h.target_duration,
                     low_latency: h.part_duration > 0.0,
                     token: new_token(),
+                    siblings: f.positions.clone(),
                 };
                 Arc::new(Rendition::new(feed, rendition, init))
             })
@@ -304,6 +307,7 @@ impl Registry {
         let mut renditions = feed.renditions();
         if renditions.get(&r.name).is_some_and(|x| Arc::ptr_eq(x, r)) {
             renditions.remove(&r.name);
+            r.leave_siblings();
         }
         let empty = renditions.is_empty();
         drop(renditions);

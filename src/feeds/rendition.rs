@@ -5,11 +5,13 @@ use crate::codec::MediaInfo;
 use crate::playlist::blocking::{Position, advance_part_limit};
 use crate::playlist::window::BuildingSegment;
 use crate::playlist::{
-    BitrateTracker, RenderParams, StoredPart, StoredSegment, Window, render_media,
+    BitrateTracker, RenderParams, RenditionReport, StoredPart, StoredSegment, Window,
+    last_position, render_media,
 };
 use crate::segmenter::{PartEvent, Segment};
 use crate::ts::Ts;
 use bytes::Bytes;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -146,9 +148,14 @@ impl State {
     }
 }
 
+/// Where each rendition of a feed stands (last MSN, last part), shared by the feed's
+/// renditions for their EXT-X-RENDITION-REPORT tags.
+pub type Positions = Arc<Mutex<BTreeMap<String, (u64, u64)>>>;
+
 pub struct Rendition {
     pub feed: String,
     pub name: String,
+    siblings: Positions,
     state: Mutex<State>,
     snapshot: watch::Sender<Arc<Snapshot>>,
 }
@@ -159,6 +166,7 @@ pub struct RenditionInit {
     pub target_duration: Option<u32>,
     pub low_latency: bool,
     pub token: u64,
+    pub siblings: Positions,
 }
 
 impl Rendition {
@@ -179,10 +187,11 @@ impl Rendition {
         if let Some(td) = init.target_duration {
             state.set_target_duration(td);
         }
-        let (snapshot, _) = watch::channel(Arc::new(snapshot_of(&state)));
+        let (snapshot, _) = watch::channel(Arc::new(snapshot_of(&state, &[])));
         Rendition {
             feed: feed.to_string(),
             name: name.to_string(),
+            siblings: init.siblings,
             state: Mutex::new(state),
             snapshot,
         }
@@ -205,7 +214,37 @@ impl Rendition {
 
     /// Renders and publishes a new snapshot of `state`, waking every waiting reader.
     pub fn publish(&self, state: &State) {
-        self.snapshot.send_replace(Arc::new(snapshot_of(state)));
+        let reports = self.reports(state);
+        self.snapshot
+            .send_replace(Arc::new(snapshot_of(state, &reports)));
+    }
+
+    /// Records this rendition's position and reads its siblings'.
+    fn reports(&self, state: &State) -> Vec<RenditionReport> {
+        if !state.low_latency {
+            return Vec::new();
+        }
+        let mut all = self.siblings.lock().unwrap_or_else(|e| e.into_inner());
+        match last_position(&state.window) {
+            Some(p) => all.insert(self.name.clone(), p),
+            None => all.remove(&self.name),
+        };
+        all.iter()
+            .filter(|(name, _)| **name != self.name)
+            .map(|(name, &(last_msn, last_part))| RenditionReport {
+                name: name.clone(),
+                last_msn,
+                last_part,
+            })
+            .collect()
+    }
+
+    /// Forgets this rendition's position (it is being removed).
+    pub fn leave_siblings(&self) {
+        self.siblings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.name);
     }
 
     /// Records what the streams are; returns true when it changed.
@@ -250,7 +289,7 @@ impl Rendition {
     }
 }
 
-fn snapshot_of(st: &State) -> Snapshot {
+fn snapshot_of(st: &State, reports: &[RenditionReport]) -> Snapshot {
     let w = &st.window;
     let part_target = st.part_target.filter(|_| st.low_latency);
     let params = st.target_duration.map(|td| RenderParams {
@@ -262,8 +301,11 @@ fn snapshot_of(st: &State) -> Snapshot {
         Some(p) if w.listed().len() > 0 => {
             let delta = p
                 .skip_until(w)
-                .map(|_| Rendered::new(render_media(w, &p, true)));
-            (Some(Rendered::new(render_media(w, &p, false))), delta)
+                .map(|_| Rendered::new(render_media(w, &p, true, reports)));
+            (
+                Some(Rendered::new(render_media(w, &p, false, reports))),
+                delta,
+            )
         }
         _ => (None, None),
     };

@@ -34,9 +34,33 @@ fn secs(t: Ts) -> f64 {
     t.secs()
 }
 
+/// Where a sibling rendition stands, for EXT-X-RENDITION-REPORT (§4.4.5.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionReport {
+    pub name: String,
+    pub last_msn: u64,
+    pub last_part: u64,
+}
+
+/// The last segment and part listed by `window` (for other renditions' reports).
+pub fn last_position(window: &Window) -> Option<(u64, u64)> {
+    match window.building() {
+        Some(b) if !b.parts.is_empty() => Some((b.msn, b.parts.len() as u64 - 1)),
+        _ => window
+            .listed()
+            .last()
+            .map(|s| (s.msn, s.parts.len().saturating_sub(1) as u64)),
+    }
+}
+
 /// Renders the full playlist, or the delta update when `delta` (only meaningful when
-/// [`RenderParams::skip_until`] is `Some`).
-pub fn render_media(window: &Window, p: &RenderParams, delta: bool) -> String {
+/// [`RenderParams::skip_until`] is `Some`), with a report on each sibling rendition.
+pub fn render_media(
+    window: &Window,
+    p: &RenderParams,
+    delta: bool,
+    reports: &[RenditionReport],
+) -> String {
     let listed: Vec<_> = window.listed().collect();
     let mut out = String::with_capacity(512 + 160 * listed.len());
     let skip_until = p.skip_until(window);
@@ -144,6 +168,15 @@ pub fn render_media(window: &Window, p: &RenderParams, delta: bool) -> String {
             "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
             part_uri(p.token, msn, next_index)
         );
+    }
+    if p.part_target.is_some() {
+        for r in reports {
+            let _ = writeln!(
+                out,
+                "#EXT-X-RENDITION-REPORT:URI=\"../{}/media.m3u8\",LAST-MSN={},LAST-PART={}",
+                r.name, r.last_msn, r.last_part
+            );
+        }
     }
     if window.is_ended() {
         out.push_str("#EXT-X-ENDLIST\n");

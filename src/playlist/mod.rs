@@ -8,7 +8,7 @@ pub mod media;
 pub mod multivariant;
 pub mod window;
 
-pub use media::{RenderParams, render_media};
+pub use media::{RenderParams, RenditionReport, last_position, render_media};
 pub use multivariant::{BitrateTracker, Variant, render_multivariant};
 pub use window::{
     MediaUri, StoredPart, StoredSegment, Window, parse_media_uri, part_uri, segment_uri,

@@ -64,7 +64,7 @@ fn renders_plain_hls_and_parses() {
     w.mark_discontinuity();
     push(&mut w, 1.5, 1, false, true, 0xab);
     w.end();
-    let text = render_media(&w, &plain(2), false);
+    let text = render_media(&w, &plain(2), false, &[]);
     assert_eq!(
         text,
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:1\n\
@@ -92,10 +92,10 @@ fn no_independent_claim_while_a_segment_is_not() {
     let mut w = Window::new(2);
     push(&mut w, 2.0, 1, false, true, 1);
     push(&mut w, 2.0, 1, false, false, 1);
-    assert!(!render_media(&w, &plain(2), false).contains("INDEPENDENT"));
+    assert!(!render_media(&w, &plain(2), false, &[]).contains("INDEPENDENT"));
     push(&mut w, 2.0, 1, false, true, 1);
     push(&mut w, 2.0, 1, false, true, 1);
-    assert!(render_media(&w, &plain(2), false).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
+    assert!(render_media(&w, &plain(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
 }
 
 fn ll(td: u32) -> RenderParams {
@@ -119,7 +119,7 @@ fn ll_hls_lists_recent_parts_building_parts_and_a_hint() {
         true,
         0xab,
     );
-    let text = render_media(&w, &ll(2), false);
+    let text = render_media(&w, &ll(2), false, &[]);
     assert!(
         text.contains(
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.765,HOLD-BACK=6.0\n"
@@ -147,13 +147,13 @@ fn ll_hls_lists_recent_parts_building_parts_and_a_hint() {
 fn hint_points_at_next_segment_between_segments_and_never_with_endlist() {
     let mut w = Window::new(6);
     push(&mut w, 2.0, 8, false, true, 0xab);
-    let text = render_media(&w, &ll(2), false);
+    let text = render_media(&w, &ll(2), false, &[]);
     assert!(
         text.ends_with("seg-ab-1.ts\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-ab-2.0.ts\"\n"),
         "{text}"
     );
     w.end();
-    let text = render_media(&w, &ll(2), false);
+    let text = render_media(&w, &ll(2), false, &[]);
     assert!(!text.contains("PRELOAD-HINT"));
     assert!(text.ends_with("#EXT-X-ENDLIST\n"));
 }
@@ -166,10 +166,10 @@ fn delta_update_skips_old_segments() {
     }
     let p = ll(2);
     assert_eq!(p.skip_until(&w), Some(Ts::from_secs(12.0)));
-    let full = render_media(&w, &p, false);
+    let full = render_media(&w, &p, false, &[]);
     assert!(full.contains("CAN-SKIP-UNTIL=12.0"));
     assert!(full.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n"));
-    let delta = render_media(&w, &p, true);
+    let delta = render_media(&w, &p, true, &[]);
     // 20 s listed, skip boundary 12 s from the end: the first 4 segments (8 s) are skipped.
     assert!(delta.starts_with("#EXTM3U\n#EXT-X-VERSION:9\n"), "{delta}");
     assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n"));
@@ -181,7 +181,33 @@ fn delta_update_skips_old_segments() {
     push(&mut short, 2.0, 8, false, true, 0xab);
     assert_eq!(p.skip_until(&short), None);
     assert_eq!(
-        render_media(&short, &p, true),
-        render_media(&short, &p, false)
+        render_media(&short, &p, true, &[]),
+        render_media(&short, &p, false, &[])
     );
+}
+
+#[test]
+fn rendition_reports_for_siblings() {
+    let mut w = Window::new(6);
+    push(&mut w, 2.0, 8, false, true, 0xab);
+    assert_eq!(last_position(&w), Some((1, 7)));
+    push_parts(&mut w, &[part(0.24, true)], false, true, 0xab);
+    assert_eq!(last_position(&w), Some((2, 0)));
+    let reports = [RenditionReport {
+        name: "480p".into(),
+        last_msn: 2,
+        last_part: 3,
+    }];
+    let text = render_media(&w, &ll(2), false, &reports);
+    assert!(
+        text.ends_with(
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-ab-2.1.ts\"\n\
+         #EXT-X-RENDITION-REPORT:URI=\"../480p/media.m3u8\",LAST-MSN=2,LAST-PART=3\n"
+        ),
+        "{text}"
+    );
+    let p = m3u8_parser::m3u8::playlist::Playlist::from_reader(text.as_bytes()).expect("parses");
+    if let Err(e) = p.validate() {
+        panic!("invalid: {e:?}");
+    }
 }
