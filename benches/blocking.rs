@@ -1,0 +1,208 @@
+//! LL-HLS blocking-reload wake-up: the time from the moment the chunk holding the packet
+//! that completes a part is written to hlsd's socket, to the moment a client blocked on
+//! `_HLS_msn/_HLS_part` for that part has its answer. Figures go to BENCHMARKS.md.
+//!
+//! `cargo bench --bench blocking`: 1000 waiters on one feed, then 100 feeds with 10 waiters
+//! each, 20 s each. Under `cargo test` it runs a few-second smoke version so it cannot rot.
+//! hlsd runs in this process on one runtime thread; publishers and clients on another.
+
+use bytes::Bytes;
+use hlsd::synth::{Synth, VIDEO_PID};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Scenario {
+    feeds: usize,
+    waiters: usize,
+    seconds: u64,
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let scenarios = if full {
+        vec![Scenario { feeds: 1, waiters: 1000, seconds: 20 }, Scenario { feeds: 100, waiters: 10, seconds: 20 }]
+    } else {
+        vec![Scenario { feeds: 2, waiters: 10, seconds: 3 }]
+    };
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let addr = server_rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut cfg = hlsd::Config::default();
+        cfg.hls.segment_duration = 1.0;
+        cfg.hls.part_duration = 0.25;
+        cfg.feeds.max_feeds = 10_000;
+        tokio::spawn(hlsd::run(listener, cfg, std::future::pending()));
+        addr
+    });
+    for (i, s) in scenarios.iter().enumerate() {
+        let mut lat = client_rt.block_on(run(addr, s, i));
+        lat.sort_unstable();
+        let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied();
+        let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+        println!(
+            "blocking wake-up, {} feed(s) x {} waiters, {} s: {} answers, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            s.feeds,
+            s.waiters,
+            s.seconds,
+            lat.len(),
+            ms(pct(0.5)),
+            ms(pct(0.99)),
+            ms(lat.last().copied()),
+        );
+        assert!(!lat.is_empty(), "no blocking request was answered");
+    }
+}
+
+/// Frames of a 25 fps synthetic stream, one chunk per video frame (the chunk starts with
+/// the frame's first packet, which completes the previous part).
+fn frames() -> Vec<Bytes> {
+    let ts = Synth { gop: 25, frame_bytes: 2000, ..Synth::default() }.build(25 * 120);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, p) in ts.chunks_exact(188).enumerate() {
+        let pid = u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]);
+        if pid == VIDEO_PID.0 && p[1] & 0x40 != 0 && i * 188 > start {
+            out.push(Bytes::copy_from_slice(&ts[start..i * 188]));
+            start = i * 188;
+        }
+    }
+    out.push(Bytes::copy_from_slice(&ts[start..]));
+    out
+}
+
+async fn run(addr: SocketAddr, s: &Scenario, round: usize) -> Vec<Duration> {
+    let frames = Arc::new(frames());
+    let deadline = Instant::now() + Duration::from_secs(s.seconds);
+    let mut tasks = Vec::new();
+    let mut results = Vec::new();
+    for f in 0..s.feeds {
+        let feed = format!("bench{round}x{f}");
+        let sent: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        tokio::spawn(publish(addr, feed.clone(), frames.clone(), sent.clone(), deadline));
+        for _ in 0..s.waiters {
+            tasks.push(tokio::spawn(wait_loop(addr, feed.clone(), sent.clone(), deadline)));
+        }
+    }
+    for t in tasks {
+        if let Ok(mut v) = t.await {
+            results.append(&mut v);
+        }
+    }
+    results
+}
+
+/// Publishes one frame per 40 ms, recording when each chunk was handed to the socket.
+async fn publish(addr: SocketAddr, feed: String, frames: Arc<Vec<Bytes>>, sent: Arc<Mutex<Vec<Instant>>>, until: Instant) {
+    let Ok(mut sock) = TcpStream::connect(addr).await else { return };
+    let _ = sock.set_nodelay(true);
+    let head = format!("POST /ingest/{feed} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n");
+    if sock.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let start = tokio::time::Instant::now();
+    for (i, f) in frames.iter().enumerate() {
+        tokio::time::sleep_until(start + Duration::from_millis(40 * i as u64)).await;
+        if Instant::now() > until {
+            break;
+        }
+        let mut chunk = format!("{:x}\r\n", f.len()).into_bytes();
+        chunk.extend_from_slice(f);
+        chunk.extend_from_slice(b"\r\n");
+        if sock.write_all(&chunk).await.is_err() {
+            return;
+        }
+        if let Ok(mut v) = sent.lock() {
+            v.push(Instant::now());
+        }
+    }
+    let _ = sock.write_all(b"0\r\n\r\n").await;
+}
+
+/// Follows the playlist as hls.js does: block on the part the preload hint names; the
+/// latency of an answer is measured from the last chunk written before it arrived.
+async fn wait_loop(addr: SocketAddr, feed: String, sent: Arc<Mutex<Vec<Instant>>>, until: Instant) -> Vec<Duration> {
+    let mut out = Vec::new();
+    let Ok(mut conn) = Conn::connect(addr).await else { return out };
+    let path = format!("/live/{feed}/main/media.m3u8");
+    let mut next: Option<(u64, u64)> = None;
+    while Instant::now() < until {
+        let query = next.map(|(m, p)| format!("?_HLS_msn={m}&_HLS_part={p}")).unwrap_or_default();
+        let Ok((status, body)) = conn.get(&format!("{path}{query}")).await else { break };
+        let at = Instant::now();
+        if status != 200 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            next = None;
+            continue;
+        }
+        if next.is_some() {
+            let last = sent.lock().ok().and_then(|v| v.iter().rev().find(|&&t| t <= at).copied());
+            if let Some(t) = last {
+                out.push(at - t);
+            }
+        }
+        next = hint(&body);
+    }
+    out
+}
+
+/// (msn, part) of the EXT-X-PRELOAD-HINT URI `part-<token>-<msn>.<part>.ts`.
+fn hint(body: &str) -> Option<(u64, u64)> {
+    let line = body.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
+    let uri = line.split("URI=\"").nth(1)?.split('"').next()?;
+    let rest = uri.strip_prefix("part-")?.strip_suffix(".ts")?;
+    let (_, pos) = rest.split_once('-')?;
+    let (m, p) = pos.split_once('.')?;
+    Some((m.parse().ok()?, p.parse().ok()?))
+}
+
+/// A keep-alive HTTP/1.1 connection that reads Content-Length bodies.
+struct Conn {
+    sock: TcpStream,
+    host: String,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
+        let sock = TcpStream::connect(addr).await?;
+        sock.set_nodelay(true)?;
+        Ok(Conn { sock, host: addr.to_string(), buf: Vec::with_capacity(16 << 10) })
+    }
+
+    async fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        self.sock.write_all(req.as_bytes()).await?;
+        self.buf.clear();
+        loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+                let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                    .unwrap_or(0);
+                while self.buf.len() < end + 4 + len {
+                    let mut chunk = [0u8; 8192];
+                    let n = self.sock.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).to_string();
+                return Ok((status, body));
+            }
+            let mut chunk = [0u8; 8192];
+            let n = self.sock.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
