@@ -13,6 +13,9 @@ pub struct Config {
     pub listen: String,
     pub hls: HlsConfig,
     pub feeds: FeedsConfig,
+    /// `[demo]`: the built-in demo feed; absent means disabled.
+    #[serde(default)]
+    pub demo: crate::demo::DemoConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +123,7 @@ impl Config {
         if f.idle_timeout == 0.0 {
             return bad("feeds.idle_timeout must be positive");
         }
+        self.demo.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

@@ -7,9 +7,11 @@
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod demo;
 pub mod feeds;
 pub mod http;
 pub mod playlist;
+pub mod push;
 pub mod segmenter;
 pub mod synth;
 pub mod ts;
@@ -31,9 +33,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// feed (EXT-X-ENDLIST), closes ingest requests and returns.
 pub async fn run(
     listener: TcpListener,
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The demo feed is not counted in max_feeds (the registry counts every feed).
+    config.feeds.max_feeds += usize::from(config.demo.enabled);
     let config = Arc::new(config);
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
     let registry = feeds::Registry::new(config, clock::Clock::new());
@@ -43,6 +47,9 @@ pub async fn run(
         shutdown: rx.clone(),
         first_segment_wait: Duration::from_secs_f64(first_wait),
     };
+    if registry.config().demo.enabled {
+        demo::spawn(&registry.config().demo, listener.local_addr()?, rx.clone());
+    }
     let router = http::router(app);
     let reg = registry.clone();
     let signal = async move {
