@@ -62,8 +62,17 @@ fn fast() -> PushOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_feed_plays_and_a_second_publisher_is_refused() {
     let s = start(true).await;
-    // The multivariant playlist waits for the first segment (2 s of paced media).
-    let (status, text) = s.get("/live/demo/index.m3u8").await;
+    // The demo task connects soon after start; until it has, the feed is unknown (404).
+    // Once it publishes, the multivariant playlist waits for the first segment.
+    let mut tries = 0;
+    let (status, text) = loop {
+        let (status, text) = s.get("/live/demo/index.m3u8").await;
+        tries += 1;
+        if status != 404 || tries == 50 {
+            break (status, text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("main/media.m3u8"));
     let mut rw = LoopRewriter::new(demo::CLIP).unwrap();

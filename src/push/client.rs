@@ -147,7 +147,15 @@ pub async fn push(
         }
     };
     match step {
-        Step::BodyDone(r) => r?,
+        Step::BodyDone(Err(e)) => {
+            // A server that refuses a publish answers and closes at once, so sending may
+            // fail first: its answer, when there is one, says more than the broken pipe.
+            return match timeout(Duration::from_secs(2), answer).await {
+                Ok(Ok(a)) => answered(a, &sent),
+                _ => Err(e.into()),
+            };
+        }
+        Step::BodyDone(Ok(())) => {}
         Step::Answered(a) => return answered(a?, &sent),
         Step::Stopped => {
             // The server sees a clean end of the body and flushes the last segment.
