@@ -16,6 +16,9 @@ pub struct Config {
     /// HTTPS (HTTP/2 and HTTP/1.1 by ALPN) beside the plain listener.
     #[serde(default)]
     pub tls: TlsConfig,
+    /// `[demo]`: the built-in demo feed; absent means disabled.
+    #[serde(default)]
+    pub demo: crate::demo::DemoConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -137,6 +140,7 @@ impl Config {
         if f.idle_timeout == 0.0 {
             return bad("feeds.idle_timeout must be positive");
         }
+        self.demo.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }

@@ -7,9 +7,11 @@
 pub mod clock;
 pub mod codec;
 pub mod config;
+pub mod demo;
 pub mod feeds;
 pub mod http;
 pub mod playlist;
+pub mod push;
 pub mod segmenter;
 pub mod synth;
 pub mod ts;
@@ -61,6 +63,9 @@ pub async fn run_with_tls(
         shutdown: rx.clone(),
         first_segment_wait: Duration::from_secs_f64(first_wait),
     };
+    if registry.config().demo.enabled {
+        demo::spawn(&registry.config().demo, listener.local_addr()?, rx.clone());
+    }
     let router = http::router(app);
     let tls_handle = axum_server::Handle::new();
     if let Some(tls) = tls {

@@ -17,6 +17,14 @@ struct Args {
     /// Listen address, overriding `listen` from the configuration.
     #[arg(long)]
     listen: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Publish an MPEG-TS file to an hlsd like an encoder would.
+    Push(hlsd::push::cli::PushArgs),
 }
 
 #[tokio::main]
@@ -28,6 +36,9 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(Command::Push(push)) = args.command {
+        return hlsd::push::cli::run(push).await;
+    }
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),

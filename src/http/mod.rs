@@ -5,6 +5,7 @@ pub mod error;
 pub mod ingest;
 pub mod playback;
 pub mod range;
+pub mod web;
 
 use crate::feeds::Registry;
 use axum::Router;
@@ -53,6 +54,7 @@ pub fn router(app: App) -> Router {
         .nest("/live", playback)
         .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(web::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

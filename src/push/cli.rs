@@ -1,0 +1,55 @@
+//! `hlsd push FILE URL [--loop] [--fast] [--chunk BYTES]`: the command line of the push client.
+
+use super::{LoopRewriter, Outcome, PushOptions, Target, push};
+use anyhow::Context;
+use std::path::PathBuf;
+use tracing::info;
+
+/// Publish an MPEG-TS file to an hlsd (or any server taking chunked POSTs) like an encoder.
+#[derive(clap::Args, Debug)]
+pub struct PushArgs {
+    /// The MPEG-TS file.
+    pub file: PathBuf,
+    /// Where to publish, e.g. http://127.0.0.1:8080/ingest/cam1
+    pub url: String,
+    /// Play the file again and again, with timestamps and continuity counters continued.
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Send as fast as possible instead of in real time (by PCR, or video DTS).
+    #[arg(long)]
+    pub fast: bool,
+    /// Largest HTTP chunk in bytes.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
+    pub chunk: u32,
+}
+
+pub async fn run(args: PushArgs) -> anyhow::Result<()> {
+    let target = Target::parse(&args.url)?;
+    // Read once before serving; the file is small next to what it makes.
+    let file = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let mut rw = LoopRewriter::new(&file).with_context(|| format!("{}", args.file.display()))?;
+    let opts = PushOptions {
+        looped: args.looped,
+        fast: args.fast,
+        chunk: args.chunk as usize,
+    };
+    info!(
+        file = %args.file.display(),
+        url = args.url,
+        seconds = rw.duration().secs(),
+        "pushing"
+    );
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match push(&mut rw, &target, &opts, stop).await? {
+        Outcome::Done {
+            status,
+            passes,
+            bytes,
+        } => info!(status, passes, bytes, "push done"),
+        Outcome::Stopped { passes, bytes } => info!(passes, bytes, "push stopped"),
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! `hlsd push` and the demo feed: publishing a TS file to an hlsd like an encoder would.
+//! [`rewrite`] is sans-I/O (loop passes, pacing schedule); [`client`] does the HTTP.
+
+pub mod cli;
+pub mod client;
+pub mod rewrite;
+
+pub use client::{Outcome, PushError, PushOptions, Target, push};
+pub use rewrite::{LoopRewriter, RewriteError};

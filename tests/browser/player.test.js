@@ -1,0 +1,175 @@
+// Headless Chromium test of the web player: starts the hlsd binary (demo feed on) on a free
+// port, opens `/` and `/watch/demo` in /usr/bin/chromium through playwright-core, and
+// checks that the demo plays: `video.currentTime` advances for several seconds and hls.js
+// reports no fatal error. Screenshots go to target/browser-artifacts/.
+//
+// HLSD_BIN picks the binary; otherwise target/release/hlsd or target/debug/hlsd (under
+// CARGO_TARGET_DIR when set), whichever is newer.
+'use strict';
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+
+const ROOT = path.resolve(__dirname, '../..');
+const TARGET = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
+const ARTIFACTS = path.join(ROOT, 'target', 'browser-artifacts');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+function binary() {
+  if (process.env.HLSD_BIN) return process.env.HLSD_BIN;
+  const found = ['release', 'debug']
+    .map((p) => path.join(TARGET, p, 'hlsd'))
+    .filter((p) => fs.existsSync(p))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (!found.length) throw new Error('no hlsd binary under ' + TARGET + ': run cargo build first');
+  return found[0];
+}
+
+/** Starts hlsd and resolves with its base URL, read from "hlsd listening on http://ADDR". */
+function startServer(log, extra = []) {
+  const child = spawn(binary(), ['--listen', '127.0.0.1:0', ...extra], {
+    env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const url = new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('hlsd did not say where it listens')), 20000);
+    child.stderr.on('data', (d) => {
+      log.write(d);
+      buf += d.toString();
+      // eslint-disable-next-line no-control-regex
+      const m = buf.replace(/\x1b\[[0-9;]*m/g, '').match(/hlsd listening on (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error('hlsd exited with ' + code)); });
+  });
+  return { child, url };
+}
+
+let server, base, context, userDataDir, log;
+const pageErrors = [];
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  log = fs.createWriteStream(path.join(ARTIFACTS, 'hlsd.log'));
+  const s = startServer(log);
+  server = s.child;
+  base = await s.url;
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+  context.on('weberror', (e) => pageErrors.push(String(e.error())));
+});
+
+after(async () => {
+  if (context) await context.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  if (log) log.end();
+});
+
+test('the feed list loads, and lists the demo once /api/feeds exists', { timeout: 30000 }, async () => {
+  const page = await context.newPage();
+  await page.goto(base + '/');
+  await page.waitForFunction(() => document.getElementById('refresh').textContent !== 'loading…');
+  const api = await fetch(base + '/api/feeds');
+  if (api.status === 200) {
+    await page.locator('#feeds td.name', { hasText: 'demo' }).first().waitFor({ timeout: 15000 });
+  } else {
+    assert.equal(await page.locator('#empty').isVisible(), true, 'an explicit empty state');
+    assert.match(await page.locator('#empty-title').textContent(), /No feed list/);
+  }
+  await page.screenshot({ path: path.join(ARTIFACTS, 'index.png') });
+  await page.close();
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the demo feed plays for several seconds without a fatal error', { timeout: 90000 }, async () => {
+  const page = await context.newPage();
+  await page.goto(base + '/watch/demo');
+  await page.waitForFunction(() => window.hlsdPlayer && window.hlsdPlayer.state === 'live', null,
+    { timeout: 45000 });
+  const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+  const times = [];
+  for (let i = 0; i < 8; i++) {
+    await page.waitForTimeout(1000);
+    times.push(await page.evaluate(() => document.getElementById('video').currentTime));
+  }
+  const player = await page.evaluate(() => ({
+    engine: window.hlsdPlayer.engine,
+    fatal: window.hlsdPlayer.fatalErrors,
+    latency: window.hlsdPlayer.latency,
+    wall: window.hlsdPlayer.wallLatency,
+  }));
+  await page.screenshot({ path: path.join(ARTIFACTS, 'watch.png') });
+  await page.close();
+  console.log('currentTime', t0.toFixed(2), '→', times.map((t) => t.toFixed(2)).join(' '),
+    '| engine', player.engine, '| latency', player.latency, 'wall', player.wall);
+  assert.match(player.engine, /^hls\.js /);
+  assert.deepEqual(player.fatal, []);
+  assert.ok(times[times.length - 1] - t0 > 6, 'currentTime advanced: ' + t0 + ' → ' + times);
+  for (let i = 1; i < times.length; i++) assert.ok(times[i] > times[i - 1], 'advancing at every second');
+  assert.ok(Number.isFinite(player.latency) && player.latency > 0, 'hls.latency shown');
+  assert.ok(Number.isFinite(player.wall), 'wall-clock latency from PROGRAM-DATE-TIME shown');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('a feed that does not exist says so', { timeout: 30000 }, async () => {
+  const page = await context.newPage();
+  await page.goto(base + '/watch/no-such-feed');
+  await page.waitForFunction(() => window.hlsdPlayer && window.hlsdPlayer.state === 'missing', null,
+    { timeout: 20000 });
+  assert.match(await page.locator('#overlay-title').textContent(), /No feed named/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'missing.png') });
+  await page.close();
+});
+
+test('the player says when the feed ends and comes back when it is published again', { timeout: 120000 }, async () => {
+  // A second hlsd without the demo and with a short reconnect grace; `hlsd push` publishes.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-browser-'));
+  const config = fs.readFileSync(path.join(ROOT, 'config.toml'), 'utf8')
+    .replace(/^reconnect_grace = .*$/m, 'reconnect_grace = 1.0')
+    .replace(/^enabled = true$/m, 'enabled = false');
+  fs.writeFileSync(path.join(dir, 'hlsd.toml'), config);
+  const s = startServer(log, ['--config', path.join(dir, 'hlsd.toml')]);
+  const url = await s.url;
+  const push = () => spawn(binary(), ['push', path.join(ROOT, 'web/demo.ts'), url + '/ingest/cam', '--loop'],
+    { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let pusher = push();
+  const page = await context.newPage();
+  try {
+    await page.goto(url + '/watch/cam');
+    const state = (want, timeout) => page.waitForFunction((w) => window.hlsdPlayer.state === w, want, { timeout });
+    await state('live', 45000);
+    pusher.kill('SIGKILL');
+    await state('ended', 40000);
+    assert.match(await page.locator('#overlay-title').textContent(), /ended/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'ended.png') });
+    pusher = push();
+    await state('live', 60000);
+    const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+    await page.waitForTimeout(3000);
+    const t1 = await page.evaluate(() => document.getElementById('video').currentTime);
+    assert.ok(t1 - t0 > 2, 'plays again: ' + t0 + ' → ' + t1);
+  } finally {
+    await page.close();
+    pusher.kill('SIGKILL');
+    s.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,138 @@
+//! The push client and the demo feed against hlsd running in-process on 127.0.0.1:0.
+
+use hlsd::push::{LoopRewriter, Outcome, PushError, PushOptions, Target, push};
+use hlsd::{Config, demo};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(demo_on: bool) -> Server {
+    let mut config = Config::default();
+    config.demo.enabled = demo_on;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(hlsd::run(listener, config, async move {
+        let _ = rx.await;
+    }));
+    Server {
+        addr,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(self.url(path)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("hlsd stops within a few seconds")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn fast() -> PushOptions {
+    PushOptions {
+        looped: false,
+        fast: true,
+        chunk: 7 * 188,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_feed_plays_and_a_second_publisher_is_refused() {
+    let s = start(true).await;
+    // The demo task connects soon after start; until it has, the feed is unknown (404).
+    // Once it publishes, the multivariant playlist waits for the first segment.
+    let mut tries = 0;
+    let (status, text) = loop {
+        let (status, text) = s.get("/live/demo/index.m3u8").await;
+        tries += 1;
+        if status != 404 || tries == 50 {
+            break (status, text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("main/media.m3u8"));
+    let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+    let target = Target::parse(&s.url("/ingest/demo")).unwrap();
+    match push(&mut rw, &target, &fast(), std::future::pending()).await {
+        Err(PushError::Refused { status: 409, .. }) => {}
+        other => panic!("expected 409, got {other:?}"),
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_push_publishes_the_whole_file() {
+    let s = start(false).await;
+    let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+    let target = Target::parse(&s.url("/ingest/cam")).unwrap();
+    let out = push(&mut rw, &target, &fast(), std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        Outcome::Done {
+            status: 200,
+            passes: 1,
+            bytes: demo::CLIP.len() as u64
+        }
+    );
+    let (status, text) = s.get("/live/cam/main/media.m3u8").await;
+    assert_eq!(status, 200);
+    assert_eq!(text.matches("#EXTINF:2.000,").count(), 4, "{text}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looped_fast_push_stops_when_told() {
+    let s = start(false).await;
+    let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+    let target = Target::parse(&s.url("/ingest/loop")).unwrap();
+    let opts = PushOptions {
+        looped: true,
+        ..fast()
+    };
+    let stop = tokio::time::sleep(Duration::from_millis(500));
+    match push(&mut rw, &target, &opts, stop).await.unwrap() {
+        Outcome::Stopped { passes, .. } => assert!(passes >= 1),
+        other => panic!("{other:?}"),
+    }
+    let (status, text) = s.get("/live/loop/main/media.m3u8").await;
+    assert_eq!(status, 200);
+    assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_listening_is_a_connect_error() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+    let target = Target::parse(&format!("http://{addr}/ingest/x")).unwrap();
+    let r = push(&mut rw, &target, &fast(), std::future::pending()).await;
+    assert!(matches!(r, Err(PushError::Connect { .. })), "{r:?}");
+}

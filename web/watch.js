@@ -1,0 +1,236 @@
+// The watch page: plays /live/{feed}/index.m3u8 with hls.js in low-latency mode (or natively
+// where there is no MSE, i.e. Safari on iOS), shows latency, buffer and level, recovers from
+// errors by itself and says when the feed does not exist or has ended.
+// `window.hlsdPlayer` exposes the state for tests and the console.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const video = $('video');
+  const feed = decodeURIComponent(location.pathname.split('/')[2] || '');
+  const src = '/live/' + encodeURIComponent(feed) + '/index.m3u8';
+  const player = (window.hlsdPlayer = { feed, src, state: 'connecting', engine: '', fatalErrors: [], errors: [] });
+  const plot = new window.LatencyPlot($('plot'));
+  const MAX_RETRY_MS = 15000;
+  let hls = null;
+  let retryMs = 1000;
+  let retryTimer = 0;
+  let pollTimer = 0;
+  let lastMediaRecovery = 0;
+  let waitingSince = 0;
+
+  document.title = feed + ' · hlsd';
+  $('feed-name').textContent = feed;
+  $('playlist-link').href = src;
+
+  function log(text, cls) {
+    const li = document.createElement('li');
+    li.textContent = new Date().toLocaleTimeString() + '  ' + text;
+    if (cls) li.className = cls;
+    $('log').prepend(li);
+    while ($('log').children.length > 40) $('log').lastChild.remove();
+  }
+
+  // state: connecting | live | waiting | reconnecting | missing | ended | error
+  function setState(state, title, text) {
+    if (player.state !== state) log(state, ['missing', 'ended', 'error'].includes(state) ? 'bad' : '');
+    player.state = state;
+    $('state').className = 'badge ' + state;
+    $('state').textContent = state === 'missing' ? 'not found' : state;
+    $('overlay').hidden = !title;
+    $('overlay-title').textContent = title || '';
+    $('overlay-text').textContent = text || '';
+  }
+
+  function stop() {
+    clearTimeout(retryTimer);
+    clearTimeout(pollTimer);
+    if (hls) { hls.destroy(); hls = null; }
+    video.removeAttribute('src');
+    video.load();
+  }
+
+  function retry(why) {
+    stop();
+    log('retrying in ' + (retryMs / 1000).toFixed(0) + ' s: ' + why, 'warn');
+    retryTimer = setTimeout(start, retryMs);
+    retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+  }
+
+  function missing() {
+    setState('missing', 'No feed named “' + feed + '”',
+      'Nothing is being published under this name. This page keeps checking and plays it when it starts.');
+  }
+
+  // ENDLIST: the publisher stopped and its grace ran out. Watch for a new session.
+  function ended() {
+    if (player.state === 'ended') return;
+    setState('ended', 'The feed has ended',
+      'The publisher stopped (the playlist has EXT-X-ENDLIST). This page plays it again if it comes back.');
+    if (hls) hls.stopLoad();
+    pollForRestart();
+  }
+
+  async function pollForRestart() {
+    clearTimeout(pollTimer);
+    try {
+      const res = await fetch(src, { cache: 'no-store' });
+      if (res.ok) {
+        const uri = (await res.text()).split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#'));
+        const media = uri && (await fetch(new URL(uri, location.origin + src), { cache: 'no-store' }));
+        if (media && media.ok && !(await media.text()).includes('#EXT-X-ENDLIST')) {
+          stop();
+          setState('connecting', 'Connecting…', 'The feed is back.');
+          start();
+          return;
+        }
+      }
+    } catch (e) { /* keep polling */ }
+    pollTimer = setTimeout(pollForRestart, 5000);
+  }
+
+  function start() {
+    clearTimeout(retryTimer);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(feed)) {
+      setState('missing', 'Not a feed name', 'Feed names are 1 to 64 letters, digits, “-” or “_”.');
+      return;
+    }
+    if (window.Hls && window.Hls.isSupported()) startHls();
+    else if (video.canPlayType('application/vnd.apple.mpegurl')) startNative();
+    else setState('error', 'This browser cannot play HLS', 'It has neither Media Source Extensions nor native HLS.');
+  }
+
+  function startHls() {
+    const Hls = window.Hls;
+    player.engine = 'hls.js ' + Hls.version;
+    $('engine').textContent = player.engine + ' · low-latency mode';
+    hls = new Hls({
+      lowLatencyMode: true,
+      // Hold the latency the playlist asks for (PART-HOLD-BACK / HOLD-BACK) and catch up by
+      // playing up to 1.25× faster rather than by seeking, which would stutter.
+      maxLiveSyncPlaybackRate: 1.25,
+      liveDurationInfinity: true,
+      // A live edge is only a few seconds ahead; keep a little behind for seeking back.
+      maxBufferLength: 8,
+      backBufferLength: 30,
+      enableWorker: true,
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
+      log('manifest: ' + data.levels.length + ' level(s)');
+      video.play().catch(() => setState('waiting', 'Press play', 'The browser blocked autoplay.'));
+    });
+    hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
+      if (data.details.live === false) ended();
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => log('level ' + data.level));
+    hls.on(Hls.Events.ERROR, (_, data) => onError(data));
+    hls.loadSource(src);
+    hls.attachMedia(video);
+  }
+
+  function onError(data) {
+    const Hls = window.Hls;
+    const code = data.response && data.response.code;
+    const entry = { type: data.type, details: data.details, fatal: data.fatal, code, at: Date.now() };
+    player.errors.push(entry);
+    if (player.errors.length > 100) player.errors.shift();
+    if (!data.fatal) {
+      if (data.details !== Hls.ErrorDetails.BUFFER_STALLED_ERROR) log(data.details + (code ? ' ' + code : ''), 'warn');
+      return;
+    }
+    player.fatalErrors.push(entry);
+    log('fatal: ' + data.details + (code ? ' (' + code + ')' : ''), 'bad');
+    if (code === 404 && data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      missing();
+      return retry('not found');
+    }
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+      const now = Date.now();
+      if (now - lastMediaRecovery > 5000) {
+        lastMediaRecovery = now;
+        hls.recoverMediaError();
+        return;
+      }
+      return retry('media error again: ' + data.details);
+    }
+    if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      setState('reconnecting', 'Reconnecting…', 'The server did not answer (' + data.details + ').');
+    }
+    retry(data.details);
+  }
+
+  async function startNative() {
+    player.engine = 'native HLS';
+    $('engine').textContent = player.engine;
+    try {
+      const res = await fetch(src, { cache: 'no-store' });
+      if (res.status === 404) { missing(); return retry('not found'); }
+    } catch (e) {
+      setState('reconnecting', 'Reconnecting…', 'The server did not answer.');
+      return retry('unreachable');
+    }
+    video.src = src;
+    video.play().catch(() => setState('waiting', 'Press play', 'The browser blocked autoplay.'));
+  }
+
+  video.addEventListener('error', () => {
+    if (hls || player.state === 'ended') return; // hls.js reports its own errors
+    player.fatalErrors.push({ type: 'native', details: String(video.error && video.error.message), at: Date.now() });
+    retry('native playback error');
+  });
+  video.addEventListener('ended', () => { if (!hls) ended(); });
+  video.addEventListener('playing', () => {
+    waitingSince = 0;
+    retryMs = 1000;
+    if (player.state !== 'ended') setState('live');
+  });
+  video.addEventListener('waiting', () => { waitingSince = waitingSince || Date.now(); });
+
+  const secs = (v) => (Number.isFinite(v) ? v.toFixed(2) + ' s' : '–');
+
+  function bufferAhead() {
+    const b = video.buffered, t = video.currentTime;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= t + 0.1 && t <= b.end(i)) return b.end(i) - t;
+    return 0;
+  }
+
+  function level() {
+    const size = video.videoWidth ? video.videoWidth + '×' + video.videoHeight : '';
+    const l = hls && hls.levels && hls.levels[hls.currentLevel];
+    if (!l) return size || '–';
+    const name = l.name || String(l.url || '').split('/').slice(-2, -1)[0] || String(hls.currentLevel);
+    return [name, size, l.bitrate ? Math.round(l.bitrate / 1000) + ' kb/s' : ''].filter(Boolean).join(' · ');
+  }
+
+  function tick() {
+    let latency = NaN, wall = NaN, target = NaN;
+    if (hls) {
+      latency = hls.latency;
+      target = hls.targetLatency;
+      if (hls.playingDate) wall = (Date.now() - hls.playingDate.getTime()) / 1000;
+    } else if (video.seekable.length) {
+      latency = video.seekable.end(video.seekable.length - 1) - video.currentTime;
+      const start = video.getStartDate && video.getStartDate();
+      if (start && !isNaN(start.getTime())) wall = (Date.now() - start.getTime()) / 1000 - video.currentTime;
+    }
+    const playing = player.state === 'live' || player.state === 'waiting';
+    if (!playing || video.paused) { latency = NaN; wall = NaN; }
+    $('s-latency').textContent = secs(latency);
+    $('s-wall').textContent = secs(wall);
+    $('s-target').textContent = secs(target);
+    $('s-buffer').textContent = secs(bufferAhead());
+    $('s-level').textContent = level();
+    $('s-rate').textContent = video.playbackRate.toFixed(2) + '×';
+    const q = video.getVideoPlaybackQuality && video.getVideoPlaybackQuality();
+    if (q) $('s-dropped').textContent = q.droppedVideoFrames + ' / ' + q.totalVideoFrames;
+    player.latency = latency;
+    player.wallLatency = wall;
+    plot.add(latency, wall);
+    if (waitingSince && player.state === 'live' && Date.now() - waitingSince > 4000) {
+      setState('waiting', 'Waiting for the publisher…', 'No new media for a few seconds; playback resumes when it comes.');
+    }
+  }
+
+  plot.draw();
+  setInterval(tick, 500);
+  start();
+})();
