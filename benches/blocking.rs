@@ -36,6 +36,7 @@ fn main() {
         cfg.hls.segment_duration = 1.0;
         cfg.hls.part_duration = 0.25;
         cfg.feeds.max_feeds = 10_000;
+        cfg.demo.enabled = false;
         tokio::spawn(hlsd::run(listener, cfg, std::future::pending()));
         addr
     });

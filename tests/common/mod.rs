@@ -42,7 +42,7 @@ const PROXY_VARS: [&str; 8] = [
 // ---------------------------------------------------------------------------------------
 
 /// The configuration tests start from: short segments, a window that keeps every segment
-/// listed, LL-HLS off, short grace so that ENDLIST comes quickly.
+/// listed, LL-HLS off, short grace so that ENDLIST comes quickly, no demo feed.
 pub fn config() -> Config {
     let mut c = Config {
         listen: "127.0.0.1:0".into(),
@@ -56,6 +56,7 @@ pub fn config() -> Config {
     c.feeds.reconnect_grace = 0.5;
     c.feeds.idle_timeout = 3.0;
     c.feeds.linger = 30.0;
+    c.demo.enabled = false;
     c
 }
 
@@ -1152,3 +1153,6 @@ pub async fn spawn_binary(config_file: &Path) -> (tokio::process::Child, SocketA
         .expect("hlsd exited before listening");
     (child, addr)
 }
+
+/// LL-HLS helpers (tests/ll_hls*.rs).
+pub mod ll;
