@@ -23,14 +23,39 @@ struct Scenario {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let scenarios = if full {
-        vec![Scenario { feeds: 1, waiters: 1000, seconds: 20 }, Scenario { feeds: 100, waiters: 10, seconds: 20 }]
+        vec![
+            Scenario {
+                feeds: 1,
+                waiters: 1000,
+                seconds: 20,
+            },
+            Scenario {
+                feeds: 100,
+                waiters: 10,
+                seconds: 20,
+            },
+        ]
     } else {
-        vec![Scenario { feeds: 2, waiters: 10, seconds: 3 }]
+        vec![Scenario {
+            feeds: 2,
+            waiters: 10,
+            seconds: 3,
+        }]
     };
-    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
-    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let addr = server_rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut cfg = hlsd::Config::default();
         cfg.hls.segment_duration = 1.0;
@@ -43,7 +68,10 @@ fn main() {
     for (i, s) in scenarios.iter().enumerate() {
         let mut lat = client_rt.block_on(run(addr, s, i));
         lat.sort_unstable();
-        let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied();
+        let pct = |p: f64| {
+            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+                .copied()
+        };
         let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
         println!(
             "blocking wake-up, {} feed(s) x {} waiters, {} s: {} answers, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
@@ -62,7 +90,12 @@ fn main() {
 /// Frames of a 25 fps synthetic stream, one chunk per video frame (the chunk starts with
 /// the frame's first packet, which completes the previous part).
 fn frames() -> Vec<Bytes> {
-    let ts = Synth { gop: 25, frame_bytes: 2000, ..Synth::default() }.build(25 * 120);
+    let ts = Synth {
+        gop: 25,
+        frame_bytes: 2000,
+        ..Synth::default()
+    }
+    .build(25 * 120);
     let mut out = Vec::new();
     let mut start = 0;
     for (i, p) in ts.chunks_exact(188).enumerate() {
@@ -84,9 +117,20 @@ async fn run(addr: SocketAddr, s: &Scenario, round: usize) -> Vec<Duration> {
     for f in 0..s.feeds {
         let feed = format!("bench{round}x{f}");
         let sent: Arc<Mutex<Vec<Instant>>> = Arc::default();
-        tokio::spawn(publish(addr, feed.clone(), frames.clone(), sent.clone(), deadline));
+        tokio::spawn(publish(
+            addr,
+            feed.clone(),
+            frames.clone(),
+            sent.clone(),
+            deadline,
+        ));
         for _ in 0..s.waiters {
-            tasks.push(tokio::spawn(wait_loop(addr, feed.clone(), sent.clone(), deadline)));
+            tasks.push(tokio::spawn(wait_loop(
+                addr,
+                feed.clone(),
+                sent.clone(),
+                deadline,
+            )));
         }
     }
     for t in tasks {
@@ -98,10 +142,20 @@ async fn run(addr: SocketAddr, s: &Scenario, round: usize) -> Vec<Duration> {
 }
 
 /// Publishes one frame per 40 ms, recording when each chunk was handed to the socket.
-async fn publish(addr: SocketAddr, feed: String, frames: Arc<Vec<Bytes>>, sent: Arc<Mutex<Vec<Instant>>>, until: Instant) {
-    let Ok(mut sock) = TcpStream::connect(addr).await else { return };
+async fn publish(
+    addr: SocketAddr,
+    feed: String,
+    frames: Arc<Vec<Bytes>>,
+    sent: Arc<Mutex<Vec<Instant>>>,
+    until: Instant,
+) {
+    let Ok(mut sock) = TcpStream::connect(addr).await else {
+        return;
+    };
     let _ = sock.set_nodelay(true);
-    let head = format!("POST /ingest/{feed} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let head = format!(
+        "POST /ingest/{feed} HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
     if sock.write_all(head.as_bytes()).await.is_err() {
         return;
     }
@@ -126,14 +180,25 @@ async fn publish(addr: SocketAddr, feed: String, frames: Arc<Vec<Bytes>>, sent: 
 
 /// Follows the playlist as hls.js does: block on the part the preload hint names; the
 /// latency of an answer is measured from the last chunk written before it arrived.
-async fn wait_loop(addr: SocketAddr, feed: String, sent: Arc<Mutex<Vec<Instant>>>, until: Instant) -> Vec<Duration> {
+async fn wait_loop(
+    addr: SocketAddr,
+    feed: String,
+    sent: Arc<Mutex<Vec<Instant>>>,
+    until: Instant,
+) -> Vec<Duration> {
     let mut out = Vec::new();
-    let Ok(mut conn) = Conn::connect(addr).await else { return out };
+    let Ok(mut conn) = Conn::connect(addr).await else {
+        return out;
+    };
     let path = format!("/live/{feed}/main/media.m3u8");
     let mut next: Option<(u64, u64)> = None;
     while Instant::now() < until {
-        let query = next.map(|(m, p)| format!("?_HLS_msn={m}&_HLS_part={p}")).unwrap_or_default();
-        let Ok((status, body)) = conn.get(&format!("{path}{query}")).await else { break };
+        let query = next
+            .map(|(m, p)| format!("?_HLS_msn={m}&_HLS_part={p}"))
+            .unwrap_or_default();
+        let Ok((status, body)) = conn.get(&format!("{path}{query}")).await else {
+            break;
+        };
         let at = Instant::now();
         if status != 200 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -141,7 +206,10 @@ async fn wait_loop(addr: SocketAddr, feed: String, sent: Arc<Mutex<Vec<Instant>>
             continue;
         }
         if next.is_some() {
-            let last = sent.lock().ok().and_then(|v| v.iter().rev().find(|&&t| t <= at).copied());
+            let last = sent
+                .lock()
+                .ok()
+                .and_then(|v| v.iter().rev().find(|&&t| t <= at).copied());
             if let Some(t) = last {
                 out.push(at - t);
             }
@@ -153,7 +221,9 @@ async fn wait_loop(addr: SocketAddr, feed: String, sent: Arc<Mutex<Vec<Instant>>
 
 /// (msn, part) of the EXT-X-PRELOAD-HINT URI `part-<token>-<msn>.<part>.ts`.
 fn hint(body: &str) -> Option<(u64, u64)> {
-    let line = body.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
     let uri = line.split("URI=\"").nth(1)?.split('"').next()?;
     let rest = uri.strip_prefix("part-")?.strip_suffix(".ts")?;
     let (_, pos) = rest.split_once('-')?;
@@ -172,7 +242,11 @@ impl Conn {
     async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
         let sock = TcpStream::connect(addr).await?;
         sock.set_nodelay(true)?;
-        Ok(Conn { sock, host: addr.to_string(), buf: Vec::with_capacity(16 << 10) })
+        Ok(Conn {
+            sock,
+            host: addr.to_string(),
+            buf: Vec::with_capacity(16 << 10),
+        })
     }
 
     async fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
@@ -182,10 +256,18 @@ impl Conn {
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
-                let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let status = head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
                 let len: usize = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
                     .unwrap_or(0);
                 while self.buf.len() < end + 4 + len {
                     let mut chunk = [0u8; 8192];

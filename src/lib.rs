@@ -18,6 +18,7 @@ pub mod ts;
 
 pub use config::Config;
 
+use axum::serve::ListenerExt;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,6 +96,10 @@ pub async fn run_with_tls(
         tls_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
         let _ = tx.send(true);
     };
+    // Parts and blocking answers are small writes: never hold them back for Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

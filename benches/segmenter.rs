@@ -1,0 +1,142 @@
+//! Segmenter throughput against ffmpeg's HLS segmenter on the same bytes, in one run.
+//!
+//! `cargo bench --bench segmenter`: makes (once, cached in target/bench-data) a 60 s
+//! 1280x720 H.264/AAC clip at ~8 Mbit/s with ffmpeg, then times
+//! - hlsd's `Segmenter` over it in 64 KB chunks, LL-HLS off and on (best of 5, one core),
+//! - `ffmpeg -c copy -f hls` over the same file into a temp dir (best of 3),
+//!
+//! and prints MB/s for each and the ratio. Under `cargo test` it runs a smoke version on a
+//! synthetic stream, without ffmpeg.
+
+use hlsd::segmenter::{Event, Segmenter, SegmenterConfig};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    if !full {
+        let data = hlsd::synth::Synth::default().build(500);
+        let (secs, segments) = segment(&data, 0.25);
+        assert!(segments > 0);
+        println!(
+            "segmenter smoke: {} bytes in {:.3} ms, {segments} segments",
+            data.len(),
+            secs * 1e3
+        );
+        return;
+    }
+    let clip = clip();
+    let data = std::fs::read(&clip).expect("read clip");
+    let mb = data.len() as f64 / 1e6;
+    let best = |f: &dyn Fn() -> f64, n: usize| (0..n).map(|_| f()).fold(f64::INFINITY, f64::min);
+    let plain = best(&|| segment(&data, 0.0).0, 5);
+    let ll = best(&|| segment(&data, 0.25).0, 5);
+    let ff = best(&|| ffmpeg_hls(&clip), 3);
+    println!(
+        "input: {} ({mb:.1} MB, {} segments)",
+        clip.display(),
+        segment(&data, 0.25).1
+    );
+    println!(
+        "hlsd segmenter, LL-HLS off: {:.1} MB/s ({:.1} ms)",
+        mb / plain,
+        plain * 1e3
+    );
+    println!(
+        "hlsd segmenter, LL-HLS on:  {:.1} MB/s ({:.1} ms)",
+        mb / ll,
+        ll * 1e3
+    );
+    println!(
+        "ffmpeg -c copy -f hls:      {:.1} MB/s ({:.1} ms)",
+        mb / ff,
+        ff * 1e3
+    );
+    println!("ratio hlsd (LL on) / ffmpeg: {:.1}x", ff / ll);
+}
+
+/// Seconds to segment `data`, and the number of segments made.
+fn segment(data: &[u8], part: f64) -> (f64, usize) {
+    let start = Instant::now();
+    let mut s = Segmenter::new(SegmenterConfig::new(2.0, None).with_parts(part, None));
+    let mut segments = 0;
+    for c in data.chunks(64 * 1024) {
+        s.push(c, 0);
+        while let Some(ev) = s.poll_event() {
+            segments += usize::from(matches!(ev, Event::Segment(_)));
+        }
+    }
+    s.finish(0);
+    while let Some(ev) = s.poll_event() {
+        segments += usize::from(matches!(ev, Event::Segment(_)));
+    }
+    (start.elapsed().as_secs_f64(), segments)
+}
+
+fn ffmpeg_hls(clip: &PathBuf) -> f64 {
+    let dir = std::env::temp_dir().join(format!("hlsd-bench-ffmpeg-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let start = Instant::now();
+    let ok = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(clip)
+        .args([
+            "-c",
+            "copy",
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+            "-hls_list_size",
+            "0",
+        ])
+        .arg(dir.join("out.m3u8"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let t = start.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "ffmpeg failed");
+    t.max(Duration::from_micros(1)).as_secs_f64()
+}
+
+fn clip() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    let path = dir.join("clip-720p-8M-60s.ts");
+    if path.exists() {
+        return path;
+    }
+    std::fs::create_dir_all(&dir).expect("bench-data dir");
+    let ok = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ])
+        .args([
+            "-t",
+            "60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            "8M",
+            "-g",
+            "50",
+        ])
+        .args(["-c:a", "aac", "-b:a", "128k", "-f", "mpegts"])
+        .arg(&path)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ffmpeg could not make the clip");
+    path
+}
