@@ -108,6 +108,10 @@
       // Hold the latency the playlist asks for (PART-HOLD-BACK / HOLD-BACK) and catch up by
       // playing up to 1.25× faster rather than by seeking, which would stutter.
       maxLiveSyncPlaybackRate: 1.25,
+      // Two parts behind the live edge instead of PART-HOLD-BACK's three: hlsd answers a
+      // blocking reload as soon as the part is complete, so a smaller margin holds.
+      liveSyncDuration: 0.6,
+      liveMaxLatencyDuration: 4,
       liveDurationInfinity: true,
       // A live edge is only a few seconds ahead; keep a little behind for seeking back.
       maxBufferLength: 8,

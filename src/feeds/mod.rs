@@ -170,8 +170,13 @@ impl Registry {
             Some(f) => f.clone(),
             None => {
                 // The built-in demo feed is not counted in max_feeds.
-                let demo = self.config.demo.enabled.then_some(self.config.demo.feed.as_str());
-                let counted = feeds.len() - usize::from(demo.is_some_and(|d| feeds.contains_key(d)));
+                let demo = self
+                    .config
+                    .demo
+                    .enabled
+                    .then_some(self.config.demo.feed.as_str());
+                let counted =
+                    feeds.len() - usize::from(demo.is_some_and(|d| feeds.contains_key(d)));
                 if Some(feed) != demo && counted >= self.config.feeds.max_feeds {
                     return Err(ClaimError::TooManyFeeds(self.config.feeds.max_feeds));
                 }

@@ -301,6 +301,7 @@ fn snapshot_of(st: &State, reports: &[RenditionReport]) -> Snapshot {
         Some(p) if w.listed().len() > 0 => {
             let delta = p
                 .skip_until(w)
+                .filter(|_| !w.is_ended())
                 .map(|_| Rendered::new(render_media(w, &p, true, reports)));
             (
                 Some(Rendered::new(render_media(w, &p, false, reports))),

@@ -64,7 +64,8 @@ pub fn render_media(
     let listed: Vec<_> = window.listed().collect();
     let mut out = String::with_capacity(512 + 160 * listed.len());
     let skip_until = p.skip_until(window);
-    let skipped = match (delta, skip_until) {
+    // §6.2.5.1: _HLS_skip is ignored once the playlist has ENDLIST.
+    let skipped = match (delta && !window.is_ended(), skip_until) {
         (true, Some(until)) => {
             // Skip the segments that end before the skip boundary.
             let boundary = window.duration() - until;
@@ -117,8 +118,9 @@ pub fn render_media(
         .map_or(Ts(0), |b| b.parts.iter().fold(Ts(0), |a, x| a + x.duration));
     let total = window.duration() + building_dur;
     let parts_from = total - Ts(3 * p.td().0);
-    let mut at = Ts(0);
-    for s in &listed[skipped.min(listed.len())..] {
+    let skipped = skipped.min(listed.len());
+    let mut at = listed[..skipped].iter().fold(Ts(0), |a, s| a + s.duration);
+    for s in &listed[skipped..] {
         at = at + s.duration;
         if s.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");

@@ -211,3 +211,35 @@ fn rendition_reports_for_siblings() {
         panic!("invalid: {e:?}");
     }
 }
+
+#[test]
+fn delta_keeps_the_parts_of_recent_segments_and_is_ignored_after_the_end() {
+    let mut w = Window::new(12);
+    for _ in 0..12 {
+        push(&mut w, 1.0, 4, false, true, 0xab);
+    }
+    let p = RenderParams {
+        target_duration: 1,
+        part_target: Some(Ts::from_secs(0.255)),
+        token: 0xab,
+    };
+    let full = render_media(&w, &p, false, &[]);
+    let delta = render_media(&w, &p, true, &[]);
+    assert!(
+        delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=6\n"),
+        "{delta}"
+    );
+    let parts = |t: &str| {
+        t.lines()
+            .filter(|l| l.starts_with("#EXT-X-PART:"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(parts(&delta), parts(&full));
+    assert!(!parts(&full).is_empty());
+    w.end();
+    assert_eq!(
+        render_media(&w, &p, true, &[]),
+        render_media(&w, &p, false, &[])
+    );
+}
