@@ -6,7 +6,10 @@
 //! Lock order: registry feeds → feed renditions → rendition state. No lock is held across
 //! an `.await`.
 
+pub mod admin;
 pub mod rendition;
+pub mod stats;
+pub mod view;
 
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
@@ -170,8 +173,13 @@ impl Registry {
             Some(f) => f.clone(),
             None => {
                 // The built-in demo feed is not counted in max_feeds.
-                let demo = self.config.demo.enabled.then_some(self.config.demo.feed.as_str());
-                let counted = feeds.len() - usize::from(demo.is_some_and(|d| feeds.contains_key(d)));
+                let demo = self
+                    .config
+                    .demo
+                    .enabled
+                    .then_some(self.config.demo.feed.as_str());
+                let counted =
+                    feeds.len() - usize::from(demo.is_some_and(|d| feeds.contains_key(d)));
                 if Some(feed) != demo && counted >= self.config.feeds.max_feeds {
                     return Err(ClaimError::TooManyFeeds(self.config.feeds.max_feeds));
                 }
@@ -197,6 +205,7 @@ impl Registry {
                     low_latency: h.part_duration > 0.0,
                     token: new_token(),
                     siblings: f.positions.clone(),
+                    created_ms: now,
                 };
                 Arc::new(Rendition::new(feed, rendition, init))
             })
@@ -269,6 +278,11 @@ impl Registry {
         }
         if self.shutting_down.load(Ordering::SeqCst) {
             Self::end_locked(r, &mut st);
+            return;
+        }
+        if r.stats.stop_requested(id) {
+            // Stopped by an operator (DELETE /api/feeds/{feed}): no grace.
+            self.end_now_locked(feed, r, &mut st);
             return;
         }
         st.phase = Phase::Reconnecting;
