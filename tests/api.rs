@@ -53,7 +53,7 @@ async fn api_follows_a_push_from_live_to_ended() {
         data.clone(),
         Push::new("syn")
             .chunk(7 * TS)
-            .pause_at(half, Duration::from_secs(2)),
+            .pause_at(half, Duration::from_secs(3)),
     );
 
     // Live, with its publisher, while the publisher pauses.
@@ -258,7 +258,7 @@ async fn metrics_move_when_a_feed_is_pushed() {
     let push = spawn_push(
         server.addr,
         data.clone(),
-        Push::new("m").pause_at(half, Duration::from_secs(2)),
+        Push::new("m").pause_at(half, Duration::from_secs(3)),
     );
     let during = eventually(
         Duration::from_secs(10),
