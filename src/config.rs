@@ -19,6 +19,16 @@ pub struct Config {
     /// `[demo]`: the built-in demo feed; absent means disabled.
     #[serde(default)]
     pub demo: crate::demo::DemoConfig,
+    /// `[admin]`: access to the JSON API's changing routes; absent means no token.
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// When set, `DELETE /api/feeds/{feed}` needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -139,6 +149,14 @@ impl Config {
         }
         if f.idle_timeout == 0.0 {
             return bad("feeds.idle_timeout must be positive");
+        }
+        if self
+            .admin
+            .token
+            .as_ref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return bad("admin.token must not be empty (remove it to turn it off)");
         }
         self.demo.validate().map_err(ConfigError::Invalid)?;
         Ok(())

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod feeds;
 pub mod http;
+pub mod metrics;
 pub mod playlist;
 pub mod push;
 pub mod segmenter;
@@ -63,6 +64,7 @@ pub async fn run_with_tls(
         registry: registry.clone(),
         shutdown: rx.clone(),
         first_segment_wait: Duration::from_secs_f64(first_wait),
+        metrics: Arc::new(metrics::Metrics::new(registry.clone())),
     };
     if registry.config().demo.enabled {
         demo::spawn(&registry.config().demo, listener.local_addr()?, rx.clone());

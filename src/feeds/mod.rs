@@ -6,7 +6,10 @@
 //! Lock order: registry feeds → feed renditions → rendition state. No lock is held across
 //! an `.await`.
 
+pub mod admin;
 pub mod rendition;
+pub mod stats;
+pub mod view;
 
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
@@ -202,6 +205,7 @@ impl Registry {
                     low_latency: h.part_duration > 0.0,
                     token: new_token(),
                     siblings: f.positions.clone(),
+                    created_ms: now,
                 };
                 Arc::new(Rendition::new(feed, rendition, init))
             })
@@ -274,6 +278,11 @@ impl Registry {
         }
         if self.shutting_down.load(Ordering::SeqCst) {
             Self::end_locked(r, &mut st);
+            return;
+        }
+        if r.stats.stop_requested(id) {
+            // Stopped by an operator (DELETE /api/feeds/{feed}): no grace.
+            self.end_now_locked(feed, r, &mut st);
             return;
         }
         st.phase = Phase::Reconnecting;

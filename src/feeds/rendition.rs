@@ -158,6 +158,8 @@ pub struct Rendition {
     siblings: Positions,
     state: Mutex<State>,
     snapshot: watch::Sender<Arc<Snapshot>>,
+    /// Counters for the API and metrics, updated by ingest without the state lock.
+    pub stats: super::stats::RenditionStats,
 }
 
 /// How a new rendition starts.
@@ -167,6 +169,8 @@ pub struct RenditionInit {
     pub low_latency: bool,
     pub token: u64,
     pub siblings: Positions,
+    /// Unix milliseconds.
+    pub created_ms: i64,
 }
 
 impl Rendition {
@@ -194,6 +198,7 @@ impl Rendition {
             siblings: init.siblings,
             state: Mutex::new(state),
             snapshot,
+            stats: super::stats::RenditionStats::new(init.created_ms),
         }
     }
 

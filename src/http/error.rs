@@ -30,6 +30,10 @@ pub enum HttpError {
     BlockTimeout,
     #[error("range not satisfiable")]
     Range { len: usize },
+    #[error("this route needs Authorization: Bearer <admin.token>")]
+    Unauthorized,
+    #[error("wrong admin token")]
+    Forbidden,
 }
 
 impl HttpError {
@@ -49,6 +53,8 @@ impl HttpError {
             HttpError::NotReady | HttpError::BlockTimeout => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Range { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HttpError::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -71,6 +77,9 @@ impl IntoResponse for HttpError {
             }
             HttpError::NotReady | HttpError::Claim(_) | HttpError::ShuttingDown => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            HttpError::Unauthorized => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
         }

@@ -6,6 +6,7 @@
 use super::App;
 use super::error::HttpError;
 use crate::feeds::PublishGuard;
+use crate::metrics::probe::IngestProbe;
 use crate::segmenter::{Event, Segmenter, SegmenterConfig, Warning};
 use crate::ts::framer::{SNIFF_LEN, looks_like_ts};
 use axum::body::Body;
@@ -74,6 +75,8 @@ enum End {
     Done,
     Idle,
     Shutdown,
+    /// An operator stopped the feed (DELETE /api/feeds/{feed}).
+    Stopped,
     Broken(String),
 }
 
@@ -118,7 +121,9 @@ async fn pump(
         app: &app,
         segment_ticks,
         warnings: 0,
+        probe: IngestProbe::new(app.metrics.clone(), guard.rendition.clone()),
     };
+    let mut stop = guard.rendition.stats.stop_signal();
     let clock = app.registry.clock();
     let mut head: Option<Vec<u8>> = Some(Vec::new());
     let mut shutdown = app.shutdown.clone();
@@ -126,6 +131,7 @@ async fn pump(
         let frame = tokio::select! {
             f = tokio::time::timeout(idle, body.frame()) => f,
             _ = shutdown.wait_for(|v| *v) => break End::Shutdown,
+            Ok(_) = stop.wait_for(|id| *id == guard.id) => break End::Stopped,
         };
         let data = match frame {
             Err(_) => break End::Idle,
@@ -145,8 +151,10 @@ async fn pump(
             }
         }
         let now = clock.now_ms();
+        sink.probe.chunk_arrived();
         seg.push(&data, now);
         sink.drain(&mut seg, now);
+        sink.probe.account(&seg.stats());
     };
     if head.is_some() && matches!(end, End::Done) {
         return Err(HttpError::NotTs);
@@ -154,6 +162,7 @@ async fn pump(
     let now = clock.now_ms();
     seg.finish(now);
     sink.drain(&mut seg, now);
+    sink.probe.account(&seg.stats());
     let stats = seg.stats();
     let summary = format!(
         "{} bytes, {} packets, {} segments, {} bytes skipped as garbage",
@@ -180,6 +189,13 @@ async fn pump(
                 "server shutting down\n".to_string(),
             )
         }
+        End::Stopped => {
+            info!("stopped by an operator: publisher disconnected; {summary}");
+            (
+                StatusCode::GONE,
+                "feed stopped by an operator\n".to_string(),
+            )
+        }
         End::Broken(e) => {
             warn!("publisher connection lost: {e}; {summary}");
             (StatusCode::BAD_REQUEST, format!("connection lost: {e}\n"))
@@ -193,13 +209,17 @@ struct Sink<'a> {
     app: &'a App,
     segment_ticks: i64,
     warnings: u64,
+    probe: IngestProbe,
 }
 
 impl Sink<'_> {
     fn drain(&mut self, seg: &mut Segmenter, now_ms: i64) {
         while let Some(ev) = seg.poll_event() {
             match ev {
-                Event::Part(p) => self.guard.rendition.push_part(&p),
+                Event::Part(p) => {
+                    self.guard.rendition.push_part(&p);
+                    self.probe.part();
+                }
                 Event::MediaInfo(info) => {
                     let codecs = info.codecs().unwrap_or_default();
                     info!(codecs, resolution = ?info.resolution(), frame_rate = ?info.frame_rate(), "streams");
@@ -218,6 +238,7 @@ impl Sink<'_> {
                         self.guard
                             .rendition
                             .push_segment(s, self.segment_ticks, now_ms);
+                    self.probe.segment();
                     debug!(msn, duration, bytes, independent, "segment");
                     if variants_changed {
                         self.guard.feed.update_multivariant();
@@ -237,7 +258,10 @@ impl Sink<'_> {
                         .collect();
                     info!(program = pmt.program_number, streams = ?streams, "program (pid:stream_type)");
                 }
-                Event::Warning(w) => self.warn(w),
+                Event::Warning(w) => {
+                    self.probe.warning(&w, now_ms);
+                    self.warn(w);
+                }
             }
         }
     }

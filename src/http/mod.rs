@@ -1,5 +1,6 @@
 //! The HTTP shell: routes of DESIGN.md's contract, state shared by handlers.
 
+pub mod api;
 pub mod body;
 pub mod error;
 pub mod ingest;
@@ -24,6 +25,8 @@ pub struct App {
     pub shutdown: watch::Receiver<bool>,
     /// How long a playlist request waits for a publishing feed's first segment.
     pub first_segment_wait: Duration,
+    /// This server's Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub fn router(app: App) -> Router {
@@ -40,7 +43,11 @@ pub fn router(app: App) -> Router {
             get(playback::media_or_segment),
         )
         .fallback(playback::not_found)
-        .layer(cors);
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            app.metrics.clone(),
+            crate::metrics::requests::track_playback,
+        ));
     let ingest = Router::new()
         .route(
             "/ingest/{feed}",
@@ -55,6 +62,7 @@ pub fn router(app: App) -> Router {
         .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(web::routes())
+        .merge(api::routes())
         .layer(TraceLayer::new_for_http())
         .with_state(app)
 }

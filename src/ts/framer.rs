@@ -129,6 +129,8 @@ fn process(st: &mut State, buf: &[u8], eof: bool, emit: &mut impl FnMut(Packet<'
             None => {
                 // A whole packet followed by garbage.
                 st.emit(&buf[p..p + PACKET_SIZE], emit);
+                // Sync is lost here; the skips that follow do not count it again.
+                st.stats.sync_losses += 1;
                 st.in_sync = false;
                 p += PACKET_SIZE;
             }
@@ -220,6 +222,22 @@ mod tests {
         let (_, stats) = frame(&s, 7);
         assert_eq!(stats.skipped_bytes, 10);
         assert_eq!(stats.sync_losses, 2);
+    }
+
+    #[test]
+    fn garbage_after_a_whole_packet_is_one_sync_loss() {
+        let mut s = stream(&[1, 2]);
+        s.extend([0x55u8; 1000]);
+        s.extend(stream(&[3, 4]));
+        check(&s, &[1, 2, 3, 4]);
+        for chunk in [1, 7, 188, 65536] {
+            let (_, stats) = frame(&s, chunk);
+            assert_eq!(
+                (stats.sync_losses, stats.skipped_bytes),
+                (1, 1000),
+                "chunk {chunk}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,115 @@
+//! Prometheus metrics (`GET /metrics`, text format 0.0.4) with prometheus-client: one
+//! registry per server, no process-wide recorder, so tests can run several servers in one
+//! process. Counters that must survive feeds (segments, parts, TS errors, requests) are
+//! kept here and bumped by ingest and the playback middleware; per-feed series and gauges
+//! (feeds, publishers, ingest bytes, memory) are read from the feed registry at scrape
+//! time by [`collector`], so a removed feed leaves no stale series.
+
+mod collector;
+pub mod probe;
+pub mod requests;
+
+use crate::feeds::Registry as Feeds;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// Label set of a few static strings.
+pub type Labels<const N: usize> = [(&'static str, &'static str); N];
+
+/// Part publish delay buckets, in seconds: 0.1 ms to 100 ms.
+const DELAY_BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+
+/// Content-Type of what [`Metrics::render`] returns.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+pub struct Metrics {
+    registry: Registry,
+    pub segments: Counter,
+    pub parts: Counter,
+    pub ts_sync_losses: Counter,
+    pub ts_skipped_bytes: Counter,
+    /// kind = bad_pes | bad_psi | unknown_stream
+    pub ts_errors: Family<Labels<1>, Counter>,
+    /// kind = playlist | media, status = 2xx | 3xx | 4xx | 5xx
+    pub requests: Family<Labels<2>, Counter>,
+    /// kind = playlist | media
+    pub response_bytes: Family<Labels<1>, Counter>,
+    pub blocking_waiting: Gauge,
+    pub part_delay: Histogram,
+}
+
+impl Metrics {
+    pub fn new(feeds: Arc<Feeds>) -> Self {
+        let mut m = Metrics {
+            registry: Registry::default(),
+            segments: Counter::default(),
+            parts: Counter::default(),
+            ts_sync_losses: Counter::default(),
+            ts_skipped_bytes: Counter::default(),
+            ts_errors: Family::default(),
+            requests: Family::default(),
+            response_bytes: Family::default(),
+            blocking_waiting: Gauge::default(),
+            part_delay: Histogram::new(DELAY_BUCKETS),
+        };
+        let r = &mut m.registry;
+        r.register("hlsd_segments", "Segments produced", m.segments.clone());
+        r.register(
+            "hlsd_parts",
+            "Parts produced (one per segment with LL-HLS off)",
+            m.parts.clone(),
+        );
+        r.register(
+            "hlsd_ts_sync_losses",
+            "Times TS sync was lost in ingested streams",
+            m.ts_sync_losses.clone(),
+        );
+        r.register(
+            "hlsd_ts_skipped_bytes",
+            "Ingested bytes skipped as garbage or truncated packets",
+            m.ts_skipped_bytes.clone(),
+        );
+        r.register(
+            "hlsd_ts_errors",
+            "Bad stream data in ingested streams, by kind",
+            m.ts_errors.clone(),
+        );
+        r.register(
+            "hlsd_http_requests",
+            "Playback requests answered, by kind and status class",
+            m.requests.clone(),
+        );
+        r.register(
+            "hlsd_http_response_bytes",
+            "Bytes of playback response bodies (GET), by kind",
+            m.response_bytes.clone(),
+        );
+        r.register(
+            "hlsd_blocking_requests_waiting",
+            "Blocking playlist reloads and part requests in flight (they wait for media)",
+            m.blocking_waiting.clone(),
+        );
+        r.register(
+            "hlsd_part_publish_delay_seconds",
+            "Time from the arrival of the ingest chunk that completes a part to its publication",
+            m.part_delay.clone(),
+        );
+        r.register_collector(Box::new(collector::FeedCollector(feeds)));
+        m
+    }
+
+    /// The metrics in Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing to a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+}
