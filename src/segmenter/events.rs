@@ -1,0 +1,121 @@
+//! What the segmenter is told (its configuration) and what it tells (events, warnings,
+//! statistics).
+
+use super::building::{Part, Segment, SegmentHead};
+use crate::codec::{InfoError, MediaInfo};
+use crate::ts::pes::PesError;
+use crate::ts::psi::{Pmt, PsiError};
+use crate::ts::{FramerStats, Pid, Ts};
+
+#[derive(Debug, Clone)]
+pub struct SegmenterConfig {
+    /// Media time after which a segment is cut at the next keyframe.
+    pub segment_duration: Ts,
+    /// EXT-X-TARGETDURATION when already fixed (by config, or by an earlier publish of the
+    /// same feed); `None` fixes it when the first segment completes.
+    pub target_duration: Option<u32>,
+    /// A segment is cut, keyframe or not, when it reaches this many bytes.
+    pub max_segment_bytes: usize,
+    /// Until the target duration is fixed, a segment is cut, keyframe or not, at this length;
+    /// a stream with no keyframe at all starts being served after this long.
+    pub first_segment_limit: Ts,
+    /// LL-HLS part duration wanted; `None` cuts no parts (one part per segment).
+    pub part_duration: Option<Ts>,
+    /// PART-TARGET when already fixed by an earlier publish of the feed.
+    pub part_target: Option<Ts>,
+}
+
+impl SegmenterConfig {
+    pub fn new(segment_duration: f64, target_duration: Option<u32>) -> Self {
+        SegmenterConfig {
+            segment_duration: Ts::from_secs(segment_duration),
+            target_duration,
+            max_segment_bytes: 64 << 20,
+            first_segment_limit: Ts::from_secs((segment_duration * 5.0).max(10.0)),
+            part_duration: None,
+            part_target: None,
+        }
+    }
+
+    /// Cuts LL-HLS parts of about `part_duration` seconds (0 turns them off), keeping
+    /// `part_target` when the feed already has one.
+    pub fn with_parts(mut self, part_duration: f64, part_target: Option<Ts>) -> Self {
+        self.part_duration = (part_duration > 0.0).then(|| Ts::from_secs(part_duration));
+        self.part_target = part_target;
+        self
+    }
+}
+
+/// A part is finished: it can be listed and served.
+#[derive(Debug, Clone)]
+pub struct PartEvent {
+    pub part: Part,
+    /// Its index within its segment (from 0).
+    pub index: usize,
+    pub head: SegmentHead,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    UnknownStream {
+        pid: Pid,
+        stream_type: u8,
+    },
+    BadPsi(PsiError),
+    BadPes {
+        pid: Pid,
+        error: PesError,
+    },
+    /// No keyframe came for this long: serving starts on a non-key frame.
+    NoKeyframe {
+        waited: Ts,
+    },
+    /// The encoder's GOP outran the target duration: a segment was cut without a keyframe.
+    GopOverrun {
+        target_duration: u32,
+    },
+    /// A segment was cut at a size or time ceiling.
+    ForcedCut {
+        reason: &'static str,
+        bytes: usize,
+        duration: Ts,
+    },
+    TimestampJump {
+        from: Ts,
+        to: Ts,
+    },
+    /// An SPS or audio header could not be read.
+    CodecInfo(InfoError),
+    /// A reconnected publisher's frames cannot fill parts within 85–100 % of the feed's
+    /// PART-TARGET.
+    PartTargetMismatch {
+        target: Ts,
+        frame: Ts,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A part is complete (with LL-HLS off, each segment's single part comes just before it).
+    Part(PartEvent),
+    /// A segment is complete; its parts were announced by `Part` events first.
+    Segment(Segment),
+    /// PART-TARGET was fixed (once per feed).
+    PartTarget(Ts),
+    /// What the streams are (codecs, resolution, frame rate) is known or changed.
+    MediaInfo(MediaInfo),
+    /// EXT-X-TARGETDURATION was fixed (once per feed).
+    TargetDuration(u32),
+    /// The publisher's program: its stream table.
+    Program(Pmt),
+    Warning(Warning),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SegmenterStats {
+    pub bytes: u64,
+    pub framer: FramerStats,
+    /// Packets dropped because they came before the program or the first keyframe.
+    pub dropped_packets: u64,
+    pub segments: u64,
+}
