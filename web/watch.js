@@ -108,22 +108,28 @@
       // Hold the latency the playlist asks for (PART-HOLD-BACK / HOLD-BACK) and catch up by
       // playing up to 1.25× faster rather than by seeking, which would stutter.
       maxLiveSyncPlaybackRate: 1.25,
-      // Two parts behind the live edge instead of PART-HOLD-BACK's three: hlsd answers a
-      // blocking reload as soon as the part is complete, so a smaller margin holds.
-      liveSyncDuration: 0.6,
-      liveMaxLatencyDuration: 4,
+
       liveDurationInfinity: true,
       // A live edge is only a few seconds ahead; keep a little behind for seeking back.
       maxBufferLength: 8,
       backBufferLength: 30,
       enableWorker: true,
     });
+    player.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
       log('manifest: ' + data.levels.length + ' level(s)');
       video.play().catch(() => setState('waiting', 'Press play', 'The browser blocked autoplay.'));
     });
     hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
       if (data.details.live === false) ended();
+      // Hold 1.5 parts behind the live edge rather than PART-HOLD-BACK's three: hlsd lists a
+      // part the moment it is complete, so a smaller margin holds (hls.js raises the target
+      // by itself after a stall).
+      const part = data.details.partTarget;
+      if (part && !hls.hlsdTargetSet) {
+        hls.targetLatency = Math.max(0.3, 1.5 * part);
+        hls.hlsdTargetSet = true;
+      }
     });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => log('level ' + data.level));
     hls.on(Hls.Events.ERROR, (_, data) => onError(data));

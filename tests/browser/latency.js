@@ -42,7 +42,7 @@ async function measure(context, url, setup) {
   const page = await context.newPage();
   await page.goto(url);
   await page.evaluate(setup);
-  const lat = [], wall = [];
+  const lat = [], wall = [], target = [];
   for (let t = 0; t < WARMUP + SECONDS; t++) {
     await page.waitForTimeout(1000);
     if (t < WARMUP) continue;
@@ -53,15 +53,17 @@ async function measure(context, url, setup) {
         latency: h ? h.latency : (window.hlsdPlayer ? window.hlsdPlayer.latency : NaN),
         wall: h && h.playingDate ? (Date.now() - h.playingDate.getTime()) / 1000 : (window.hlsdPlayer ? window.hlsdPlayer.wallLatency : NaN),
         stalls: window.benchStalls || 0,
+        target: h ? h.targetLatency : NaN,
         t: v ? v.currentTime : NaN,
       };
     });
     lat.push(s.latency);
+    target.push(s.target);
     wall.push(s.wall);
   }
   const stalls = await page.evaluate(() => window.benchStalls || 0);
   await page.close();
-  return { lat, wall, stalls };
+  return { lat, wall, stalls, target };
 }
 
 (async () => {
@@ -92,12 +94,12 @@ async function measure(context, url, setup) {
       hls.attachMedia(v);
       v.play().catch(() => {});
     });
-    console.log(`hls.js ${'default config'}: latency ${stats(plain.lat)}; wall-clock ${stats(plain.wall)}; stalls ${plain.stalls}`);
+    console.log(`hls.js ${'default config'}: latency ${stats(plain.lat)}; wall-clock ${stats(plain.wall)}; stalls ${plain.stalls}; target ${stats(plain.target)}`);
     const tuned = await measure(context, base + '/watch/demo', () => {
       window.benchStalls = 0;
       document.querySelector('video').addEventListener('waiting', () => { window.benchStalls++; });
     });
-    console.log(`web player (tuned):    latency ${stats(tuned.lat)}; wall-clock ${stats(tuned.wall)}; stalls ${tuned.stalls}`);
+    console.log(`web player (tuned):    latency ${stats(tuned.lat)}; wall-clock ${stats(tuned.wall)}; stalls ${tuned.stalls}; target ${stats(tuned.target)}`);
   } finally {
     await context.close();
     child.kill('SIGTERM');
