@@ -25,6 +25,7 @@ pub struct Counts {
     pub skipped_bytes: u64,
     pub bad_pes: u64,
     pub bad_psi: u64,
+    pub continuity_errors: u64,
     pub segments: u64,
     pub parts: u64,
 }
@@ -39,6 +40,7 @@ pub struct RenditionStats {
     pub skipped_bytes: AtomicU64,
     pub bad_pes: AtomicU64,
     pub bad_psi: AtomicU64,
+    pub continuity_errors: AtomicU64,
     pub segments: AtomicU64,
     pub parts: AtomicU64,
     last_warning: Mutex<Option<LastWarning>>,
@@ -56,6 +58,7 @@ impl RenditionStats {
             skipped_bytes: AtomicU64::new(0),
             bad_pes: AtomicU64::new(0),
             bad_psi: AtomicU64::new(0),
+            continuity_errors: AtomicU64::new(0),
             segments: AtomicU64::new(0),
             parts: AtomicU64::new(0),
             last_warning: Mutex::new(None),
@@ -79,6 +82,7 @@ impl RenditionStats {
             skipped_bytes: get(&self.skipped_bytes),
             bad_pes: get(&self.bad_pes),
             bad_psi: get(&self.bad_psi),
+            continuity_errors: get(&self.continuity_errors),
             segments: get(&self.segments),
             parts: get(&self.parts),
         }

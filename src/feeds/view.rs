@@ -82,6 +82,7 @@ pub struct TsErrors {
     pub skipped_bytes: u64,
     pub bad_pes: u64,
     pub bad_psi: u64,
+    pub continuity: u64,
 }
 
 /// Bits per second of the last three segments listed.
@@ -156,6 +157,7 @@ pub fn rendition_view(r: &Rendition, window_size: usize, now_ms: i64) -> Renditi
             skipped_bytes: c.skipped_bytes,
             bad_pes: c.bad_pes,
             bad_psi: c.bad_psi,
+            continuity: c.continuity_errors,
         },
         last_error: r.stats.last_warning(),
         token: format!("{token:x}"),

@@ -35,7 +35,7 @@ pub struct Metrics {
     pub parts: Counter,
     pub ts_sync_losses: Counter,
     pub ts_skipped_bytes: Counter,
-    /// kind = bad_pes | bad_psi | unknown_stream
+    /// kind = bad_pes | bad_psi | unknown_stream | continuity
     pub ts_errors: Family<Labels<1>, Counter>,
     /// kind = playlist | media, status = 2xx | 3xx | 4xx | 5xx
     pub requests: Family<Labels<2>, Counter>,

@@ -49,8 +49,15 @@ impl IngestProbe {
             .saturating_sub(last.framer.skipped_bytes);
         RenditionStats::add(&s.bytes_in, bytes);
         RenditionStats::add(&s.packets_in, packets);
+        let continuity = now.continuity_errors.saturating_sub(last.continuity_errors);
         RenditionStats::add(&s.sync_losses, sync);
         RenditionStats::add(&s.skipped_bytes, skipped);
+        RenditionStats::add(&s.continuity_errors, continuity);
+        if continuity > 0 {
+            m.ts_errors
+                .get_or_create(&[("kind", "continuity")])
+                .inc_by(continuity);
+        }
         if sync > 0 {
             m.ts_sync_losses.inc_by(sync);
         }

@@ -118,4 +118,6 @@ pub struct SegmenterStats {
     /// Packets dropped because they came before the program or the first keyframe.
     pub dropped_packets: u64,
     pub segments: u64,
+    /// Packets whose continuity counter did not follow the previous one on their PID.
+    pub continuity_errors: u64,
 }

@@ -13,6 +13,7 @@ mod info;
 mod parts;
 
 use crate::codec::{FrameKind, MediaInfo, SliceScanner};
+use crate::ts::continuity::ContinuityChecker;
 use crate::ts::psi_writer::PsiWriter;
 use crate::ts::{Framer, Packet, Pid, Ts};
 use building::Building;
@@ -41,6 +42,7 @@ pub struct Segmenter {
 struct Core {
     cfg: SegmenterConfig,
     demux: Demux,
+    continuity: ContinuityChecker,
     info: InfoTracker,
     psi: Option<PsiWriter>,
     target_duration: Option<u32>,
@@ -93,6 +95,7 @@ impl Segmenter {
                 part_frames: 0,
                 cfg,
                 demux: Demux::default(),
+                continuity: ContinuityChecker::default(),
                 info: InfoTracker::default(),
                 psi: None,
                 cur: None,
@@ -168,6 +171,9 @@ impl Segmenter {
 
 impl Core {
     fn on_packet(&mut self, pkt: Packet<'_>) {
+        if self.continuity.check(&pkt) {
+            self.stats.continuity_errors += 1;
+        }
         let class = self.demux.classify(&pkt);
         if self.demux.has_notices() {
             self.take_notices();

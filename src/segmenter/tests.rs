@@ -625,3 +625,21 @@ fn reconnect_that_cannot_fill_the_parts_gets_a_new_part_target() {
         vec!["mismatch".to_string(), "target 19125".to_string()]
     );
 }
+
+#[test]
+fn continuity_errors_are_counted() {
+    let clean = Synth::default().build(50);
+    let mut s = Segmenter::new(SegmenterConfig::new(2.0, None));
+    s.push(&clean, 0);
+    assert_eq!(s.stats().continuity_errors, 0);
+    // Drop every 50th packet: each loss breaks its PID's counter once.
+    let lossy: Vec<u8> = packets(&clean)
+        .enumerate()
+        .filter(|(i, _)| i % 50 != 49)
+        .flat_map(|(_, p)| p.iter().copied())
+        .collect();
+    let lost = packets(&clean).count() / 50;
+    let mut s = Segmenter::new(SegmenterConfig::new(2.0, None));
+    s.push(&lossy, 0);
+    assert_eq!(s.stats().continuity_errors as usize, lost);
+}

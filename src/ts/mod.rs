@@ -1,6 +1,7 @@
 //! MPEG transport stream reading and writing (ISO/IEC 13818-1): packet views, the framer
 //! that finds packets in arbitrary chunks, PSI, PES headers and 90 kHz time.
 
+pub mod continuity;
 pub mod crc;
 pub mod framer;
 pub mod packet;

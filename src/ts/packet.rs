@@ -61,6 +61,13 @@ impl<'buf> Packet<'buf> {
         self.buf.get(5..5 + len)
     }
 
+    /// discontinuity_indicator of the adaptation field (§2.4.3.5).
+    pub fn discontinuity(&self) -> bool {
+        self.adaptation_field()
+            .and_then(|af| af.first())
+            .is_some_and(|flags| flags & 0x80 != 0)
+    }
+
     /// random_access_indicator of the adaptation field (§2.4.3.5).
     pub fn random_access(&self) -> bool {
         self.adaptation_field()
