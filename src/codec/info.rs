@@ -193,9 +193,16 @@ impl AudioInfo {
 pub struct MediaInfo {
     pub video: Option<VideoInfo>,
     pub audio: Option<AudioInfo>,
+    /// The program has a video stream (even while its SPS is not read yet).
+    pub has_video_stream: bool,
 }
 
 impl MediaInfo {
+    /// The rendition carries audio and no video at all.
+    pub fn audio_only(&self) -> bool {
+        !self.has_video_stream && self.video.is_none() && self.audio.is_some()
+    }
+
     /// The CODECS attribute value: video first, then audio, comma-separated
     /// (`avc1.64001f,mp4a.40.2`); `None` when neither stream is known.
     pub fn codecs(&self) -> Option<String> {
@@ -308,14 +315,26 @@ mod tests {
         let both = MediaInfo {
             video: Some(video.clone()),
             audio: Some(audio),
+            has_video_stream: true,
         };
+        assert!(!both.audio_only());
         assert_eq!(both.codecs().as_deref(), Some("avc1.64001f,mp4a.40.2"));
         assert_eq!(both.resolution(), Some((1280, 720)));
         assert_eq!(both.frame_rate(), Some(25.0));
         let audio_only = MediaInfo {
             video: None,
             audio: Some(audio),
+            has_video_stream: false,
         };
+        assert!(audio_only.audio_only());
+        let sps_unread = MediaInfo {
+            has_video_stream: true,
+            ..audio_only.clone()
+        };
+        assert!(
+            !sps_unread.audio_only(),
+            "a video stream whose SPS is not read yet"
+        );
         assert_eq!(audio_only.codecs().as_deref(), Some("mp4a.40.2"));
         assert_eq!(audio_only.resolution(), None);
         assert_eq!(MediaInfo::default().codecs(), None);

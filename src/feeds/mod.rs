@@ -82,6 +82,7 @@ impl Feed {
                     codecs: s.media.codecs(),
                     resolution: s.media.resolution(),
                     frame_rate: s.media.frame_rate(),
+                    audio_only: s.media.audio_only(),
                 })
             })
             .collect();

@@ -33,7 +33,10 @@ impl InfoTracker {
             .audio_stream()
             .map(|(pid, c)| (pid, AudioInfoSniffer::new(c)));
         self.video_budget = 0;
-        self.info = MediaInfo::default();
+        self.info = MediaInfo {
+            has_video_stream: self.video.is_some(),
+            ..MediaInfo::default()
+        };
     }
 
     pub fn info(&self) -> &MediaInfo {
