@@ -5,6 +5,7 @@
 mod common;
 
 use bytes::Bytes;
+use common::ts;
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -128,4 +129,117 @@ async fn three_renditions_make_a_ladder_with_an_audio_group() {
         played.frames
     );
     server.stop().await;
+}
+
+/// Byte offset of the packet starting the `n`-th keyframe (from 0) of a TS file.
+fn keyframe_offset(data: &[u8], n: usize) -> usize {
+    let info = ts::Info::parse(data);
+    let video = info.video_pid().expect("video");
+    let pk = ts::packets(data);
+    let pes = ts::pes_list(&pk, &std::collections::BTreeSet::from([video]));
+    let first = pes
+        .iter()
+        .filter(|p| ts::is_idr(&p.data))
+        .nth(n)
+        .expect("enough keyframes")
+        .first_packet;
+    first * 188
+}
+
+#[tokio::test]
+#[ignore = "needs ffmpeg"]
+async fn a_rendition_joining_later_takes_the_msns_of_its_siblings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let video = |size: &str| {
+        format!(
+            "-f lavfi -i testsrc2=size={size}:rate=25 -t 8 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+             -g 25 -sc_threshold 0 -an"
+        )
+    };
+    let hi = make(dir.path(), "720p.ts", &video("1280x720"));
+    let lo = make(dir.path(), "360p.ts", &video("640x360"));
+    let mut cfg = config();
+    cfg.hls.part_duration = 0.25;
+    cfg.hls.window = 20;
+    let server = TestServer::start(cfg).await;
+    let first = spawn_push(
+        server.addr,
+        hi.clone(),
+        Push::path("/ingest/join/720p").paced(&hi, 8.0),
+    );
+    let hi_url = server.url("/live/join/720p/media.m3u8");
+    eventually(
+        Duration::from_secs(10),
+        "720p has five segments",
+        || async { try_media(&hi_url).await.filter(|m| m.segments().len() >= 5) },
+    )
+    .await;
+    // The 360p encoder joins at its keyframe of 5 s, which starts 720p's sixth segment: its
+    // PAT and PMT first, then everything from that keyframe on, in real time.
+    let at = keyframe_offset(&lo, 5);
+    let info = ts::Info::parse(&lo);
+    let pk = ts::packets(&lo);
+    let pat = pk.iter().find(|p| ts::pid(p) == 0).expect("a PAT");
+    let pmt = pk
+        .iter()
+        .find(|p| ts::pid(p) != 0 && info.is_psi(p))
+        .expect("a PMT");
+    let mut late = [*pat, *pmt].concat();
+    late.extend_from_slice(&lo[at..]);
+    let late = Bytes::from(late);
+    let second = spawn_push(
+        server.addr,
+        late.clone(),
+        Push::path("/ingest/join/360p").paced(&late, 3.0),
+    );
+    first.await.expect("push");
+    second.await.expect("push");
+    let lo_url = server.url("/live/join/360p/media.m3u8");
+    let (hi_m, lo_m) = (
+        wait_endlist_url(&hi_url).await,
+        wait_endlist_url(&lo_url).await,
+    );
+    let hi_segs: Vec<(u64, String)> = hi_m
+        .segments()
+        .iter()
+        .map(|(msn, _, d)| (*msn, format!("{d:.3}")))
+        .collect();
+    let lo_segs: Vec<(u64, String)> = lo_m
+        .segments()
+        .iter()
+        .map(|(msn, _, d)| (*msn, format!("{d:.3}")))
+        .collect();
+    assert_eq!(
+        lo_segs.first().map(|s| s.0),
+        Some(6),
+        "joined at 720p's sixth segment: {lo_segs:?} vs {hi_segs:?}"
+    );
+    for s in &lo_segs {
+        assert!(
+            hi_segs.contains(s),
+            "360p segment {s:?} has no twin in 720p {hi_segs:?}"
+        );
+    }
+    let pdt = |m: &Media| {
+        m.pl.segments
+            .iter()
+            .map(|s| s.program_date_time.map(|d| d.to_rfc3339()))
+            .collect::<Vec<_>>()
+    };
+    let (hi_pdt, lo_pdt) = (pdt(&hi_m), pdt(&lo_m));
+    assert_eq!(
+        &hi_pdt[5..5 + lo_pdt.len()],
+        &lo_pdt[..],
+        "same PROGRAM-DATE-TIME for the same MSN"
+    );
+    let api = get(&server.url("/api/feeds/join")).await.text();
+    assert!(api.contains("\"aligned\":true"), "{api}");
+    server.stop().await;
+}
+
+async fn wait_endlist_url(url: &str) -> Media {
+    eventually(Duration::from_secs(20), "ENDLIST", || async {
+        try_media(url).await.filter(Media::endlist)
+    })
+    .await
 }

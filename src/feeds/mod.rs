@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod rendition;
+pub mod siblings;
 pub mod stats;
 pub mod view;
 
@@ -45,7 +46,7 @@ pub enum ClaimError {
 pub struct Feed {
     pub name: String,
     renditions: Mutex<BTreeMap<String, Arc<Rendition>>>,
-    positions: rendition::Positions,
+    siblings: siblings::SharedSiblings,
     multivariant: watch::Sender<Option<Arc<Rendered>>>,
 }
 
@@ -188,7 +189,7 @@ impl Registry {
                 let f = Arc::new(Feed {
                     name: feed.to_string(),
                     renditions: Mutex::default(),
-                    positions: rendition::Positions::default(),
+                    siblings: siblings::SharedSiblings::default(),
                     multivariant,
                 });
                 feeds.insert(feed.to_string(), f.clone());
@@ -202,10 +203,11 @@ impl Registry {
                 let h = &self.config.hls;
                 let init = RenditionInit {
                     window: h.window,
-                    target_duration: h.target_duration,
+                    // Renditions of a feed share its target duration (§6.2.4).
+                    target_duration: h.target_duration.or(f.siblings.lock().target_duration()),
                     low_latency: h.part_duration > 0.0,
                     token: new_token(),
-                    siblings: f.positions.clone(),
+                    siblings: f.siblings.clone(),
                     created_ms: now,
                 };
                 Arc::new(Rendition::new(feed, rendition, init))
@@ -359,6 +361,7 @@ impl Registry {
     /// A PART-TARGET other than the rendition's (a reconnected publisher whose frames cannot
     /// fill the old parts) starts a new session: new token, old segments retired.
     pub fn fix_part_target(&self, r: &Rendition, pt: crate::ts::Ts) {
+        r.siblings().lock().set_part_target(&r.name, pt);
         let mut st = r.lock();
         match st.part_target {
             None => st.part_target = Some(pt),
@@ -375,6 +378,11 @@ impl Registry {
 
     /// Records the target duration fixed by a rendition's first segment.
     pub fn fix_target_duration(&self, r: &Rendition, td: u32) {
+        let feed_td = r.siblings().lock().agree_target_duration(td);
+        if feed_td != td {
+            warn!(feed = %r.feed, rendition = %r.name, own = td, feed = feed_td, "this rendition's GOP gives another target duration than its feed's; using the feed's");
+        }
+        let td = feed_td;
         let mut st = r.lock();
         match st.target_duration {
             None => st.set_target_duration(td),

@@ -1,6 +1,7 @@
 //! One rendition of a feed: its rolling window and lifecycle state, owned by the ingest
 //! path, and the immutable [`Snapshot`] that readers take without waiting on ingest.
 
+use super::siblings::SharedSiblings;
 use crate::codec::MediaInfo;
 use crate::playlist::blocking::{Position, advance_part_limit};
 use crate::playlist::window::BuildingSegment;
@@ -11,7 +12,6 @@ use crate::playlist::{
 use crate::segmenter::{PartEvent, Segment};
 use crate::ts::Ts;
 use bytes::Bytes;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -136,6 +136,9 @@ pub struct State {
     pub segments_made: u64,
     /// Codecs, resolution, frame rate, as the segmenter last saw them.
     pub media: MediaInfo,
+    /// Whether this rendition's segments have the same MSNs as its siblings' segments that
+    /// start at the same time; `None` until that could be compared.
+    pub aligned: Option<bool>,
 }
 
 impl State {
@@ -148,14 +151,10 @@ impl State {
     }
 }
 
-/// Where each rendition of a feed stands (last MSN, last part), shared by the feed's
-/// renditions for their EXT-X-RENDITION-REPORT tags.
-pub type Positions = Arc<Mutex<BTreeMap<String, (u64, u64)>>>;
-
 pub struct Rendition {
     pub feed: String,
     pub name: String,
-    siblings: Positions,
+    siblings: SharedSiblings,
     state: Mutex<State>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     /// Counters for the API and metrics, updated by ingest without the state lock.
@@ -168,7 +167,7 @@ pub struct RenditionInit {
     pub target_duration: Option<u32>,
     pub low_latency: bool,
     pub token: u64,
-    pub siblings: Positions,
+    pub siblings: SharedSiblings,
     /// Unix milliseconds.
     pub created_ms: i64,
 }
@@ -187,11 +186,12 @@ impl Rendition {
             bitrate: BitrateTracker::default(),
             segments_made: 0,
             media: MediaInfo::default(),
+            aligned: None,
         };
         if let Some(td) = init.target_duration {
             state.set_target_duration(td);
         }
-        let (snapshot, _) = watch::channel(Arc::new(snapshot_of(&state, &[])));
+        let (snapshot, _) = watch::channel(Arc::new(snapshot_of(&state, &[], None)));
         Rendition {
             feed: feed.to_string(),
             name: name.to_string(),
@@ -219,37 +219,37 @@ impl Rendition {
 
     /// Renders and publishes a new snapshot of `state`, waking every waiting reader.
     pub fn publish(&self, state: &State) {
-        let reports = self.reports(state);
+        let (reports, feed_part_target) = self.siblings_view(state);
         self.snapshot
-            .send_replace(Arc::new(snapshot_of(state, &reports)));
+            .send_replace(Arc::new(snapshot_of(state, &reports, feed_part_target)));
     }
 
-    /// Records this rendition's position and reads its siblings'.
-    fn reports(&self, state: &State) -> Vec<RenditionReport> {
+    /// Records this rendition's position and reads its siblings': their reports, and the
+    /// feed's longest PART-TARGET.
+    fn siblings_view(&self, state: &State) -> (Vec<RenditionReport>, Option<Ts>) {
         if !state.low_latency {
-            return Vec::new();
+            return (Vec::new(), None);
         }
-        let mut all = self.siblings.lock().unwrap_or_else(|e| e.into_inner());
-        match last_position(&state.window) {
-            Some(p) => all.insert(self.name.clone(), p),
-            None => all.remove(&self.name),
-        };
-        all.iter()
-            .filter(|(name, _)| **name != self.name)
-            .map(|(name, &(last_msn, last_part))| RenditionReport {
-                name: name.clone(),
+        let mut all = self.siblings.lock();
+        all.set_position(&self.name, last_position(&state.window));
+        let reports = all
+            .others(&self.name)
+            .map(|(name, last_msn, last_part)| RenditionReport {
+                name: name.to_string(),
                 last_msn,
                 last_part,
             })
-            .collect()
+            .collect();
+        (reports, all.longest_part_target())
     }
 
-    /// Forgets this rendition's position (it is being removed).
+    pub fn siblings(&self) -> &SharedSiblings {
+        &self.siblings
+    }
+
+    /// Forgets this rendition among its siblings (it is being removed).
     pub fn leave_siblings(&self) {
-        self.siblings
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.name);
+        self.siblings.lock().leave(&self.name);
     }
 
     /// Records what the streams are; returns true when it changed.
@@ -266,10 +266,42 @@ impl Rendition {
     /// Adds a finished part; with LL-HLS it is listed at once.
     pub fn push_part(&self, ev: &PartEvent) {
         let mut st = self.lock();
+        let opens = st.window.building().is_none();
+        if opens && st.window.listed().len() == 0 {
+            // The first segment of a rendition (or session): take the MSN the feed's other
+            // renditions gave the segment starting at the same time.
+            if let Some((msn, pdt_ms)) = self.siblings.lock().msn_at(&self.name, ev.head.start) {
+                st.window.align_next(msn, pdt_ms);
+            }
+        }
         let token = st.token;
         st.window.push_part(ev, token);
+        if let Some(b) = st.window.building().filter(|_| opens) {
+            let (msn, pdt_ms) = (b.msn, b.pdt_ms);
+            let aligned = self
+                .siblings
+                .lock()
+                .record_start(&self.name, ev.head.start, msn, pdt_ms);
+            self.note_alignment(&mut st, aligned, msn);
+        }
         if st.low_latency {
             self.publish(&st);
+        }
+    }
+
+    /// Records whether a segment this rendition opened has the MSN its siblings gave the
+    /// segment starting at the same time; says so in the log the first time it has not.
+    fn note_alignment(&self, st: &mut State, aligned: Option<bool>, msn: u64) {
+        if aligned == Some(false) && st.aligned != Some(false) {
+            tracing::warn!(
+                feed = %self.feed,
+                rendition = %self.name,
+                msn,
+                "renditions are not aligned: another rendition numbers the segment starting at the same time differently, so players cannot switch between them cleanly"
+            );
+        }
+        if aligned.is_some() {
+            st.aligned = aligned;
         }
     }
 
@@ -294,13 +326,14 @@ impl Rendition {
     }
 }
 
-fn snapshot_of(st: &State, reports: &[RenditionReport]) -> Snapshot {
+fn snapshot_of(st: &State, reports: &[RenditionReport], feed_part_target: Option<Ts>) -> Snapshot {
     let w = &st.window;
     let part_target = st.part_target.filter(|_| st.low_latency);
     let params = st.target_duration.map(|td| RenderParams {
         target_duration: td,
         part_target,
         token: st.token,
+        feed_part_target,
     });
     let (playlist, delta) = match params {
         Some(p) if w.listed().len() > 0 => {

@@ -74,6 +74,9 @@ pub struct RenditionView {
     pub last_error: Option<LastWarning>,
     /// Token of the current session, in its segment URIs.
     pub token: String,
+    /// Whether its segments have the same MSNs as the feed's other renditions' segments
+    /// starting at the same time (null until that could be compared).
+    pub aligned: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,6 +134,7 @@ pub fn rendition_view(r: &Rendition, window_size: usize, now_ms: i64) -> Renditi
     let (bandwidth, average_bandwidth) = (st.bitrate.bandwidth(), st.bitrate.average());
     let (state, token, td) = (st.phase.as_str(), st.token, st.target_duration);
     let part_target = st.part_target.filter(|_| st.low_latency).map(|t| t.secs());
+    let aligned = st.aligned;
     drop(st);
     let c: Counts = r.stats.counts();
     RenditionView {
@@ -161,6 +165,7 @@ pub fn rendition_view(r: &Rendition, window_size: usize, now_ms: i64) -> Renditi
         },
         last_error: r.stats.last_warning(),
         token: format!("{token:x}"),
+        aligned,
     }
 }
 

@@ -15,6 +15,9 @@ pub struct RenderParams {
     pub part_target: Option<Ts>,
     /// Token of the current session (for the preload hint).
     pub token: u64,
+    /// The longest PART-TARGET among the feed's renditions, when longer than this one's:
+    /// PART-HOLD-BACK is three of those, so every rendition's SERVER-CONTROL is the same.
+    pub feed_part_target: Option<Ts>,
 }
 
 impl RenderParams {
@@ -94,7 +97,7 @@ pub fn render_media(
         let _ = writeln!(
             out,
             ",PART-HOLD-BACK={:.3},HOLD-BACK={:.1}",
-            3.0 * secs(pt),
+            3.0 * secs(p.feed_part_target.map_or(pt, |f| f.max(pt))),
             3.0 * secs(p.td())
         );
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.5}", secs(pt));

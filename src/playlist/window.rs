@@ -106,6 +106,10 @@ pub struct Window {
     pdt_end_ms: Option<i64>,
     /// Retired segments stay at least this long (3 × TD with LL-HLS, §6.2.2).
     min_retention_ms: i64,
+    /// PROGRAM-DATE-TIME for the next segment, taken from a sibling rendition.
+    pdt_next: Option<i64>,
+    /// Added to the segmenter's PROGRAM-DATE-TIMEs so that they follow a sibling's.
+    pdt_shift: i64,
 }
 
 impl Window {
@@ -122,6 +126,19 @@ impl Window {
             ended: false,
             pdt_end_ms: None,
             min_retention_ms: 0,
+            pdt_next: None,
+            pdt_shift: 0,
+        }
+    }
+
+    /// A rendition joining its feed's other renditions takes the MSN they gave the segment
+    /// starting at the same media time (§6.2.4), if that is not below its own numbering.
+    /// Only before its first segment: MSNs within a playlist stay consecutive.
+    /// Its PROGRAM-DATE-TIME is theirs too (DESIGN invariant 6).
+    pub fn align_next(&mut self, msn: u64, pdt_ms: i64) {
+        if self.listed.is_empty() && self.building.is_none() && msn >= self.next_msn {
+            self.next_msn = msn;
+            self.pdt_next = Some(pdt_ms);
         }
     }
 
@@ -168,6 +185,8 @@ impl Window {
         if !self.listed.is_empty() {
             self.discontinuity_next = true;
         }
+        // A new publisher has a clock of its own: PROGRAM-DATE-TIME follows it again.
+        self.pdt_shift = 0;
     }
 
     /// Media duration of the listed segments.
@@ -183,6 +202,10 @@ impl Window {
     ) -> &mut BuildingSegment {
         let msn = self.next_msn;
         self.next_msn += 1;
+        if let Some(aligned) = self.pdt_next.take() {
+            self.pdt_shift = aligned - pdt_ms;
+        }
+        let pdt_ms = pdt_ms + self.pdt_shift;
         let pdt_ms = self.pdt_end_ms.map_or(pdt_ms, |end| pdt_ms.max(end));
         let discontinuity = discontinuity || std::mem::take(&mut self.discontinuity_next);
         self.building.insert(BuildingSegment {
@@ -275,6 +298,7 @@ impl Window {
         self.ended = false;
         self.discontinuity_next = false;
         self.pdt_end_ms = None;
+        self.pdt_shift = 0;
     }
 
     pub fn find(&self, token: u64, msn: u64) -> Option<&StoredSegment> {

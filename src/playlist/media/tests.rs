@@ -53,6 +53,7 @@ fn plain(td: u32) -> RenderParams {
         target_duration: td,
         part_target: None,
         token: 0xab,
+        feed_part_target: None,
     }
 }
 
@@ -103,6 +104,7 @@ fn ll(td: u32) -> RenderParams {
         target_duration: td,
         part_target: Some(Ts::from_secs(0.255)),
         token: 0xab,
+        feed_part_target: None,
     }
 }
 
@@ -222,6 +224,7 @@ fn delta_keeps_the_parts_of_recent_segments_and_is_ignored_after_the_end() {
         target_duration: 1,
         part_target: Some(Ts::from_secs(0.255)),
         token: 0xab,
+        feed_part_target: None,
     };
     let full = render_media(&w, &p, false, &[]);
     let delta = render_media(&w, &p, true, &[]);

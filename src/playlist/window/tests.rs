@@ -162,3 +162,30 @@ fn uris_round_trip() {
     assert_eq!(parse_media_uri("seg-1-.ts"), None);
     assert_eq!(parse_media_uri("part-1-2.ts"), None);
 }
+
+#[test]
+fn a_joining_rendition_takes_its_siblings_msn_and_pdt() {
+    let mut w = Window::new(5);
+    w.align_next(7, 50_000);
+    push(&mut w, 1.0, 2, false, 49_980, 1, 0);
+    push(&mut w, 1.0, 2, false, 50_980, 1, 0);
+    let got: Vec<(u64, i64)> = w.listed().map(|s| (s.msn, s.pdt_ms)).collect();
+    assert_eq!(
+        got,
+        vec![(7, 50_000), (8, 51_000)],
+        "PDT follows the sibling's clock"
+    );
+    // Never backwards, never once segments are listed.
+    w.align_next(20, 0);
+    assert_eq!(push(&mut w, 1.0, 2, false, 51_980, 1, 0), 9);
+    let mut fresh = Window::new(5);
+    push(&mut fresh, 1.0, 1, false, 0, 1, 0);
+    fresh.end();
+    fresh.restart(0);
+    fresh.align_next(1, 0);
+    assert_eq!(
+        push(&mut fresh, 1.0, 1, false, 0, 2, 0),
+        2,
+        "MSNs only grow"
+    );
+}
