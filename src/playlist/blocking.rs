@@ -82,7 +82,7 @@ pub fn decide(d: &Directives, pos: &Position, parts_of: impl Fn(u64) -> Option<u
     } else {
         pos.next_msn.saturating_sub(1)
     };
-    if m > last + 2 {
+    if m > last.saturating_add(2) {
         return Decision::Reject("_HLS_msn is more than two segments ahead of the playlist");
     }
     let Some(n) = d.part else {
@@ -94,8 +94,8 @@ pub fn decide(d: &Directives, pos: &Position, parts_of: impl Fn(u64) -> Option<u
     };
     let ahead = match m.cmp(&pos.next_msn) {
         std::cmp::Ordering::Less => 0,
-        std::cmp::Ordering::Equal => (n + 1).saturating_sub(pos.building_parts),
-        std::cmp::Ordering::Greater => n + 1,
+        std::cmp::Ordering::Equal => n.saturating_add(1).saturating_sub(pos.building_parts),
+        std::cmp::Ordering::Greater => n.saturating_add(1),
     };
     if ahead > pos.advance_part_limit {
         return Decision::Reject("_HLS_part is beyond the advance part limit");
@@ -108,7 +108,7 @@ pub fn decide(d: &Directives, pos: &Position, parts_of: impl Fn(u64) -> Option<u
             return Decision::Now;
         }
         // Past the last part of a finished segment: part 0 of the next one.
-        let next = m + 1;
+        let next = m.saturating_add(1);
         return if next < pos.next_msn || (next == pos.next_msn && pos.building_parts > 0) {
             Decision::Now
         } else {
@@ -207,6 +207,30 @@ mod tests {
         };
         let d = parse_directives(Some("_HLS_msn=11&_HLS_part=2")).expect("valid");
         assert_eq!(decide(&d, &pos, |_| None), Decision::Now);
+    }
+
+    #[test]
+    fn huge_numbers_do_not_overflow() {
+        check("_HLS_msn=5&_HLS_part=18446744073709551615", Decision::Now);
+        check(
+            "_HLS_msn=10&_HLS_part=18446744073709551615",
+            Decision::Reject("_HLS_part is beyond the advance part limit"),
+        );
+        check(
+            "_HLS_msn=18446744073709551615",
+            Decision::Reject("_HLS_msn is more than two segments ahead of the playlist"),
+        );
+        let pos = Position {
+            next_msn: u64::MAX,
+            building_parts: u64::MAX,
+            ended: false,
+            advance_part_limit: 12,
+        };
+        let d = parse_directives(Some(
+            "_HLS_msn=18446744073709551615&_HLS_part=18446744073709551615",
+        ))
+        .expect("valid");
+        assert_eq!(decide(&d, &pos, |_| Some(3)), Decision::Wait);
     }
 
     #[test]
