@@ -45,6 +45,8 @@ fn main_rendition(feed: &Value) -> &Value {
 async fn api_follows_a_push_from_live_to_ended() {
     let mut config = config();
     config.feeds.reconnect_grace = 2.0;
+    // The publisher pauses for 3 s: well within the idle timeout, even on a loaded machine.
+    config.feeds.idle_timeout = 10.0;
     let server = TestServer::start(config).await;
     let data = synth(250);
     let half = packet_boundary(&data, 0.5);
@@ -247,7 +249,10 @@ fn metric(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_when_a_feed_is_pushed() {
-    let server = TestServer::start(config()).await;
+    let mut config = config();
+    // The publisher pauses for 3 s: well within the idle timeout, even on a loaded machine.
+    config.feeds.idle_timeout = 10.0;
+    let server = TestServer::start(config).await;
     let before = scrape(&server).await;
     assert_eq!(metric(&before, "hlsd_feeds", &[("state", "live")]), 0.0);
     assert_eq!(metric(&before, "hlsd_segments_total", &[]), 0.0);
