@@ -85,3 +85,16 @@ cleanup() {
   return 0
 }
 trap cleanup EXIT
+
+# wait_listen PORT: until something listens on 127.0.0.1:PORT, without connecting (ffmpeg
+# -listen 1 serves exactly one connection).
+wait_listen() {
+  local hex i
+  hex="$(printf '%04X' "$1")"
+  for ((i = 0; i < 100; i++)); do
+    awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" {found = 1} END {exit !found}' /proc/net/tcp && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
