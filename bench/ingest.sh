@@ -3,7 +3,7 @@
 # `ffmpeg -c copy -f hls` per feed (the old design's shape), for the same pushes.
 #
 #   bench/ingest.sh                  # 4 and 16 feeds
-#   FEEDS="1 4" LOOPS=4 bench/ingest.sh
+#   FEEDS="1 4" LOOPS=4 REPEAT=1 bench/ingest.sh
 #
 # The input is a 30 s 1280x720 25 fps H.264 + AAC clip at ~4 Mbit/s made with ffmpeg,
 # repeated LOOPS times (ffmpeg -stream_loop -c copy: continuous timestamps) into one file.
@@ -14,13 +14,15 @@
 #     before and after;
 #   - into N `ffmpeg -listen 1 -f mpegts -i http://... -c copy -f hls` processes, one per
 #     feed, writing 2 s segments to tmpfs: their CPU from /usr/bin/time.
-# Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
+# Each measurement is repeated REPEAT times, hlsd and ffmpeg interleaved, and the best kept
+# (the machine is shared). Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
 # counted on neither side, but they share the two cores with the servers.
 # Needs ffmpeg, /usr/bin/time, curl, python3 (installed with apt when missing, as root).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FEEDS="${FEEDS:-4 16}"
 LOOPS="${LOOPS:-10}"
+REPEAT="${REPEAT:-3}" # runs per server and feed count, interleaved; the best is kept
 
 need ffmpeg:ffmpeg curl:curl python3:python3 /usr/bin/time:time
 build_hlsd
@@ -66,41 +68,37 @@ PIDS+=($!)
 HLSD_PID=$!
 wait_http "http://127.0.0.1:$HP/healthz"
 
-printf '%-6s %-7s %8s %9s %10s %12s %10s\n' feeds server GB wall_s cpu_s cpu_s_per_GB MB/s_wall
-declare -A PER_GB
-for n in $FEEDS; do
-  bytes=$((n * SIZE))
-
+# hlsd_run N: N pushes into hlsd; prints "cpu_seconds wall_seconds".
+hlsd_run() {
+  local n="$1" c0 c1 t0 t1
   c0="$(cpu_ticks "$HLSD_PID")"
   t0="$(date +%s.%N)"
   push_all "$n" "http://127.0.0.1:$HP/ingest/ing${n}x"
   t1="$(date +%s.%N)"
   c1="$(cpu_ticks "$HLSD_PID")"
-  read -r cpu wall per mbs < <(python3 -c "
-c = ($c1 - $c0) / $TCK; w = $t1 - $t0
-print(f'{c:.2f} {w:.2f} {c / ($bytes / 1e9):.3f} {$bytes / 1e6 / w:.0f}')")
-  PER_GB[hlsd$n]="$per"
-  printf '%-6s %-7s %8s %9s %10s %12s %10s\n' "$n" hlsd "$(gb $bytes)" "$wall" "$cpu" "$per" "$mbs"
+  python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} {$t1 - $t0:.2f}')"
+}
 
-  ffpids=()
-  ports=()
+# ffmpeg_run N: N pushes, each into its own ffmpeg; prints "cpu_seconds wall_seconds".
+ffmpeg_run() {
+  local n="$1" i p t0 t1 ffpids=() ports=()
+  rm -f "$TMP"/time-*
   for ((i = 0; i < n; i++)); do
     p="$(free_port)"
     ports+=("$p")
-    mkdir -p "$SHM/ff$n-$i"
-    /usr/bin/time -f "%U %S" -o "$TMP/time-$n-$i" \
+    mkdir -p "$SHM/ff$i"
+    /usr/bin/time -f "%U %S" -o "$TMP/time-$i" \
       ffmpeg -hide_banner -nostdin -loglevel error -listen 1 -f mpegts \
       -i "http://127.0.0.1:$p/ingest" -c copy -f hls -hls_time 2 -hls_list_size 6 \
-      -hls_flags delete_segments "$SHM/ff$n-$i/index.m3u8" 2>"$TMP/ffmpeg-$n-$i.log" &
+      -hls_flags delete_segments "$SHM/ff$i/index.m3u8" 2>"$TMP/ffmpeg-$i.log" &
     ffpids+=($!)
-    PIDS+=($!)
   done
   for p in "${ports[@]}"; do
     wait_listen "$p"
   done
   t0="$(date +%s.%N)"
   i=0
-  pids=()
+  local pids=()
   for p in "${ports[@]}"; do
     "$HLSD" push --fast "$INPUT" "http://127.0.0.1:$p/ingest" 2>"$TMP/push-$i.log" &
     pids+=($!)
@@ -109,22 +107,35 @@ print(f'{c:.2f} {w:.2f} {c / ($bytes / 1e9):.3f} {$bytes / 1e6 / w:.0f}')")
   for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}" || ! grep -q 'push done status=2' "$TMP/push-$i.log"; then
       echo "push $i to ffmpeg failed:" >&2
-      cat "$TMP/push-$i.log" "$TMP/ffmpeg-$n-$i.log" >&2
-      exit 1
+      cat "$TMP/push-$i.log" "$TMP/ffmpeg-$i.log" >&2
+      return 1
     fi
   done
   for p in "${ffpids[@]}"; do
     wait "$p"
   done
   t1="$(date +%s.%N)"
-  cpu="$(cat "$TMP"/time-"$n"-* | awk '{s += $1 + $2} END {printf "%.2f", s}')"
-  read -r wall per mbs < <(python3 -c "
-w = $t1 - $t0
-print(f'{w:.2f} {$cpu / ($bytes / 1e9):.3f} {$bytes / 1e6 / w:.0f}')")
-  PER_GB[ffmpeg$n]="$per"
-  printf '%-6s %-7s %8s %9s %10s %12s %10s\n' "$n" ffmpeg "$(gb $bytes)" "$wall" "$cpu" "$per" "$mbs"
-  rm -rf "$SHM"/ff"$n"-*
-done
+  rm -rf "$SHM"/ff*
+  python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f}')"
+}
+
+printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' feeds server run GB wall_s cpu_s cpu_s_per_GB MB/s_wall
+declare -A BEST
 for n in $FEEDS; do
-  echo "$n feeds: ffmpeg uses $(python3 -c "print(f'{${PER_GB[ffmpeg$n]} / ${PER_GB[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
+  bytes=$((n * SIZE))
+  for ((r = 1; r <= REPEAT; r++)); do
+    for server in hlsd ffmpeg; do
+      read -r cpu wall < <("${server}_run" "$n")
+      read -r per mbs < <(python3 -c "print(f'{$cpu / ($bytes / 1e9):.3f} {$bytes / 1e6 / $wall:.0f}')")
+      printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' "$n" "$server" "$r" "$(gb $bytes)" "$wall" "$cpu" "$per" "$mbs"
+      key="$server$n"
+      if [ -z "${BEST[$key]:-}" ] || python3 -c "import sys; sys.exit(not $per < ${BEST[$key]})"; then
+        BEST[$key]="$per"
+      fi
+    done
+  done
+done
+echo "best of $REPEAT, CPU-seconds per GB ingested:"
+for n in $FEEDS; do
+  echo "  $n feeds: hlsd ${BEST[hlsd$n]}, ffmpeg ${BEST[ffmpeg$n]}: ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
 done
