@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(Command::Push(push)) = args.command {
         return hlsd::push::cli::run(push).await;
     }
+    raise_open_file_limit();
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -70,6 +71,15 @@ async fn main() -> anyhow::Result<()> {
     hlsd::run_with_tls(listener, tls, config, shutdown_signal()).await?;
     info!("hlsd stopped");
     Ok(())
+}
+
+/// Every publisher and viewer holds a socket: lift the soft open-file limit (often 1024) to
+/// the hard limit, so a thousand feeds do not fail on `accept`.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => info!(limit, "open-file limit raised to the hard limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Whole-server ingest cost: CPU-seconds per GB ingested, hlsd against one
+# `ffmpeg -c copy -f hls` per feed (the old design's shape), for the same pushes.
+#
+#   bench/ingest.sh                  # 4 and 16 feeds
+#   FEEDS="1 4" LOOPS=4 REPEAT=1 bench/ingest.sh
+#
+# The input is a 30 s 1280x720 25 fps H.264 + AAC clip at ~4 Mbit/s made with ffmpeg,
+# repeated LOOPS times (ffmpeg -stream_loop -c copy: continuous timestamps) into one file.
+# For N feeds, N `hlsd push --fast` processes send that file unpaced, each as one chunked
+# POST over loopback:
+#   - into one release hlsd (demo off, the shipped configuration: 2 s segments, LL-HLS
+#     parts of 0.25 s, everything in memory): hlsd's user + system CPU from /proc/PID/stat
+#     before and after;
+#   - into N `ffmpeg -listen 1 -f mpegts -i http://... -c copy -f hls` processes, one per
+#     feed, writing 2 s segments to tmpfs: their CPU from /usr/bin/time.
+# Each measurement is repeated REPEAT times, hlsd and ffmpeg interleaved, and the best kept
+# (the machine is shared). Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
+# counted on neither side, but they share the two cores with the servers.
+# Needs ffmpeg, /usr/bin/time, curl, python3 (installed with apt when missing, as root).
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+FEEDS="${FEEDS:-4 16}"
+LOOPS="${LOOPS:-10}"
+REPEAT="${REPEAT:-3}" # runs per server and feed count, interleaved; the best is kept
+
+need ffmpeg:ffmpeg curl:curl python3:python3 /usr/bin/time:time
+build_hlsd
+CLIP="$(make_clip)"
+INPUT="$DATA/clip720-4M-x$LOOPS.ts"
+if [ ! -s "$INPUT" ]; then
+  ffmpeg -hide_banner -loglevel error -y -stream_loop $((LOOPS - 1)) -i "$CLIP" -c copy \
+    -f mpegts "$INPUT.tmp" && mv "$INPUT.tmp" "$INPUT"
+fi
+SIZE="$(stat -c %s "$INPUT")"
+TMP="$(mktemp -d)"
+SHM="$(mktemp -d -p /dev/shm hlsd-bench.XXXXXX)"
+TCK="$(getconf CLK_TCK)"
+
+echo "hlsd $(git -C "$ROOT" rev-parse --short HEAD), $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $(nproc) cores"
+echo "input: $(basename "$INPUT"), $SIZE bytes, pushed unpaced by 'hlsd push --fast' (64 KiB chunks)"
+
+# push_all N URL_PREFIX: N pushers of the input to URL_PREFIX$i, in parallel; fails unless
+# every one ends with a 2xx answer.
+push_all() {
+  local n="$1" prefix="$2" i pids=()
+  for ((i = 0; i < n; i++)); do
+    "$HLSD" push --fast "$INPUT" "$prefix$i" 2>"$TMP/push-$i.log" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}" || ! grep -q 'push done status=2' "$TMP/push-$i.log"; then
+      echo "push $i failed:" >&2
+      cat "$TMP/push-$i.log" >&2
+      return 1
+    fi
+  done
+}
+
+gb() { python3 -c "print(f'{$1 / 1e9:.3f}')"; }
+
+# hlsd: one process for every run.
+HP="$(free_port)"
+sed -e "s|^listen = .*|listen = \"127.0.0.1:$HP\"|" -e 's|^enabled = true|enabled = false|' \
+  "$ROOT/config.toml" >"$TMP/hlsd.toml"
+"$HLSD" --config "$TMP/hlsd.toml" 2>"$TMP/hlsd.log" &
+PIDS+=($!)
+HLSD_PID=$!
+wait_http "http://127.0.0.1:$HP/healthz"
+
+# hlsd_run N: N pushes into hlsd; prints "cpu_seconds wall_seconds".
+hlsd_run() {
+  local n="$1" c0 c1 t0 t1
+  c0="$(cpu_ticks "$HLSD_PID")"
+  t0="$(date +%s.%N)"
+  push_all "$n" "http://127.0.0.1:$HP/ingest/ing${n}x"
+  t1="$(date +%s.%N)"
+  c1="$(cpu_ticks "$HLSD_PID")"
+  python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} {$t1 - $t0:.2f}')"
+}
+
+# ffmpeg_run N: N pushes, each into its own ffmpeg; prints "cpu_seconds wall_seconds".
+ffmpeg_run() {
+  local n="$1" i p t0 t1 ffpids=() ports=()
+  rm -f "$TMP"/time-*
+  for ((i = 0; i < n; i++)); do
+    p="$(free_port)"
+    ports+=("$p")
+    mkdir -p "$SHM/ff$i"
+    /usr/bin/time -f "%U %S" -o "$TMP/time-$i" \
+      ffmpeg -hide_banner -nostdin -loglevel error -listen 1 -f mpegts \
+      -i "http://127.0.0.1:$p/ingest" -c copy -f hls -hls_time 2 -hls_list_size 6 \
+      -hls_flags delete_segments "$SHM/ff$i/index.m3u8" 2>"$TMP/ffmpeg-$i.log" &
+    ffpids+=($!)
+  done
+  for p in "${ports[@]}"; do
+    wait_listen "$p"
+  done
+  t0="$(date +%s.%N)"
+  i=0
+  local pids=()
+  for p in "${ports[@]}"; do
+    "$HLSD" push --fast "$INPUT" "http://127.0.0.1:$p/ingest" 2>"$TMP/push-$i.log" &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  for i in "${!pids[@]}"; do
+    if ! wait "${pids[$i]}" || ! grep -q 'push done status=2' "$TMP/push-$i.log"; then
+      echo "push $i to ffmpeg failed:" >&2
+      cat "$TMP/push-$i.log" "$TMP/ffmpeg-$i.log" >&2
+      return 1
+    fi
+  done
+  for p in "${ffpids[@]}"; do
+    wait "$p"
+  done
+  t1="$(date +%s.%N)"
+  rm -rf "$SHM"/ff*
+  python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f}')"
+}
+
+printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' feeds server run GB wall_s cpu_s cpu_s_per_GB MB/s_wall
+declare -A BEST
+for n in $FEEDS; do
+  bytes=$((n * SIZE))
+  for ((r = 1; r <= REPEAT; r++)); do
+    for server in hlsd ffmpeg; do
+      read -r cpu wall < <("${server}_run" "$n")
+      read -r per mbs < <(python3 -c "print(f'{$cpu / ($bytes / 1e9):.3f} {$bytes / 1e6 / $wall:.0f}')")
+      printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' "$n" "$server" "$r" "$(gb $bytes)" "$wall" "$cpu" "$per" "$mbs"
+      key="$server$n"
+      if [ -z "${BEST[$key]:-}" ] || python3 -c "import sys; sys.exit(not $per < ${BEST[$key]})"; then
+        BEST[$key]="$per"
+      fi
+    done
+  done
+done
+echo "best of $REPEAT, CPU-seconds per GB ingested:"
+for n in $FEEDS; do
+  echo "  $n feeds: hlsd ${BEST[hlsd$n]}, ffmpeg ${BEST[ffmpeg$n]}: ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
+done
