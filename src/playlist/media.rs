@@ -133,17 +133,12 @@ pub fn render_media(
         out.push('\n');
         if p.part_target.is_some() && at > parts_from {
             for (i, part) in s.parts.iter().enumerate() {
-                write_part(
-                    &mut out,
-                    s.token,
-                    s.msn,
-                    i,
-                    secs(part.duration),
-                    part.independent,
-                );
+                write_part(&mut out, s.token, s.msn, i, part.duration, part.independent);
             }
         }
-        let _ = writeln!(out, "#EXTINF:{:.3},\n{}", secs(s.duration), s.uri());
+        out.push_str("#EXTINF:");
+        write_decimal(&mut out, s.duration, 3);
+        let _ = writeln!(out, ",\nseg-{:x}-{}.ts", s.token, s.msn);
     }
     if p.part_target.is_some() && !window.is_ended() {
         let (msn, next_index) = match window.building() {
@@ -155,14 +150,7 @@ pub fn render_media(
                 write_iso8601(&mut out, b.pdt_ms);
                 out.push('\n');
                 for (i, part) in b.parts.iter().enumerate() {
-                    write_part(
-                        &mut out,
-                        b.token,
-                        b.msn,
-                        i,
-                        secs(part.duration),
-                        part.independent,
-                    );
+                    write_part(&mut out, b.token, b.msn, i, part.duration, part.independent);
                 }
                 (b.msn, b.parts.len())
             }
@@ -194,18 +182,30 @@ fn write_part(
     token: u64,
     msn: u64,
     index: usize,
-    duration: f64,
+    duration: Ts,
     independent: bool,
 ) {
-    let _ = write!(
-        out,
-        "#EXT-X-PART:DURATION={duration:.5},URI=\"{}\"",
-        part_uri(token, msn, index)
-    );
+    out.push_str("#EXT-X-PART:DURATION=");
+    write_decimal(out, duration, 5);
+    let _ = write!(out, ",URI=\"part-{token:x}-{msn}.{index}.ts\"");
     if independent {
         out.push_str(",INDEPENDENT=YES");
     }
     out.push('\n');
+}
+
+/// Writes `t` in seconds with `places` decimals, from integer ticks: playlists are rendered
+/// at every part, and integer formatting is several times cheaper than float formatting.
+fn write_decimal(out: &mut String, t: Ts, places: u32) {
+    let scale = 10i64.pow(places);
+    let v = (t.0.max(0) * scale + Ts::HZ / 2) / Ts::HZ;
+    let _ = write!(
+        out,
+        "{}.{:0width$}",
+        v / scale,
+        v % scale,
+        width = places as usize
+    );
 }
 
 #[cfg(test)]

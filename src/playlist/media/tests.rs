@@ -246,3 +246,19 @@ fn delta_keeps_the_parts_of_recent_segments_and_is_ignored_after_the_end() {
         render_media(&w, &p, false, &[])
     );
 }
+
+#[test]
+fn decimals_from_ticks() {
+    let d = |t: i64, places| {
+        let mut s = String::new();
+        write_decimal(&mut s, Ts(t), places);
+        s
+    };
+    assert_eq!(d(180_180, 3), "2.002");
+    assert_eq!(d(180_000, 3), "2.000");
+    assert_eq!(d(22_522, 5), "0.25024");
+    assert_eq!(d(25_207, 5), "0.28008");
+    assert_eq!(d(1, 3), "0.000");
+    assert_eq!(d(45, 3), "0.001", "half a millisecond rounds up");
+    assert_eq!(d(900_000_000, 3), "10000.000");
+}
