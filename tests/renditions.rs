@@ -243,3 +243,76 @@ async fn wait_endlist_url(url: &str) -> Media {
     })
     .await
 }
+
+#[tokio::test]
+#[ignore = "needs ffmpeg"]
+async fn a_multi_program_push_becomes_one_rendition_per_program() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let multi = make(
+        dir.path(),
+        "multi.ts",
+        "-f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i testsrc2=size=320x240:rate=25 \
+         -f lavfi -i sine=frequency=440:sample_rate=48000 -t 6 -map 0:v -map 2:a -map 1:v -map 2:a \
+         -c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 25 -c:a aac \
+         -program title=CamA:st=0:st=1 -program title=CamB:st=2:st=3",
+    );
+    let server = TestServer::start(config()).await;
+    let pushed = push(
+        server.addr,
+        multi.clone(),
+        Push::new("multi").chunk(7 * 188 + 3),
+    )
+    .await;
+    assert_eq!(pushed.status, Some(200));
+    let text = get(&server.index_url("multi")).await.text();
+    let Ok((_, m3u8_rs::Playlist::MasterPlaylist(p))) = m3u8_rs::parse_playlist(text.as_bytes())
+    else {
+        panic!("not a multivariant playlist:\n{text}")
+    };
+    let mut uris: Vec<&str> = p.variants.iter().map(|v| v.uri.as_str()).collect();
+    uris.sort_unstable();
+    assert_eq!(
+        uris,
+        ["CamA/media.m3u8", "CamB/media.m3u8"],
+        "named after the SDT's services"
+    );
+    // Each rendition carries its own program's streams only, behind hlsd's PAT and PMT.
+    for (name, pids) in [("CamA", [0x100u16, 0x101]), ("CamB", [0x102, 0x103])] {
+        let m = fetch_media(&server.url(&format!("/live/multi/{name}/media.m3u8"))).await;
+        let segs = fetch_segments(&m).await;
+        assert!(!segs.is_empty(), "{name} has segments");
+        for seg in &segs {
+            let seg_info = ts::Info::parse(seg);
+            let media: std::collections::BTreeSet<u16> = ts::packets(seg)
+                .iter()
+                .filter(|p| !seg_info.is_psi(p))
+                .map(|p| ts::pid(p))
+                .collect();
+            assert!(
+                media.iter().all(|p| pids.contains(p)),
+                "{name}: PIDs {media:?}"
+            );
+        }
+        // Every packet of the program's streams is there, from the first keyframe on.
+        let want: Vec<&[u8]> = ts::packets(&multi)
+            .into_iter()
+            .filter(|p| pids.contains(&ts::pid(p)))
+            .collect();
+        let got: Vec<&[u8]> = segs
+            .iter()
+            .flat_map(|s| ts::packets(s))
+            .filter(|p| pids.contains(&ts::pid(p)))
+            .collect();
+        assert!(
+            got.len() > want.len() * 8 / 10,
+            "{name}: {} of {} packets",
+            got.len(),
+            want.len()
+        );
+        assert!(
+            want.ends_with(&got),
+            "{name}: packets served in order, untouched, up to the end"
+        );
+    }
+    server.stop().await;
+}

@@ -114,6 +114,8 @@ pub struct PublishGuard {
     pub feed: Arc<Feed>,
     pub rendition: Arc<Rendition>,
     pub id: u64,
+    /// The publisher's address.
+    pub addr: SocketAddr,
     /// The rendition's fixed target duration, if it has one already.
     pub target_duration: Option<u32>,
     /// Its fixed PART-TARGET, if it has one already.
@@ -260,6 +262,7 @@ impl Registry {
             feed: f,
             rendition: r,
             id,
+            addr,
             target_duration,
             part_target,
             resumed,

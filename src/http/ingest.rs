@@ -5,10 +5,11 @@
 
 use super::App;
 use super::error::HttpError;
+use super::lane::Lane;
 use crate::feeds::PublishGuard;
-use crate::metrics::probe::IngestProbe;
-use crate::segmenter::{Event, Segmenter, SegmenterConfig, Warning};
+use crate::segmenter::SegmenterStats;
 use crate::ts::framer::{SNIFF_LEN, looks_like_ts};
+use crate::ts::programs::{ProgramName, rendition_name, scan};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 pub const MAIN_RENDITION: &str = "main";
 
@@ -105,6 +106,11 @@ async fn publish(
 }
 
 /// Reads the body into the segmenter until it ends, goes silent, or the server stops.
+///
+/// The first bytes (up to 64 KB) decide two things before any segmenting: whether the body
+/// is MPEG-TS at all (415 if not), and whether it carries several programs, in which case
+/// each program becomes a rendition of the feed named after it (its SDT service name, else
+/// `program{number}`) with a lane of its own, instead of the rendition the URL named.
 async fn pump(
     app: App,
     guard: PublishGuard,
@@ -112,26 +118,20 @@ async fn pump(
 ) -> Result<(StatusCode, String), HttpError> {
     let cfg = app.registry.config();
     let idle = Duration::from_secs_f64(cfg.feeds.idle_timeout);
-    let seg_cfg = SegmenterConfig::new(cfg.hls.segment_duration, guard.target_duration)
-        .with_parts(cfg.hls.part_duration, guard.part_target);
-    let segment_ticks = seg_cfg.segment_duration.0;
-    let mut seg = Segmenter::new(seg_cfg);
-    let mut sink = Sink {
-        guard: &guard,
-        app: &app,
-        segment_ticks,
-        warnings: 0,
-        probe: IngestProbe::new(app.metrics.clone(), guard.rendition.clone()),
-    };
-    let mut stop = guard.rendition.stats.stop_signal();
+    let mut lanes = vec![Lane::new(&app, guard, None)];
+    let mut stop = lanes[0].guard.rendition.stats.stop_signal();
+    let mut stop_id = lanes[0].guard.id;
     let clock = app.registry.clock();
+    // Bytes held until the first bytes have been looked at, then `None`.
     let mut head: Option<Vec<u8>> = Some(Vec::new());
+    let mut is_ts = false;
+    let mut scanned = 0;
     let mut shutdown = app.shutdown.clone();
     let end = loop {
         let frame = tokio::select! {
             f = tokio::time::timeout(idle, body.frame()) => f,
             _ = shutdown.wait_for(|v| *v) => break End::Shutdown,
-            Ok(_) = stop.wait_for(|id| *id == guard.id) => break End::Stopped,
+            Ok(_) = stop.wait_for(|id| *id == stop_id) => break End::Stopped,
         };
         let data = match frame {
             Err(_) => break End::Idle,
@@ -142,33 +142,75 @@ async fn pump(
                 Err(_) => continue, // trailers
             },
         };
-        if let Some(h) = &mut head {
-            h.extend_from_slice(&data[..data.len().min(SNIFF_LEN - h.len().min(SNIFF_LEN))]);
-            match looks_like_ts(h) {
-                Some(true) => head = None,
+        let now = clock.now_ms();
+        let Some(h) = &mut head else {
+            for lane in &mut lanes {
+                lane.push(&app, &data, now);
+            }
+            continue;
+        };
+        h.extend_from_slice(&data);
+        if !is_ts {
+            match looks_like_ts(&h[..h.len().min(SNIFF_LEN)]) {
+                Some(true) => is_ts = true,
                 Some(false) => return Err(HttpError::NotTs),
-                None => {}
+                None => continue,
             }
         }
-        let now = clock.now_ms();
-        sink.probe.chunk_arrived();
-        seg.push(&data, now);
-        sink.drain(&mut seg, now);
-        sink.probe.account(&seg.stats());
+        // Look for the PAT (and SDT) at most once per packet's worth of new bytes.
+        let full = h.len() >= SNIFF_LEN;
+        if h.len() < scanned + 188 && !full {
+            continue;
+        }
+        scanned = h.len();
+        // No PAT in the first 64 KB: the segmenter waits for one as usual.
+        let programs = match scan(h, full) {
+            Some(p) => p,
+            None if full => Vec::new(),
+            None => continue,
+        };
+        if programs.len() > 1 {
+            lanes = program_lanes(&app, lanes, &programs)?;
+            stop = lanes[0].guard.rendition.stats.stop_signal();
+            stop_id = lanes[0].guard.id;
+        }
+        for lane in &mut lanes {
+            lane.push(&app, h, now);
+        }
+        head = None;
     };
-    if head.is_some() && matches!(end, End::Done) {
-        return Err(HttpError::NotTs);
+    if matches!(end, End::Done)
+        && let Some(h) = head
+    {
+        if !is_ts {
+            return Err(HttpError::NotTs);
+        }
+        // A short body: what was held goes to the segmenter now.
+        let now = clock.now_ms();
+        for lane in &mut lanes {
+            lane.push(&app, &h, now);
+        }
     }
     let now = clock.now_ms();
-    seg.finish(now);
-    sink.drain(&mut seg, now);
-    sink.probe.account(&seg.stats());
-    let stats = seg.stats();
+    for lane in &mut lanes {
+        lane.finish(&app, now);
+    }
+    let stats = lanes
+        .iter()
+        .map(Lane::stats)
+        .fold(SegmenterStats::default(), |a, s| SegmenterStats {
+            segments: a.segments + s.segments,
+            ..s
+        });
     let summary = format!(
-        "{} bytes, {} packets, {} segments, {} bytes skipped as garbage",
-        stats.bytes, stats.framer.packets, stats.segments, stats.framer.skipped_bytes
+        "{} bytes, {} packets, {} segments in {} rendition(s), {} bytes skipped as garbage",
+        stats.bytes,
+        stats.framer.packets,
+        stats.segments,
+        lanes.len(),
+        stats.framer.skipped_bytes
     );
-    drop(guard);
+    drop(lanes);
     let idle_timeout = cfg.feeds.idle_timeout;
     Ok(match end {
         End::Done => {
@@ -203,119 +245,27 @@ async fn pump(
     })
 }
 
-/// Where segmenter events go: the rendition, and the log.
-struct Sink<'a> {
-    guard: &'a PublishGuard,
-    app: &'a App,
-    segment_ticks: i64,
-    warnings: u64,
-    probe: IngestProbe,
-}
-
-impl Sink<'_> {
-    fn drain(&mut self, seg: &mut Segmenter, now_ms: i64) {
-        while let Some(ev) = seg.poll_event() {
-            match ev {
-                Event::Part(p) => {
-                    self.guard.rendition.push_part(&p);
-                    self.probe.part();
-                }
-                Event::MediaInfo(info) => {
-                    let codecs = info.codecs().unwrap_or_default();
-                    info!(codecs, resolution = ?info.resolution(), frame_rate = ?info.frame_rate(), "streams");
-                    if self.guard.rendition.set_media_info(info) {
-                        self.guard.feed.update_multivariant();
-                    }
-                }
-                Event::PartTarget(pt) => {
-                    info!(part_target = pt.secs(), "part target fixed");
-                    self.app.registry.fix_part_target(&self.guard.rendition, pt);
-                }
-                Event::Segment(s) => {
-                    let (duration, bytes, independent) =
-                        (s.duration.secs(), s.len(), s.independent);
-                    let (msn, variants_changed) =
-                        self.guard
-                            .rendition
-                            .push_segment(s, self.segment_ticks, now_ms);
-                    self.probe.segment();
-                    debug!(msn, duration, bytes, independent, "segment");
-                    if variants_changed {
-                        self.guard.feed.update_multivariant();
-                    }
-                }
-                Event::TargetDuration(td) => {
-                    info!(target_duration = td, "target duration fixed");
-                    self.app
-                        .registry
-                        .fix_target_duration(&self.guard.rendition, td);
-                }
-                Event::Program(pmt) => {
-                    let streams: Vec<String> = pmt
-                        .streams
-                        .iter()
-                        .map(|s| format!("{:#x}:{:#04x}", s.pid.0, s.stream_type))
-                        .collect();
-                    info!(program = pmt.program_number, streams = ?streams, "program (pid:stream_type)");
-                }
-                Event::Warning(w) => {
-                    self.probe.warning(&w, now_ms);
-                    self.warn(w);
-                }
-            }
-        }
-    }
-
-    /// Logs stream anomalies; the noisy kinds (one per bad packet) are thinned out.
-    fn warn(&mut self, w: Warning) {
-        match w {
-            Warning::BadPsi(_) | Warning::BadPes { .. } => {
-                self.warnings += 1;
-                if self.warnings <= 10 || self.warnings.is_power_of_two() {
-                    warn!(count = self.warnings, "bad stream data: {w:?}");
-                }
-            }
-            Warning::UnknownStream { pid, stream_type } => {
-                info!(
-                    pid = pid.0,
-                    stream_type, "stream type not understood: passed through untouched"
-                )
-            }
-            Warning::GopOverrun { target_duration } => warn!(
-                target_duration,
-                "the encoder's GOP is longer than the target duration: segment cut without a keyframe"
-            ),
-            Warning::NoKeyframe { waited } => {
-                warn!(
-                    waited = waited.secs(),
-                    "no keyframe yet: serving from a non-key frame"
-                )
-            }
-            Warning::ForcedCut {
-                reason,
-                bytes,
-                duration,
-            } => {
-                warn!(
-                    reason,
-                    bytes,
-                    duration = duration.secs(),
-                    "segment cut at a ceiling"
-                )
-            }
-            Warning::CodecInfo(e) => warn!("cannot read codec information: {e}"),
-            Warning::PartTargetMismatch { target, frame } => warn!(
-                part_target = target.secs(),
-                frame = frame.secs(),
-                "this stream's frames cannot fill parts of the feed's PART-TARGET: starting a new session"
-            ),
-            Warning::TimestampJump { from, to } => {
-                warn!(
-                    from = from.secs(),
-                    to = to.secs(),
-                    "timestamp jump: discontinuity"
-                )
-            }
-        }
-    }
+/// Replaces the lane of the URL's rendition by one lane per program, each claiming the
+/// rendition named after its program.
+fn program_lanes(
+    app: &App,
+    lanes: Vec<Lane>,
+    programs: &[ProgramName],
+) -> Result<Vec<Lane>, HttpError> {
+    let Some(first) = lanes.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let (feed, addr) = (first.guard.feed.name.clone(), first.guard.addr);
+    // The URL's rendition published nothing: releasing it removes it.
+    drop(first);
+    let names: Vec<String> = programs.iter().map(rendition_name).collect();
+    info!(renditions = ?names, "multi-program stream: one rendition per program");
+    programs
+        .iter()
+        .zip(names)
+        .map(|(p, name)| {
+            let guard = app.registry.claim(&feed, &name, addr)?;
+            Ok(Lane::new(app, guard, Some(p.number)))
+        })
+        .collect()
 }

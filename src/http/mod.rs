@@ -4,6 +4,7 @@ pub mod api;
 pub mod body;
 pub mod error;
 pub mod ingest;
+pub mod lane;
 pub mod playback;
 pub mod range;
 pub mod web;

@@ -14,6 +14,9 @@ pub enum Class {
     Psi,
     /// A packet before the program is known: nothing can be done with it.
     Unknown,
+    /// A packet of another program than the one served (a multi-program stream whose
+    /// programs are served as separate renditions).
+    Foreign,
     /// A packet of the program (or any other PID) that passes through untouched.
     Media(Option<PesStart>),
 }
@@ -76,9 +79,19 @@ pub struct Demux {
     /// Last decode time seen on any stream, so that a new stream's first timestamp is
     /// unrolled next to the others.
     last_dts: Option<Ts>,
+    /// Serve this program (by number) and drop other programs' packets; `None` serves the
+    /// first program listed and passes every other packet through.
+    only: Option<u16>,
 }
 
 impl Demux {
+    pub fn new(only: Option<u16>) -> Self {
+        Demux {
+            only,
+            ..Demux::default()
+        }
+    }
+
     pub fn program(&self) -> Option<&Pmt> {
         self.program.as_ref()
     }
@@ -133,6 +146,12 @@ impl Demux {
         if self.program.is_none() {
             return Class::Unknown;
         }
+        if self.only.is_some()
+            && !self.streams.iter().any(|s| s.pid == pid)
+            && self.program.as_ref().is_none_or(|p| p.pcr_pid != pid)
+        {
+            return Class::Foreign;
+        }
         if !pkt.pusi() {
             return Class::Media(None);
         }
@@ -171,7 +190,11 @@ impl Demux {
                 Err(e) => self.notices.push(Notice::BadPsi(e)),
                 Ok(pat) => {
                     self.pmt_pids = pat.programs.iter().map(|p| p.pmt_pid).collect();
-                    let first = pat.programs.first().map(|p| p.pmt_pid);
+                    let chosen = match self.only {
+                        Some(n) => pat.programs.iter().find(|p| p.number == n),
+                        None => pat.programs.first(),
+                    };
+                    let first = chosen.map(|p| p.pmt_pid);
                     if first != self.pmt_pid {
                         self.pmt_pid = first;
                         self.pmt = SectionAssembler::default();

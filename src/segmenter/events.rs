@@ -23,6 +23,9 @@ pub struct SegmenterConfig {
     pub part_duration: Option<Ts>,
     /// PART-TARGET when already fixed by an earlier publish of the feed.
     pub part_target: Option<Ts>,
+    /// In a multi-program stream, the program (by number) to serve, other programs' packets
+    /// being dropped; `None` serves the first program and passes every other packet on.
+    pub program: Option<u16>,
 }
 
 impl SegmenterConfig {
@@ -34,6 +37,7 @@ impl SegmenterConfig {
             first_segment_limit: Ts::from_secs((segment_duration * 5.0).max(10.0)),
             part_duration: None,
             part_target: None,
+            program: None,
         }
     }
 

@@ -93,8 +93,8 @@ impl Segmenter {
                 frames_since_key: 0,
                 plan: VecDeque::new(),
                 part_frames: 0,
+                demux: Demux::new(cfg.program),
                 cfg,
-                demux: Demux::default(),
                 continuity: ContinuityChecker::default(),
                 info: InfoTracker::default(),
                 psi: None,
@@ -179,7 +179,7 @@ impl Core {
             self.take_notices();
         }
         let start = match class {
-            Class::Psi => return,
+            Class::Psi | Class::Foreign => return,
             Class::Unknown => {
                 self.stats.dropped_packets += 1;
                 return;

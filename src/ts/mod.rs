@@ -6,6 +6,7 @@ pub mod crc;
 pub mod framer;
 pub mod packet;
 pub mod pes;
+pub mod programs;
 pub mod psi;
 pub mod psi_writer;
 pub mod time;

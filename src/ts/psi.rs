@@ -156,3 +156,46 @@ pub fn parse_pmt(section: &[u8]) -> Result<Pmt, PsiError> {
         streams,
     })
 }
+
+/// A service of the SDT: its id (the program number) and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub id: u16,
+    pub name: Option<String>,
+}
+
+/// Parses an SDT section for the actual transport stream (table 0x42; ETSI EN 300 468 §5.2.3),
+/// reading service names from service descriptors (tag 0x48, §6.2.33).
+pub fn parse_sdt(section: &[u8]) -> Result<Vec<Service>, PsiError> {
+    let (_, body) = long_section(section, 0x42)?;
+    // original_network_id (16) and a reserved byte precede the service loop.
+    let mut rest = body.get(3..).ok_or(PsiError::Truncated)?;
+    let mut services = Vec::new();
+    while rest.len() >= 5 {
+        let id = u16::from_be_bytes([rest[0], rest[1]]);
+        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]) & 0x0FFF);
+        let mut desc = rest.get(5..5 + len).ok_or(PsiError::Truncated)?;
+        rest = &rest[5 + len..];
+        let mut name = None;
+        while desc.len() >= 2 {
+            let (tag, dlen) = (desc[0], usize::from(desc[1]));
+            let d = desc.get(2..2 + dlen).ok_or(PsiError::Truncated)?;
+            desc = &desc[2 + dlen..];
+            if tag == 0x48 && d.len() >= 2 {
+                let provider = usize::from(d[1]);
+                let n = d.get(2 + provider).copied().map(usize::from);
+                if let Some(text) = n.and_then(|n| d.get(3 + provider..3 + provider + n)) {
+                    // Names use a DVB character table; plain ASCII is what matters for URLs.
+                    let text: String = text
+                        .iter()
+                        .filter(|b| b.is_ascii_graphic() || **b == b' ')
+                        .map(|&b| b as char)
+                        .collect();
+                    name = Some(text.trim().to_string()).filter(|s| !s.is_empty());
+                }
+            }
+        }
+        services.push(Service { id, name });
+    }
+    Ok(services)
+}

@@ -1,0 +1,168 @@
+//! One rendition of an ingest request: a [`Segmenter`] and the rendition it feeds. A push
+//! carrying several programs has a lane per program.
+
+use super::App;
+use crate::feeds::PublishGuard;
+use crate::metrics::probe::IngestProbe;
+use crate::segmenter::{Event, Segmenter, SegmenterConfig, SegmenterStats, Warning};
+use tracing::{Span, debug, info, info_span, warn};
+
+/// One rendition being published: its hold on the rendition, its segmenter, and where the
+/// segmenter's events go (the rendition, the metrics, the log).
+pub struct Lane {
+    pub guard: PublishGuard,
+    seg: Segmenter,
+    segment_ticks: i64,
+    warnings: u64,
+    probe: IngestProbe,
+    span: Span,
+}
+
+impl Lane {
+    /// A lane for `guard`'s rendition; `program` picks one program of a multi-program stream.
+    pub fn new(app: &App, guard: PublishGuard, program: Option<u16>) -> Lane {
+        let cfg = app.registry.config();
+        let mut seg_cfg = SegmenterConfig::new(cfg.hls.segment_duration, guard.target_duration)
+            .with_parts(cfg.hls.part_duration, guard.part_target);
+        seg_cfg.program = program;
+        let span = match program {
+            Some(n) => info_span!("program", number = n, rendition = %guard.rendition.name),
+            None => Span::none(),
+        };
+        Lane {
+            segment_ticks: seg_cfg.segment_duration.0,
+            seg: Segmenter::new(seg_cfg),
+            warnings: 0,
+            probe: IngestProbe::new(app.metrics.clone(), guard.rendition.clone()),
+            guard,
+            span,
+        }
+    }
+
+    /// Feeds a body chunk received at `now_ms`.
+    pub fn push(&mut self, app: &App, data: &[u8], now_ms: i64) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        self.probe.chunk_arrived();
+        self.seg.push(data, now_ms);
+        self.drain(app, now_ms);
+        self.probe.account(&self.seg.stats());
+    }
+
+    /// The publisher is gone: the last segment is flushed.
+    pub fn finish(&mut self, app: &App, now_ms: i64) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        self.seg.finish(now_ms);
+        self.drain(app, now_ms);
+        self.probe.account(&self.seg.stats());
+    }
+
+    pub fn stats(&self) -> SegmenterStats {
+        self.seg.stats()
+    }
+
+    fn drain(&mut self, app: &App, now_ms: i64) {
+        while let Some(ev) = self.seg.poll_event() {
+            match ev {
+                Event::Part(p) => {
+                    self.guard.rendition.push_part(&p);
+                    self.probe.part();
+                }
+                Event::MediaInfo(info) => {
+                    let codecs = info.codecs().unwrap_or_default();
+                    info!(codecs, resolution = ?info.resolution(), frame_rate = ?info.frame_rate(), "streams");
+                    if self.guard.rendition.set_media_info(info) {
+                        self.guard.feed.update_multivariant();
+                    }
+                }
+                Event::PartTarget(pt) => {
+                    info!(part_target = pt.secs(), "part target fixed");
+                    app.registry.fix_part_target(&self.guard.rendition, pt);
+                }
+                Event::Segment(s) => {
+                    let (duration, bytes, independent) =
+                        (s.duration.secs(), s.len(), s.independent);
+                    let (msn, variants_changed) =
+                        self.guard
+                            .rendition
+                            .push_segment(s, self.segment_ticks, now_ms);
+                    self.probe.segment();
+                    debug!(msn, duration, bytes, independent, "segment");
+                    if variants_changed {
+                        self.guard.feed.update_multivariant();
+                    }
+                }
+                Event::TargetDuration(td) => {
+                    info!(target_duration = td, "target duration fixed");
+                    app.registry.fix_target_duration(&self.guard.rendition, td);
+                }
+                Event::Program(pmt) => {
+                    let streams: Vec<String> = pmt
+                        .streams
+                        .iter()
+                        .map(|s| format!("{:#x}:{:#04x}", s.pid.0, s.stream_type))
+                        .collect();
+                    info!(program = pmt.program_number, streams = ?streams, "program (pid:stream_type)");
+                }
+                Event::Warning(w) => {
+                    self.probe.warning(&w, now_ms);
+                    self.warn(w);
+                }
+            }
+        }
+    }
+
+    /// Logs stream anomalies; the noisy kinds (one per bad packet) are thinned out.
+    fn warn(&mut self, w: Warning) {
+        match w {
+            Warning::BadPsi(_) | Warning::BadPes { .. } => {
+                self.warnings += 1;
+                if self.warnings <= 10 || self.warnings.is_power_of_two() {
+                    warn!(count = self.warnings, "bad stream data: {w:?}");
+                }
+            }
+            Warning::UnknownStream { pid, stream_type } => {
+                info!(
+                    pid = pid.0,
+                    stream_type, "stream type not understood: passed through untouched"
+                )
+            }
+            Warning::GopOverrun { target_duration } => warn!(
+                target_duration,
+                "the encoder's GOP is longer than the target duration: segment cut without a keyframe"
+            ),
+            Warning::NoKeyframe { waited } => {
+                warn!(
+                    waited = waited.secs(),
+                    "no keyframe yet: serving from a non-key frame"
+                )
+            }
+            Warning::ForcedCut {
+                reason,
+                bytes,
+                duration,
+            } => {
+                warn!(
+                    reason,
+                    bytes,
+                    duration = duration.secs(),
+                    "segment cut at a ceiling"
+                )
+            }
+            Warning::CodecInfo(e) => warn!("cannot read codec information: {e}"),
+            Warning::PartTargetMismatch { target, frame } => warn!(
+                part_target = target.secs(),
+                frame = frame.secs(),
+                "this stream's frames cannot fill parts of the feed's PART-TARGET: starting a new session"
+            ),
+            Warning::TimestampJump { from, to } => {
+                warn!(
+                    from = from.secs(),
+                    to = to.secs(),
+                    "timestamp jump: discontinuity"
+                )
+            }
+        }
+    }
+}
