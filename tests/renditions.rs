@@ -103,6 +103,30 @@ async fn three_renditions_make_a_ladder_with_an_audio_group() {
         assert_eq!(v.audio.as_deref(), Some("audio"));
     }
     assert!(p.variants[0].bandwidth > p.variants[1].bandwidth);
+    // One TARGETDURATION and SERVER-CONTROL for the feed; the video renditions (same frame
+    // rate) share their PART-TARGET.
+    let mut tags = Vec::new();
+    for r in ["720p", "360p", "audio"] {
+        let text = get(&server.url(&format!("/live/abr/{r}/media.m3u8")))
+            .await
+            .text();
+        let tag = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_default()
+                .to_string()
+        };
+        tags.push((
+            tag("#EXT-X-TARGETDURATION"),
+            tag("#EXT-X-SERVER-CONTROL"),
+            tag("#EXT-X-PART-INF"),
+        ));
+    }
+    assert!(
+        tags.iter().all(|t| t.0 == tags[0].0 && t.1 == tags[0].1),
+        "{tags:?}"
+    );
+    assert_eq!(tags[0].2, tags[1].2, "{tags:?}");
     // Each media playlist reports on the other renditions (LL-HLS).
     let media = get(&server.url("/live/abr/360p/media.m3u8")).await.text();
     assert!(

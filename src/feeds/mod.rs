@@ -255,8 +255,13 @@ impl Registry {
         st.epoch += 1;
         r.publish(&st);
         let target_duration = st.target_duration;
-        let part_target = st.part_target;
         drop(st);
+        // A rendition without a PART-TARGET of its own tries its feed's first (so renditions
+        // at the same frame rate share it); one whose frames cannot fill it gets its own.
+        let part_target = r
+            .lock()
+            .part_target
+            .or_else(|| r.siblings().lock().first_part_target());
         Ok(PublishGuard {
             registry: self.clone(),
             feed: f,

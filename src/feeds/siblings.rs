@@ -14,6 +14,7 @@ const STARTS_KEPT: usize = 64;
 pub struct Siblings {
     target_duration: Option<u32>,
     part_targets: BTreeMap<String, Ts>,
+    first_part_target: Option<Ts>,
     positions: BTreeMap<String, (u64, u64)>,
     /// (start, MSN, PROGRAM-DATE-TIME) of recent segments, per rendition.
     starts: BTreeMap<String, VecDeque<(Ts, u64, i64)>>,
@@ -40,7 +41,13 @@ impl Siblings {
     }
 
     pub fn set_part_target(&mut self, name: &str, pt: Ts) {
+        self.first_part_target.get_or_insert(pt);
         self.part_targets.insert(name.to_string(), pt);
+    }
+
+    /// The PART-TARGET of the feed's first rendition to fix one.
+    pub fn first_part_target(&self) -> Option<Ts> {
+        self.first_part_target
     }
 
     /// The longest PART-TARGET of the feed, from which PART-HOLD-BACK is derived so that
@@ -96,6 +103,7 @@ impl Siblings {
         self.starts.remove(name);
         if self.positions.is_empty() && self.starts.is_empty() {
             self.target_duration = None;
+            self.first_part_target = None;
         }
     }
 }

@@ -154,7 +154,7 @@ impl Lane {
             Warning::PartTargetMismatch { target, frame } => warn!(
                 part_target = target.secs(),
                 frame = frame.secs(),
-                "this stream's frames cannot fill parts of the feed's PART-TARGET: starting a new session"
+                "this stream's frames cannot fill parts of the feed's PART-TARGET: it gets its own (a new session if it had one)"
             ),
             Warning::TimestampJump { from, to } => {
                 warn!(

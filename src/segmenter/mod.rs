@@ -323,7 +323,11 @@ impl Core {
             .part_target
             .map(|target| (target, PartSizes::for_target(target, frame)));
         match fixed {
-            Some((_, Some(sizes))) => self.part_sizes = Some(sizes),
+            Some((target, Some(sizes))) => {
+                self.part_sizes = Some(sizes);
+                // Announced again: a rendition that took its feed's target learns it here.
+                self.events.push_back(Event::PartTarget(target));
+            }
             other => {
                 if let Some((target, None)) = other {
                     // This publisher's frames cannot fill the feed's parts: a new PART-TARGET,

@@ -617,8 +617,8 @@ fn reconnect_that_cannot_fill_the_parts_gets_a_new_part_target() {
         }
         events
     };
-    // The same 25 fps stream keeps the feed's PART-TARGET silently.
-    assert!(run_with(3600.0).is_empty());
+    // The same 25 fps stream keeps the feed's PART-TARGET.
+    assert_eq!(run_with(3600.0), vec![format!("target {}", first.0)]);
     // 10 fps cannot fill 0.28 s parts within 85 %: a new target.
     assert_eq!(
         run_with(9000.0),
