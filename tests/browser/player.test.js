@@ -8,7 +8,7 @@
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -169,6 +169,62 @@ test('the player says when the feed ends and comes back when it is published aga
   } finally {
     await page.close();
     pusher.kill('SIGKILL');
+    s.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an ABR ladder of three pushed renditions plays in hls.js', { timeout: 150000 }, async () => {
+  // 1280x720 and 640x360 video and an audio-only rendition, made with ffmpeg and pushed in a
+  // loop by `hlsd push` to a second hlsd (demo off): the player sees two levels and an
+  // audio track, and plays.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-abr-'));
+  const make = (name, args) => {
+    const out = path.join(dir, name);
+    execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...args.split(/\s+/), '-f', 'mpegts', out]);
+    return out;
+  };
+  const video = (size, rate) => `-f lavfi -i testsrc2=size=${size}:rate=25 -t 8 -c:v libx264 -preset ultrafast ` +
+    `-pix_fmt yuv420p -g 25 -sc_threshold 0 -b:v ${rate} -an`;
+  const files = {
+    '720p': make('720p.ts', video('1280x720', '1500k')),
+    '360p': make('360p.ts', video('640x360', '400k')),
+    audio: make('audio.ts', '-f lavfi -i sine=frequency=440:sample_rate=48000 -t 8 -c:a aac -b:a 96k'),
+  };
+  const config = fs.readFileSync(path.join(ROOT, 'config.toml'), 'utf8').replace(/^enabled = true$/m, 'enabled = false');
+  fs.writeFileSync(path.join(dir, 'hlsd.toml'), config);
+  const s = startServer(log, ['--config', path.join(dir, 'hlsd.toml')]);
+  const url = await s.url;
+  const pushers = Object.entries(files).map(([name, file]) =>
+    spawn(binary(), ['push', file, url + '/ingest/abr/' + name, '--loop'], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const page = await context.newPage();
+  try {
+    // Players read the multivariant playlist once: wait until every rendition is in it.
+    for (let i = 0; i < 60; i++) {
+      const r = await fetch(url + '/live/abr/index.m3u8');
+      const text = r.status === 200 ? await r.text() : '';
+      if ((text.match(/#EXT-X-STREAM-INF/g) || []).length === 2 && text.includes('#EXT-X-MEDIA:TYPE=AUDIO')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await page.goto(url + '/watch/abr');
+    await page.waitForFunction(() => window.hlsdPlayer && window.hlsdPlayer.state === 'live', null, { timeout: 45000 });
+    const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+    await page.waitForTimeout(5000);
+    const seen = await page.evaluate(() => ({
+      t: document.getElementById('video').currentTime,
+      levels: window.hlsdPlayer.hls.levels.map((l) => l.height),
+      audioTracks: window.hlsdPlayer.hls.audioTracks.length,
+      fatal: window.hlsdPlayer.fatalErrors,
+    }));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'abr.png') });
+    console.log('# abr levels', seen.levels.join(','), 'audio tracks', seen.audioTracks, 'currentTime', t0, '→', seen.t);
+    assert.deepEqual(seen.levels.slice().sort((a, b) => a - b), [360, 720]);
+    assert.equal(seen.audioTracks, 1);
+    assert.deepEqual(seen.fatal, []);
+    assert.ok(seen.t - t0 > 3, 'plays: ' + t0 + ' → ' + seen.t);
+  } finally {
+    await page.close();
+    for (const p of pushers) p.kill('SIGKILL');
     s.child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
