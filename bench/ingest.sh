@@ -61,12 +61,7 @@ gb() { python3 -c "print(f'{$1 / 1e9:.3f}')"; }
 
 # hlsd: one process for every run.
 HP="$(free_port)"
-sed -e "s|^listen = .*|listen = \"127.0.0.1:$HP\"|" -e 's|^enabled = true|enabled = false|' \
-  "$ROOT/config.toml" >"$TMP/hlsd.toml"
-"$HLSD" --config "$TMP/hlsd.toml" 2>"$TMP/hlsd.log" &
-PIDS+=($!)
-HLSD_PID=$!
-wait_http "http://127.0.0.1:$HP/healthz"
+start_hlsd "$HP"
 
 # hlsd_run N: N pushes into hlsd; prints "cpu_seconds wall_seconds".
 hlsd_run() {

@@ -62,6 +62,18 @@ wait_http() {
 }
 
 # cpu_ticks PID: user + system clock ticks the process has used so far.
+# Starts the release hlsd on 127.0.0.1:PORT with the shipped configuration, demo off; sets
+# HLSD_PID and waits until it answers.
+start_hlsd() {
+  local port="$1"
+  sed -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" -e 's|^enabled = true|enabled = false|' \
+    "$ROOT/config.toml" >"$TMP/hlsd.toml"
+  "$HLSD" --config "$TMP/hlsd.toml" 2>"$TMP/hlsd.log" &
+  HLSD_PID=$!
+  PIDS+=("$HLSD_PID")
+  wait_http "http://127.0.0.1:$port/healthz"
+}
+
 cpu_ticks() {
   awk '{print $14 + $15}' "/proc/$1/stat"
 }

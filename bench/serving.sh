@@ -32,12 +32,7 @@ NP="$(free_port)"
 N2P="$(free_port)"
 
 # hlsd: the shipped configuration with the demo off and a loopback listener.
-sed -e "s|^listen = .*|listen = \"127.0.0.1:$HP\"|" -e 's|^enabled = true|enabled = false|' \
-  "$ROOT/config.toml" >"$TMP/hlsd.toml"
-"$HLSD" --config "$TMP/hlsd.toml" 2>"$TMP/hlsd.log" &
-PIDS+=($!)
-HLSD_PID=$!
-wait_http "http://127.0.0.1:$HP/healthz"
+start_hlsd "$HP"
 "$HLSD" push --loop "$CLIP" "http://127.0.0.1:$HP/ingest/bench" 2>"$TMP/push.log" &
 PIDS+=($!)
 

@@ -7,7 +7,7 @@
 //! hlsd runs in this process on one runtime thread; publishers and clients on another.
 
 use bytes::Bytes;
-use hlsd::synth::{Synth, VIDEO_PID};
+use hlsd::synth::Synth;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -97,17 +97,10 @@ fn frames() -> Vec<Bytes> {
         ..Synth::default()
     }
     .build(25 * 120);
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, p) in ts.chunks_exact(188).enumerate() {
-        let pid = u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]);
-        if pid == VIDEO_PID.0 && p[1] & 0x40 != 0 && i * 188 > start {
-            out.push(Bytes::copy_from_slice(&ts[start..i * 188]));
-            start = i * 188;
-        }
-    }
-    out.push(Bytes::copy_from_slice(&ts[start..]));
-    out
+    hlsd::synth::frame_chunks(&ts)
+        .into_iter()
+        .map(Bytes::copy_from_slice)
+        .collect()
 }
 
 async fn run(addr: SocketAddr, s: &Scenario, round: usize) -> Vec<Duration> {

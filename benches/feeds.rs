@@ -15,7 +15,7 @@
 //! starts after a warm-up that lets every window fill, and everything is bounded in time.
 
 use bytes::Bytes;
-use hlsd::synth::{Synth, VIDEO_PID};
+use hlsd::synth::Synth;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
 use std::process::{Child, Command, Stdio};
@@ -101,17 +101,10 @@ fn frames() -> Vec<Bytes> {
         ..Synth::default()
     }
     .build(25 * 130);
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, p) in ts.chunks_exact(188).enumerate() {
-        let pid = u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]);
-        if pid == VIDEO_PID.0 && p[1] & 0x40 != 0 && i * 188 > start {
-            out.push(Bytes::copy_from_slice(&ts[start..i * 188]));
-            start = i * 188;
-        }
-    }
-    out.push(Bytes::copy_from_slice(&ts[start..]));
-    out
+    hlsd::synth::frame_chunks(&ts)
+        .into_iter()
+        .map(Bytes::copy_from_slice)
+        .collect()
 }
 
 /// hlsd as a child process, killed on drop.

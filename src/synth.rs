@@ -276,3 +276,20 @@ fn adts(i: usize, len: usize) -> Vec<u8> {
     f.extend((0..len).map(|j| (j + i) as u8 | 0x01));
     f
 }
+
+/// Splits a stream into chunks that each start with a video frame's first packet, as an
+/// encoder writing one frame at a time would send it (the first packet of a frame is what
+/// completes the part before it).
+pub fn frame_chunks(ts: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, p) in ts.chunks_exact(PACKET_SIZE).enumerate() {
+        let pid = u16::from(p[1] & 0x1F) << 8 | u16::from(p[2]);
+        if pid == VIDEO_PID.0 && p[1] & 0x40 != 0 && i * PACKET_SIZE > start {
+            out.push(&ts[start..i * PACKET_SIZE]);
+            start = i * PACKET_SIZE;
+        }
+    }
+    out.push(&ts[start..]);
+    out
+}

@@ -2,9 +2,10 @@
 //! stream table, and the unrolled decode time of every PES start
 //! (ISO/IEC 13818-1 §2.4.3.6, §2.4.4).
 
+use super::Warning;
 use crate::codec::{AudioCodec, StreamKind, VideoCodec};
-use crate::ts::pes::{self, PesError};
-use crate::ts::psi::{self, Pmt, PsiError, SectionAssembler};
+use crate::ts::pes;
+use crate::ts::psi::{self, Pmt, SectionAssembler};
 use crate::ts::{Packet, Pid, Ts, Unroller};
 
 /// What a packet is, for the segmenter.
@@ -46,15 +47,8 @@ pub enum Role {
 pub enum Notice {
     /// The program's stream table is known or changed.
     Program(Pmt),
-    UnknownStream {
-        pid: Pid,
-        stream_type: u8,
-    },
-    BadPsi(PsiError),
-    BadPes {
-        pid: Pid,
-        error: PesError,
-    },
+    /// An anomaly, passed on as the segmenter's warning.
+    Warning(Warning),
 }
 
 #[derive(Debug)]
@@ -164,7 +158,8 @@ impl Demux {
         let header = match pes::parse_header(payload) {
             Ok(h) => h,
             Err(error) => {
-                self.notices.push(Notice::BadPes { pid, error });
+                self.notices
+                    .push(Notice::Warning(Warning::BadPes { pid, error }));
                 return Class::Media(None);
             }
         };
@@ -185,9 +180,9 @@ impl Demux {
     fn on_pat(&mut self, pkt: &Packet<'_>) {
         match self.pat.push(pkt) {
             None => {}
-            Some(Err(e)) => self.notices.push(Notice::BadPsi(e)),
+            Some(Err(e)) => self.notices.push(Notice::Warning(Warning::BadPsi(e))),
             Some(Ok(section)) => match psi::parse_pat(&section) {
-                Err(e) => self.notices.push(Notice::BadPsi(e)),
+                Err(e) => self.notices.push(Notice::Warning(Warning::BadPsi(e))),
                 Ok(pat) => {
                     self.pmt_pids = pat.programs.iter().map(|p| p.pmt_pid).collect();
                     let chosen = match self.only {
@@ -207,9 +202,9 @@ impl Demux {
     fn on_pmt(&mut self, pkt: &Packet<'_>) {
         match self.pmt.push(pkt) {
             None => {}
-            Some(Err(e)) => self.notices.push(Notice::BadPsi(e)),
+            Some(Err(e)) => self.notices.push(Notice::Warning(Warning::BadPsi(e))),
             Some(Ok(section)) => match psi::parse_pmt(&section) {
-                Err(e) => self.notices.push(Notice::BadPsi(e)),
+                Err(e) => self.notices.push(Notice::Warning(Warning::BadPsi(e))),
                 Ok(pmt) if self.program.as_ref() == Some(&pmt) => {}
                 Ok(pmt) => self.set_program(pmt),
             },
@@ -236,7 +231,7 @@ impl Demux {
         for (pid, kind) in kinds {
             if let StreamKind::Other(stream_type) = kind {
                 self.notices
-                    .push(Notice::UnknownStream { pid, stream_type });
+                    .push(Notice::Warning(Warning::UnknownStream { pid, stream_type }));
             }
             let role = if Some(pid) == timeline {
                 Role::Timeline

@@ -244,11 +244,7 @@ impl Core {
                     }
                     Event::Program(pmt)
                 }
-                Notice::UnknownStream { pid, stream_type } => {
-                    Event::Warning(Warning::UnknownStream { pid, stream_type })
-                }
-                Notice::BadPsi(e) => Event::Warning(Warning::BadPsi(e)),
-                Notice::BadPes { pid, error } => Event::Warning(Warning::BadPes { pid, error }),
+                Notice::Warning(w) => Event::Warning(w),
             };
             self.events.push_back(ev);
         }

@@ -643,3 +643,17 @@ fn continuity_errors_are_counted() {
     s.push(&lossy, 0);
     assert_eq!(s.stats().continuity_errors as usize, lost);
 }
+
+#[test]
+fn frame_chunks_start_at_video_frames() {
+    let input = Synth::default().build(30);
+    let chunks = crate::synth::frame_chunks(&input);
+    assert_eq!(chunks.concat(), input);
+    // The PSI and audio before the first frame, then one chunk per frame.
+    assert_eq!(chunks.len(), 31);
+    assert!(
+        chunks[1..]
+            .iter()
+            .all(|c| pid_of(c) == synth::VIDEO_PID.0 && c[1] & 0x40 != 0)
+    );
+}
