@@ -30,6 +30,7 @@ fn live_push(server: &TestServer, feed: &str) -> tokio::task::JoinHandle<Pushed>
 struct Tracker {
     updates: usize,
     part_target: Option<f64>,
+    server_control: Option<ServerControl>,
     target_duration: Option<u64>,
     media_sequence: u64,
     first_msn: Option<u64>,
@@ -73,6 +74,11 @@ impl Tracker {
             .as_ref()
             .unwrap_or_else(|| panic!("no SERVER-CONTROL:\n{raw}"));
         assert!(sc.can_block_reload, "CAN-BLOCK-RELOAD=YES:\n{raw}");
+        assert_eq!(
+            self.server_control.get_or_insert_with(|| sc.clone()),
+            sc,
+            "SERVER-CONTROL changed:\n{raw}"
+        );
         let phb = sc.part_hold_back.expect("PART-HOLD-BACK");
         assert!(phb >= 3.0 * pt - 0.001, "PART-HOLD-BACK {phb} < 3 × {pt}");
         let hb = sc.hold_back.expect("HOLD-BACK");

@@ -128,6 +128,8 @@ pub struct State {
     /// Fixed once too, when LL-HLS is on (§4.4.3.7).
     pub part_target: Option<Ts>,
     pub low_latency: bool,
+    /// `hls.window` × `hls.segment_duration` (see [`RenderParams::window_span`]).
+    pub window_span: Ts,
     pub publisher: Option<Publisher>,
     pub phase: Phase,
     /// Bumped on every publisher change and end, so stale timers do nothing.
@@ -164,6 +166,8 @@ pub struct Rendition {
 /// How a new rendition starts.
 pub struct RenditionInit {
     pub window: usize,
+    /// `window` × `hls.segment_duration`.
+    pub window_span: Ts,
     pub target_duration: Option<u32>,
     pub low_latency: bool,
     pub token: u64,
@@ -180,6 +184,7 @@ impl Rendition {
             target_duration: None,
             part_target: None,
             low_latency: init.low_latency,
+            window_span: init.window_span,
             publisher: None,
             phase: Phase::Live,
             epoch: 0,
@@ -334,11 +339,12 @@ fn snapshot_of(st: &State, reports: &[RenditionReport], feed_part_target: Option
         part_target,
         token: st.token,
         feed_part_target,
+        window_span: st.window_span,
     });
     let (playlist, delta) = match params {
         Some(p) if w.listed().len() > 0 => {
             let delta = p
-                .skip_until(w)
+                .skip_until()
                 .filter(|_| !w.is_ended())
                 .map(|_| Rendered::new(render_media(w, &p, true, reports)));
             (

@@ -18,6 +18,9 @@ pub struct RenderParams {
     /// The longest PART-TARGET among the feed's renditions, when longer than this one's:
     /// PART-HOLD-BACK is three of those, so every rendition's SERVER-CONTROL is the same.
     pub feed_part_target: Option<Ts>,
+    /// What a full window lists: `hls.window` × `hls.segment_duration`. The same for every
+    /// rendition of a feed and for its whole life, so CAN-SKIP-UNTIL is too.
+    pub window_span: Ts,
 }
 
 impl RenderParams {
@@ -25,11 +28,13 @@ impl RenderParams {
         Ts(i64::from(self.target_duration) * Ts::HZ)
     }
 
-    /// CAN-SKIP-UNTIL (6 × TD), advertised only when the window is longer than that,
-    /// since only then can a delta update skip anything.
-    pub fn skip_until(&self, window: &Window) -> Option<Ts> {
+    /// CAN-SKIP-UNTIL (6 × TD), advertised only when a full window is longer than that,
+    /// since only then can a delta update skip anything. It depends on the configuration
+    /// and TD alone, not on how full the window is now: SERVER-CONTROL must not change
+    /// over time or differ between the renditions of a feed.
+    pub fn skip_until(&self) -> Option<Ts> {
         let until = Ts(6 * self.td().0);
-        (self.part_target.is_some() && window.duration() > until).then_some(until)
+        (self.part_target.is_some() && self.window_span > until).then_some(until)
     }
 }
 
@@ -66,7 +71,7 @@ pub fn render_media(
 ) -> String {
     let listed: Vec<_> = window.listed().collect();
     let mut out = String::with_capacity(512 + 160 * listed.len());
-    let skip_until = p.skip_until(window);
+    let skip_until = p.skip_until();
     // §6.2.5.1: _HLS_skip is ignored once the playlist has ENDLIST.
     let skipped = match (delta && !window.is_ended(), skip_until) {
         (true, Some(until)) => {

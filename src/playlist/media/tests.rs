@@ -54,6 +54,7 @@ fn plain(td: u32) -> RenderParams {
         part_target: None,
         token: 0xab,
         feed_part_target: None,
+        window_span: Ts::from_secs(1000.0),
     }
 }
 
@@ -99,12 +100,14 @@ fn no_independent_claim_while_a_segment_is_not() {
     assert!(render_media(&w, &plain(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
 }
 
+/// LL-HLS with the default configuration's window (6 segments of TD).
 fn ll(td: u32) -> RenderParams {
     RenderParams {
         target_duration: td,
         part_target: Some(Ts::from_secs(0.255)),
         token: 0xab,
         feed_part_target: None,
+        window_span: Ts(6 * i64::from(td) * Ts::HZ),
     }
 }
 
@@ -166,8 +169,11 @@ fn delta_update_skips_old_segments() {
     for _ in 0..10 {
         push(&mut w, 2.0, 8, false, true, 0xab);
     }
-    let p = ll(2);
-    assert_eq!(p.skip_until(&w), Some(Ts::from_secs(12.0)));
+    let p = RenderParams {
+        window_span: Ts::from_secs(20.0),
+        ..ll(2)
+    };
+    assert_eq!(p.skip_until(), Some(Ts::from_secs(12.0)));
     let full = render_media(&w, &p, false, &[]);
     assert!(full.contains("CAN-SKIP-UNTIL=12.0"));
     assert!(full.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n"));
@@ -178,14 +184,24 @@ fn delta_update_skips_old_segments() {
     assert!(!delta.contains("seg-ab-4.ts"));
     assert!(delta.contains("seg-ab-5.ts"));
     assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:1\n"));
-    // A short window advertises no skipping, and a delta request gets the full playlist.
-    let mut short = Window::new(3);
-    push(&mut short, 2.0, 8, false, true, 0xab);
-    assert_eq!(p.skip_until(&short), None);
+    // A window configured shorter than 6 × TD advertises no skipping, however long it
+    // is now, and a delta request gets the full playlist.
+    let short = RenderParams {
+        window_span: Ts::from_secs(12.0),
+        ..p
+    };
+    assert_eq!(short.skip_until(), None);
+    assert!(!render_media(&w, &short, false, &[]).contains("CAN-SKIP-UNTIL"));
     assert_eq!(
-        render_media(&short, &p, true, &[]),
-        render_media(&short, &p, false, &[])
+        render_media(&w, &short, true, &[]),
+        render_media(&w, &short, false, &[])
     );
+    // A long configured window advertises it from the first segment on, while nothing can
+    // be skipped yet: SERVER-CONTROL never changes during a feed's life.
+    let mut young = Window::new(10);
+    push(&mut young, 2.0, 8, false, true, 0xab);
+    assert!(render_media(&young, &p, false, &[]).contains("CAN-SKIP-UNTIL=12.0"));
+    assert!(!render_media(&young, &p, true, &[]).contains("EXT-X-SKIP"));
 }
 
 #[test]
@@ -225,6 +241,7 @@ fn delta_keeps_the_parts_of_recent_segments_and_is_ignored_after_the_end() {
         part_target: Some(Ts::from_secs(0.255)),
         token: 0xab,
         feed_part_target: None,
+        window_span: Ts::from_secs(12.0),
     };
     let full = render_media(&w, &p, false, &[]);
     let delta = render_media(&w, &p, true, &[]);
