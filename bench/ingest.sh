@@ -14,7 +14,11 @@
 #     before and after;
 #   - into N `ffmpeg -listen 1 -f mpegts -i http://... -c copy -f hls` processes, one per
 #     feed, writing 2 s segments to tmpfs: their CPU from /usr/bin/time.
-# Each measurement is repeated REPEAT times, hlsd and ffmpeg interleaved, and the best kept
+#   - as the floor of any TCP ingest, into N `socat -u TCP-LISTEN:... /dev/null` processes
+#     (sent by N `socat -u FILE:... TCP:...`, 64 KiB writes): the receivers' CPU from
+#     /usr/bin/time, i.e. the kernel's loopback receive plus one read() copy per byte, with
+#     no HTTP, no parsing and no memory kept.
+# Each measurement is repeated REPEAT times, hlsd, ffmpeg and the floor interleaved, and the best kept
 # (the machine is shared). Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
 # counted on neither side, but they share the two cores with the servers.
 # Needs ffmpeg, /usr/bin/time, curl, python3 (installed with apt when missing, as root).
@@ -24,7 +28,7 @@ FEEDS="${FEEDS:-4 16}"
 LOOPS="${LOOPS:-10}"
 REPEAT="${REPEAT:-3}" # runs per server and feed count, interleaved; the best is kept
 
-need ffmpeg:ffmpeg curl:curl python3:python3 /usr/bin/time:time
+need ffmpeg:ffmpeg curl:curl python3:python3 /usr/bin/time:time socat:socat
 build_hlsd
 CLIP="$(make_clip)"
 INPUT="$DATA/clip720-4M-x$LOOPS.ts"
@@ -114,12 +118,39 @@ ffmpeg_run() {
   python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f}')"
 }
 
+# floor_run N: N plain TCP transfers of the input into socat sinks; prints "cpu_seconds
+# wall_seconds" of the receivers.
+floor_run() {
+  local n="$1" i p t0 t1 sinks=() ports=() pids=()
+  rm -f "$TMP"/time-*
+  for ((i = 0; i < n; i++)); do
+    p="$(free_port)"
+    ports+=("$p")
+    /usr/bin/time -f "%U %S" -o "$TMP/time-$i" \
+      socat -u -b 65536 "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" OPEN:/dev/null &
+    sinks+=($!)
+  done
+  for p in "${ports[@]}"; do
+    wait_listen "$p"
+  done
+  t0="$(date +%s.%N)"
+  for p in "${ports[@]}"; do
+    socat -u -b 65536 "FILE:$INPUT" "TCP:127.0.0.1:$p" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}" "${sinks[@]}"; do
+    wait "$p"
+  done
+  t1="$(date +%s.%N)"
+  python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f}')"
+}
+
 printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' feeds server run GB wall_s cpu_s cpu_s_per_GB MB/s_wall
 declare -A BEST
 for n in $FEEDS; do
   bytes=$((n * SIZE))
   for ((r = 1; r <= REPEAT; r++)); do
-    for server in hlsd ffmpeg; do
+    for server in hlsd ffmpeg floor; do
       read -r cpu wall < <("${server}_run" "$n")
       read -r per mbs < <(python3 -c "print(f'{$cpu / ($bytes / 1e9):.3f} {$bytes / 1e6 / $wall:.0f}')")
       printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' "$n" "$server" "$r" "$(gb $bytes)" "$wall" "$cpu" "$per" "$mbs"
@@ -132,5 +163,5 @@ for n in $FEEDS; do
 done
 echo "best of $REPEAT, CPU-seconds per GB ingested:"
 for n in $FEEDS; do
-  echo "  $n feeds: hlsd ${BEST[hlsd$n]}, ffmpeg ${BEST[ffmpeg$n]}: ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
+  echo "  $n feeds: hlsd ${BEST[hlsd$n]}, ffmpeg ${BEST[ffmpeg$n]}, TCP floor ${BEST[floor$n]}: ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB; hlsd uses $(python3 -c "print(f'{${BEST[hlsd$n]} / ${BEST[floor$n]}:.1f}')")x the floor's"
 done

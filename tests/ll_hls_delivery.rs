@@ -378,6 +378,17 @@ async fn rendition_reports_follow_the_other_rendition() {
     loop {
         let (a, b) = tokio::join!(fetch_ll(&main_url, ""), fetch_ll(&low_url, ""));
         let (a, b) = (a.ll().clone(), b.ll().clone());
+        if a.reports.len() != 1 || b.reports.len() != 1 {
+            // What the feed's API says, to tell a publisher that stopped from a report
+            // that is missing.
+            let api = get(&server.url("/api/feeds/f")).await;
+            panic!(
+                "one RENDITION-REPORT each expected:\n{}\n---\n{}\n---\n{}",
+                a.raw,
+                b.raw,
+                String::from_utf8_lossy(&api.body)
+            );
+        }
         assert_eq!(a.server_control, b.server_control, "SERVER-CONTROL differs");
         assert_eq!(a.part_target, b.part_target, "PART-TARGET differs");
         for (me, other, other_url) in [(&a, &b, &low_url), (&b, &a, &main_url)] {

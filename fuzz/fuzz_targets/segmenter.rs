@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     s.finish(0);
     while let Some(ev) = s.poll_event() {
         if let Event::Segment(seg) = ev {
-            let first = &seg.parts[0].data;
+            let first = seg.parts[0].data.to_vec();
             assert!(first.len() >= 376 && first[0] == 0x47 && first[1] & 0x1F == 0 && first[2] == 0);
         }
     }

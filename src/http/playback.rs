@@ -81,9 +81,13 @@ pub async fn media_or_segment(
         Some(MediaUri::Segment { token, msn }) => {
             let snap = r.snapshot();
             match snap.segment(token, msn) {
-                Some(seg) => {
-                    media_response(seg.parts.iter().map(|p| p.data.clone()).collect(), range)
-                }
+                Some(seg) => media_response(
+                    seg.parts
+                        .iter()
+                        .flat_map(|p| p.data.pieces().iter().cloned())
+                        .collect(),
+                    range,
+                ),
                 None => Err(HttpError::NoSegment),
             }
         }
@@ -154,7 +158,7 @@ async fn part(
     loop {
         let snap = rx.borrow_and_update().clone();
         if let Some(p) = snap.part(token, msn, index) {
-            return media_response(vec![p.data.clone()], range);
+            return media_response(p.data.pieces().to_vec(), range);
         }
         let hinted = token == snap.token
             && !snap.ended()

@@ -2,16 +2,15 @@
 //! have left the playlist but must stay downloadable (RFC 8216bis §6.2.2), media and
 //! discontinuity sequence numbers (§4.4.3.2, §4.4.3.3). Time is passed in as milliseconds.
 
-use crate::segmenter::{PartEvent, Segment};
+use crate::segmenter::{PartBytes, PartEvent, Segment};
 use crate::ts::Ts;
-use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// A finished part held for serving; its bytes are shared with its segment.
 #[derive(Debug, Clone)]
 pub struct StoredPart {
-    pub data: Bytes,
+    pub data: PartBytes,
     pub duration: Ts,
     pub independent: bool,
 }

@@ -2,14 +2,14 @@
 //! Each part opens with hlsd's PAT and PMT; a segment is exactly its parts in order. With
 //! LL-HLS off a segment has a single part.
 
+use super::arena::{PartArena, PartBytes};
 use crate::ts::Ts;
 use crate::ts::psi_writer::PsiWriter;
-use bytes::Bytes;
 
 /// A finished part: its bytes are shared by the part's own URI and by its segment.
 #[derive(Debug, Clone)]
 pub struct Part {
-    pub data: Bytes,
+    pub data: PartBytes,
     pub start: Ts,
     pub duration: Ts,
     /// It starts with a keyframe (EXT-X-PART INDEPENDENT=YES).
@@ -44,10 +44,7 @@ impl Segment {
 
     /// The segment's bytes in one buffer (tests and tools; serving never copies).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.parts
-            .iter()
-            .flat_map(|p| p.data.iter().copied())
-            .collect()
+        self.parts.iter().flat_map(|p| p.data.to_vec()).collect()
     }
 }
 
@@ -63,7 +60,8 @@ pub struct SegmentHead {
 pub(super) struct Building {
     pub head: SegmentHead,
     pub parts: Vec<Part>,
-    part: Vec<u8>,
+    /// Holds the part being built.
+    arena: PartArena,
     part_start: Ts,
     part_independent: bool,
     /// Bytes of the finished parts.
@@ -71,26 +69,25 @@ pub(super) struct Building {
 }
 
 impl Building {
-    pub fn new(head: SegmentHead, psi: &mut PsiWriter, capacity: usize) -> Self {
-        let mut part = Vec::with_capacity(capacity);
-        psi.write_into(&mut part);
+    pub fn new(head: SegmentHead, psi: &mut PsiWriter, mut arena: PartArena) -> Self {
+        arena.append_psi(psi);
         Building {
             part_start: head.start,
             part_independent: head.independent,
             head,
             parts: Vec::new(),
-            part,
+            arena,
             done_bytes: 0,
         }
     }
 
     pub fn append(&mut self, bytes: &[u8]) {
-        self.part.extend_from_slice(bytes);
+        self.arena.append(bytes);
     }
 
     /// Bytes held so far, the part being built included.
     pub fn len(&self) -> usize {
-        self.done_bytes + self.part.len()
+        self.done_bytes + self.arena.len()
     }
 
     pub fn part_start(&self) -> Ts {
@@ -104,19 +101,18 @@ impl Building {
 
     /// Ends the part being built at `at` and opens the next; returns the finished part.
     pub fn cut_part(&mut self, at: Ts, independent: bool, psi: &mut PsiWriter) -> Part {
-        let mut next = Vec::with_capacity(self.part.capacity());
-        psi.write_into(&mut next);
-        let data = std::mem::replace(&mut self.part, next);
+        let data = self.arena.take();
+        self.arena.append_psi(psi);
         let part = self.finish_part(data, at);
         self.part_start = at;
         self.part_independent = independent;
         part
     }
 
-    fn finish_part(&mut self, data: Vec<u8>, end: Ts) -> Part {
+    fn finish_part(&mut self, data: PartBytes, end: Ts) -> Part {
         self.done_bytes += data.len();
         let part = Part {
-            data: Bytes::from(data),
+            data,
             start: self.part_start,
             duration: (end - self.part_start).max(Ts(1)),
             independent: self.part_independent,
@@ -125,10 +121,11 @@ impl Building {
         part
     }
 
-    /// Ends the segment with the given duration; returns its last part and the segment.
-    pub fn finish(mut self, duration: Ts) -> (Part, Segment) {
+    /// Ends the segment with the given duration; returns its last part, the segment, and
+    /// the arena for the next segment.
+    pub fn finish(mut self, duration: Ts) -> (Part, Segment, PartArena) {
         let end = self.head.start + duration;
-        let data = std::mem::take(&mut self.part);
+        let data = self.arena.take();
         let last = self.finish_part(data, end.max(self.part_start + Ts(1)));
         let seg = Segment {
             parts: self.parts,
@@ -138,6 +135,6 @@ impl Building {
             discontinuity: self.head.discontinuity,
             pdt_ms: self.head.pdt_ms,
         };
-        (last, seg)
+        (last, seg, self.arena)
     }
 }

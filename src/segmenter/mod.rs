@@ -6,6 +6,7 @@
 //! publisher is gone, passing the wall clock in; collect what happened with
 //! [`Segmenter::poll_event`]. It never reads a clock and never does I/O.
 
+mod arena;
 mod building;
 pub mod demux;
 mod events;
@@ -16,6 +17,8 @@ use crate::codec::{FrameKind, MediaInfo, SliceScanner};
 use crate::ts::continuity::ContinuityChecker;
 use crate::ts::psi_writer::PsiWriter;
 use crate::ts::{Framer, Packet, Pid, Ts};
+use arena::PartArena;
+pub use arena::PartBytes;
 use building::Building;
 pub use building::{Part, Segment, SegmentHead};
 use demux::{Class, Demux, Notice, PesStart, Role};
@@ -67,7 +70,8 @@ struct Core {
     last_audio: Option<(Pid, Ts)>,
     audio_run: Ts,
     first_seen: Option<Ts>,
-    size_hint: usize,
+    /// Where parts are written; a segment being built holds it.
+    arena: PartArena,
     stats: SegmenterStats,
 }
 
@@ -109,7 +113,7 @@ impl Segmenter {
                 last_audio: None,
                 audio_run: Ts(0),
                 first_seen: None,
-                size_hint: 256 << 10,
+                arena: PartArena::default(),
                 stats: SegmenterStats::default(),
             },
         }
@@ -501,7 +505,8 @@ impl Core {
             discontinuity,
             pdt_ms: anchor + self.served.0 / 90,
         };
-        self.cur = Some(Building::new(head, psi, self.size_hint));
+        let arena = std::mem::take(&mut self.arena);
+        self.cur = Some(Building::new(head, psi, arena));
     }
 
     fn close(&mut self, duration: Ts) {
@@ -518,10 +523,11 @@ impl Core {
         }
         self.served = self.served + duration;
         let head = b.head;
-        let (last, seg) = b.finish(duration);
+        let (last, seg, mut arena) = b.finish(duration);
         let index = seg.parts.len() - 1;
         let largest = seg.parts.iter().map(|p| p.data.len()).max().unwrap_or(0);
-        self.size_hint = largest + largest / 8;
+        arena.size_for(largest + largest / 8);
+        self.arena = arena;
         self.stats.segments += 1;
         self.events.push_back(Event::Part(PartEvent {
             part: last,

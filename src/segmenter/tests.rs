@@ -164,7 +164,7 @@ fn psi_continuity_counters_are_ours_and_continuous() {
     let ccs: Vec<u8> = r
         .segments
         .iter()
-        .map(|s| s.parts[0].data[3] & 0x0F)
+        .map(|s| s.parts[0].data.to_vec()[3] & 0x0F)
         .collect();
     let expect: Vec<u8> = (0..ccs.len() as u8).map(|i| i & 0x0F).collect();
     assert_eq!(ccs, expect);
@@ -409,7 +409,8 @@ fn check_parts_from(r: &Run, what: &str, from: usize) {
                 p.duration.secs(),
                 pt.secs()
             );
-            let ps: Vec<&[u8]> = packets(&p.data).take(2).collect();
+            let data = p.data.to_vec();
+            let ps: Vec<&[u8]> = packets(&data).take(2).collect();
             assert_eq!(
                 (pid_of(ps[0]), pid_of(ps[1])),
                 (0, synth::PMT_PID.0),

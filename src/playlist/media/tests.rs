@@ -1,12 +1,11 @@
 use super::*;
-use crate::segmenter::{Part, PartEvent, Segment, SegmentHead};
-use bytes::Bytes;
+use crate::segmenter::{Part, PartBytes, PartEvent, Segment, SegmentHead};
 
 const PDT: i64 = 1_795_629_414_123;
 
 fn part(secs: f64, independent: bool) -> Part {
     Part {
-        data: Bytes::from_static(b"x"),
+        data: PartBytes::from(b"x".to_vec()),
         start: Ts(0),
         duration: Ts::from_secs(secs),
         independent,

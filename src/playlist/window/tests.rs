@@ -1,9 +1,9 @@
 use super::*;
-use crate::segmenter::{Part, SegmentHead};
+use crate::segmenter::{Part, PartBytes, SegmentHead};
 
 fn part(secs: f64, independent: bool) -> Part {
     Part {
-        data: Bytes::from(vec![0u8; 100]),
+        data: PartBytes::from(vec![0u8; 100]),
         start: Ts(0),
         duration: Ts::from_secs(secs),
         independent,

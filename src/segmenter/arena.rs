@@ -1,0 +1,180 @@
+//! Memory for parts. Packets are copied once, back to back, into blocks of one size per
+//! feed, and a finished part is the list of block slices it covers (one, or two when it
+//! crosses the end of a block). So a part holds no spare capacity, the allocator gets back
+//! blocks of the size it hands out (oldest first, as parts expire), and a block is freed
+//! when the last part in it is.
+
+use crate::ts::psi_writer::PsiWriter;
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+/// Smallest and largest block sizes; in between, the next power of two above the largest
+/// part of the last segment, so a part spans at most two blocks.
+const MIN_BLOCK: usize = 32 << 10;
+const MAX_BLOCK: usize = 1 << 20;
+
+/// The bytes of a finished part: shared slices of the blocks it was written into.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartBytes {
+    pieces: Arc<[Bytes]>,
+    len: usize,
+}
+
+impl PartBytes {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The slices, in order; their concatenation is the part.
+    pub fn pieces(&self) -> &[Bytes] {
+        &self.pieces
+    }
+
+    /// The part in one buffer (tests and tools; serving never copies).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for p in self.pieces.iter() {
+            v.extend_from_slice(p);
+        }
+        v
+    }
+}
+
+impl From<Vec<u8>> for PartBytes {
+    fn from(v: Vec<u8>) -> Self {
+        let len = v.len();
+        PartBytes {
+            pieces: Arc::from([Bytes::from(v)]),
+            len,
+        }
+    }
+}
+
+/// Where the part being built is written.
+#[derive(Debug)]
+pub(super) struct PartArena {
+    /// The current block: its filled part belongs to the part being built.
+    block: BytesMut,
+    /// Earlier pieces of the part being built, in blocks that are full.
+    full: Vec<Bytes>,
+    len: usize,
+    block_size: usize,
+    psi: Vec<u8>,
+}
+
+impl Default for PartArena {
+    fn default() -> Self {
+        PartArena {
+            block: BytesMut::new(),
+            full: Vec::new(),
+            len: 0,
+            block_size: 256 << 10,
+            psi: Vec::new(),
+        }
+    }
+}
+
+impl PartArena {
+    /// Sizes the blocks taken from now on for parts of up to `largest_part` bytes.
+    pub fn size_for(&mut self, largest_part: usize) {
+        self.block_size = largest_part.next_power_of_two().clamp(MIN_BLOCK, MAX_BLOCK);
+    }
+
+    /// Bytes of the part being built.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn append(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len();
+        while !bytes.is_empty() {
+            let room = self.block.capacity() - self.block.len();
+            if room == 0 {
+                if !self.block.is_empty() {
+                    self.full.push(self.block.split().freeze());
+                }
+                self.block = BytesMut::with_capacity(self.block_size);
+                continue;
+            }
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            self.block.extend_from_slice(now);
+            bytes = rest;
+        }
+    }
+
+    /// Writes hlsd's PAT and PMT, which open every part.
+    pub fn append_psi(&mut self, psi: &mut PsiWriter) {
+        let mut tables = std::mem::take(&mut self.psi);
+        tables.clear();
+        psi.write_into(&mut tables);
+        self.append(&tables);
+        self.psi = tables;
+    }
+
+    /// Ends the part being built and returns its bytes; the next part starts where it ended.
+    pub fn take(&mut self) -> PartBytes {
+        let mut pieces = std::mem::take(&mut self.full);
+        if !self.block.is_empty() {
+            pieces.push(self.block.split().freeze());
+        }
+        let len = std::mem::take(&mut self.len);
+        PartBytes {
+            pieces: pieces.into(),
+            len,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_written_back_to_back_and_split_at_block_ends() {
+        let mut a = PartArena::default();
+        a.size_for(1000);
+        assert_eq!(a.block_size, MIN_BLOCK);
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut parts = Vec::new();
+        let mut at = 0;
+        for size in [10_000, 30_000, 1, 59_999] {
+            for chunk in data[at..at + size].chunks(777) {
+                a.append(chunk);
+            }
+            assert_eq!(a.len(), size);
+            parts.push(a.take());
+            at += size;
+        }
+        assert_eq!(a.len(), 0);
+        let joined: Vec<u8> = parts.iter().flat_map(|p| p.to_vec()).collect();
+        assert_eq!(joined, data);
+        let sizes: Vec<_> = parts.iter().map(PartBytes::len).collect();
+        assert_eq!(sizes, [10_000, 30_000, 1, 59_999]);
+        // 32 KiB blocks: the second part crosses the first block's end, the last part
+        // two more; no piece is empty.
+        let pieces: Vec<_> = parts.iter().map(|p| p.pieces().len()).collect();
+        assert_eq!(pieces, [1, 2, 1, 3]);
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.pieces().iter().all(|b| !b.is_empty()))
+        );
+    }
+
+    #[test]
+    fn block_size_follows_the_largest_part() {
+        let mut a = PartArena::default();
+        a.size_for(70_000);
+        assert_eq!(a.block_size, 128 << 10);
+        a.size_for(50 << 20);
+        assert_eq!(a.block_size, MAX_BLOCK);
+        a.append(&[1]);
+        assert!(a.block.capacity() >= MAX_BLOCK);
+        assert_eq!(a.take().to_vec(), [1]);
+        assert!(a.take().is_empty());
+    }
+}
