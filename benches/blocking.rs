@@ -5,6 +5,11 @@
 //! `cargo bench --bench blocking`: 1, 100 and 1000 waiters on one feed, then 100 feeds
 //! with 10 waiters each, 20 s each. Under `cargo test` it runs a few-second smoke version so it cannot rot.
 //! hlsd runs in this process on one runtime thread; publishers and clients on another.
+//! Each scenario also runs against `floor`: the same exchange with only the wake-up and the
+//! socket writes left, on the same thread, as the baseline of the same command.
+
+#[path = "blocking/floor.rs"]
+mod floor;
 
 use bytes::Bytes;
 use hlsd::synth::Synth;
@@ -66,25 +71,38 @@ fn main() {
         tokio::spawn(hlsd::run(listener, cfg, std::future::pending()));
         addr
     });
+    let floor_addr = server_rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(floor::serve(listener));
+        addr
+    });
     for (i, s) in scenarios.iter().enumerate() {
-        let mut lat = client_rt.block_on(run(addr, s, i));
-        lat.sort_unstable();
-        let pct = |p: f64| {
-            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-                .copied()
-        };
-        let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
-        println!(
-            "blocking wake-up, {} feed(s) x {} waiters, {} s: {} answers, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            s.feeds,
-            s.waiters,
-            s.seconds,
-            lat.len(),
-            ms(pct(0.5)),
-            ms(pct(0.99)),
-            ms(lat.last().copied()),
-        );
-        assert!(!lat.is_empty(), "no blocking request was answered");
+        for (server, addr) in [("hlsd", addr), ("floor", floor_addr)] {
+            let mut lat = client_rt.block_on(run(addr, s, i));
+            lat.sort_unstable();
+            let pct = |p: f64| {
+                lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+                    .copied()
+            };
+            let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+            println!(
+                "blocking wake-up, {server}, {} feed(s) x {} waiters, {} s: {} answers, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+                s.feeds,
+                s.waiters,
+                s.seconds,
+                lat.len(),
+                ms(pct(0.5)),
+                ms(pct(0.99)),
+                ms(lat.last().copied()),
+            );
+            assert!(
+                !lat.is_empty(),
+                "{server}: no blocking request was answered"
+            );
+        }
     }
 }
 
