@@ -60,12 +60,12 @@ pub async fn run_with_tls(
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
     let registry = feeds::Registry::new(config, clock::Clock::new());
     let (tx, rx) = watch::channel(false);
-    let app = http::App {
+    let app = Arc::new(http::AppState {
         registry: registry.clone(),
         shutdown: rx.clone(),
         first_segment_wait: Duration::from_secs_f64(first_wait),
         metrics: Arc::new(metrics::Metrics::new(registry.clone())),
-    };
+    });
     if registry.config().demo.enabled {
         demo::spawn(&registry.config().demo, listener.local_addr()?, rx.clone());
     }

@@ -19,8 +19,11 @@ use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-#[derive(Clone)]
-pub struct App {
+/// What handlers share, behind one `Arc`: axum clones the state for every request, so a
+/// request costs one reference count, not a copy of each field.
+pub type App = Arc<AppState>;
+
+pub struct AppState {
     pub registry: Arc<Registry>,
     /// Becomes true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,

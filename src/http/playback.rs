@@ -7,7 +7,7 @@ use super::App;
 use super::body::ChunksBody;
 use super::error::HttpError;
 use super::range::{RangeRequest, parse_range};
-use crate::feeds::{Rendered, Snapshot};
+use crate::feeds::{Rendered, Rendition, Snapshot};
 use crate::playlist::MediaUri;
 use crate::playlist::blocking::{Decision, Directives, decide, parse_directives};
 use crate::playlist::parse_media_uri;
@@ -67,7 +67,7 @@ pub async fn media_or_segment(
             Err(msg) => return with_max_age(HttpError::BadRequest(msg).into_response(), td),
         };
         let blocking = directives.msn.is_some();
-        return match media_playlist(&app, r.subscribe(), directives, &headers).await {
+        return match media_playlist(&app, &r, directives, &headers).await {
             // Appendix B.1: blocking answers live 6 × TD in caches, failures 4 × TD;
             // plain reloads ½ × TD, their failures 1 × TD.
             Ok(res) if blocking => with_max_age(res, 6 * td),
@@ -88,7 +88,7 @@ pub async fn media_or_segment(
             }
         }
         Some(MediaUri::Part { token, msn, index }) => {
-            part(&app, r.subscribe(), token, msn, index, range).await
+            part(&app, &r, token, msn, index, range).await
         }
         None => Err(HttpError::NotFound),
     };
@@ -101,35 +101,25 @@ pub async fn not_found() -> HttpError {
 
 async fn media_playlist(
     app: &App,
-    mut rx: watch::Receiver<Arc<Snapshot>>,
+    r: &Rendition,
     d: Directives,
     headers: &HeaderMap,
 ) -> Result<Response, HttpError> {
-    let snap = wait_first(app, &mut rx, |s| s.playlist.is_some() || s.ended()).await?;
+    // Most requests are answered from the current snapshot; a receiver is subscribed only
+    // to wait.
+    let ready = |s: &Arc<Snapshot>| s.playlist.is_some() || s.ended();
+    let mut snap = r.snapshot();
+    if !ready(&snap) {
+        snap = wait_first(app, &mut r.subscribe(), ready).await?;
+    }
     let td = snap.target_duration;
-    let snap = if snap.part_target.is_some() {
-        // Blocking reload (§6.2.5.2): at most 3 × TD, then 503.
-        let deadline = Instant::now() + Duration::from_secs(3 * u64::from(td.max(1)));
-        let mut shutdown = app.shutdown.clone();
-        loop {
-            let snap = rx.borrow_and_update().clone();
-            match decide(&d, &snap.position, |m| snap.parts_of(m)) {
-                Decision::Now => break snap,
-                Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
-                Decision::Wait => {}
-            }
-            tokio::select! {
-                r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Err(HttpError::NoFeed),
-                    Err(_) => return Err(HttpError::BlockTimeout),
-                },
-                _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
-            }
+    if snap.part_target.is_some() {
+        match decide(&d, &snap.position, |m| snap.parts_of(m)) {
+            Decision::Now => {}
+            Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
+            Decision::Wait => snap = block(app, r.subscribe(), &d, td).await?,
         }
-    } else {
-        snap
-    };
+    }
     let rendered = match (&snap.delta, d.skip) {
         (Some(delta), true) => delta,
         _ => snap.playlist.as_ref().ok_or(HttpError::NotReady)?,
@@ -137,20 +127,53 @@ async fn media_playlist(
     Ok(playlist_response(rendered, headers, (td / 2).max(1)))
 }
 
+/// Blocking reload (§6.2.5.2): waits until the playlist holds what `d` asks for, at most
+/// 3 × TD, then 503.
+async fn block(
+    app: &App,
+    mut rx: watch::Receiver<Arc<Snapshot>>,
+    d: &Directives,
+    td: u32,
+) -> Result<Arc<Snapshot>, HttpError> {
+    let deadline = Instant::now() + Duration::from_secs(3 * u64::from(td.max(1)));
+    let mut shutdown = app.shutdown.clone();
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        match decide(d, &snap.position, |m| snap.parts_of(m)) {
+            Decision::Now => return Ok(snap),
+            Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
+            Decision::Wait => {}
+        }
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(HttpError::NoFeed),
+                Err(_) => return Err(HttpError::BlockTimeout),
+            },
+            _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
+        }
+    }
+}
+
 /// A part: served at once when it exists; the one the preload hint names is waited for
 /// (§6.2.5.3); any other unknown part is 404.
 async fn part(
     app: &App,
-    mut rx: watch::Receiver<Arc<Snapshot>>,
+    r: &Rendition,
     token: u64,
     msn: u64,
     index: usize,
     range: Option<&str>,
 ) -> Result<Response, HttpError> {
+    if let Some(p) = r.snapshot().part(token, msn, index) {
+        return media_response(vec![p.data.clone()], range);
+    }
+    let mut rx = r.subscribe();
     let deadline = {
         let td = rx.borrow().target_duration.max(1);
         Instant::now() + Duration::from_secs(3 * u64::from(td))
     };
+    let mut shutdown = app.shutdown.clone();
     loop {
         let snap = rx.borrow_and_update().clone();
         if let Some(p) = snap.part(token, msn, index) {
@@ -163,7 +186,6 @@ async fn part(
         if !hinted {
             return Err(HttpError::NoSegment);
         }
-        let mut shutdown = app.shutdown.clone();
         tokio::select! {
             r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
                 Ok(Ok(())) => {}
