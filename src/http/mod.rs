@@ -7,16 +7,20 @@ pub mod ingest;
 pub mod lane;
 pub mod playback;
 pub mod range;
+pub mod service;
 pub mod web;
 
 use crate::feeds::Registry;
 use axum::Router;
-use axum::http::{Method, header};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
 use axum::routing::{get, post};
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tower_http::cors::{Any, CorsLayer};
+use tower::{Service, ServiceBuilder};
 use tower_http::trace::TraceLayer;
 
 /// What handlers share, behind one `Arc`: axum clones the state for every request, so a
@@ -33,25 +37,38 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-pub fn router(app: App) -> Router {
-    // Playback grants CORS to any origin on every response, errors included; ingest and
-    // admin routes grant none.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .expose_headers([header::AGE]);
+/// What [`service`] returns: what `axum::serve` needs.
+pub trait HttpService:
+    Service<Request, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The whole HTTP service: a `tracing` span per request (tower-http's `TraceLayer`) around
+/// [`service::Dispatch`], which sends `/live` to the playback router (CORS for any origin
+/// and request counting, see [`service::Playback`]) and the rest to the ingest, admin and
+/// web routes, which grant no CORS.
+pub fn service(app: App) -> impl HttpService {
     let playback = Router::new()
-        .route("/{feed}/index.m3u8", get(playback::multivariant))
+        .route("/live/{feed}/index.m3u8", get(playback::multivariant))
         .route(
-            "/{feed}/{rendition}/{file}",
+            "/live/{feed}/{rendition}/{file}",
             get(playback::media_or_segment),
         )
         .fallback(playback::not_found)
-        .layer(cors)
-        .layer(axum::middleware::from_fn_with_state(
-            app.metrics.clone(),
-            crate::metrics::requests::track_playback,
-        ));
+        .with_state(app.clone());
     let ingest = Router::new()
         .route(
             "/ingest/{feed}",
@@ -61,12 +78,21 @@ pub fn router(app: App) -> Router {
             "/ingest/{feed}/{rendition}",
             post(ingest::ingest_rendition).put(ingest::ingest_rendition),
         );
-    Router::new()
-        .nest("/live", playback)
+    let other = Router::new()
         .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(web::routes())
         .merge(api::routes())
+        .with_state(app.clone());
+    let dispatch = service::Dispatch {
+        playback: service::Playback {
+            router: playback,
+            metrics: app.metrics.clone(),
+        },
+        other,
+    };
+    ServiceBuilder::new()
+        .map_response(|res: Response<_>| res.map(Body::new))
         .layer(TraceLayer::new_for_http())
-        .with_state(app)
+        .service(dispatch)
 }

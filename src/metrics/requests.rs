@@ -1,15 +1,13 @@
-//! Counting of playback requests: a middleware on the `/live` router that counts answers
-//! by kind (playlist or media) and status class, body bytes, and blocking requests in
-//! flight.
+//! Counting of playback requests: [`Tracked`] is started when a `/live` request comes in
+//! and finished with its answer (by `http::service::Playback`); it counts answers by kind
+//! (playlist or media) and status class, body bytes, and blocking requests in flight.
 
 use super::Metrics;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use http_body::Body as _;
 use prometheus_client::metrics::gauge::Gauge;
-use std::sync::Arc;
 
 /// Holds one unit of a gauge while alive, so a request dropped mid-wait (client gone)
 /// still gives it back.
@@ -40,28 +38,49 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
-pub async fn track_playback(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let kind = if path.ends_with(".m3u8") {
-        "playlist"
-    } else {
-        "media"
-    };
-    let held = may_block(path, req.uri().query()).then(|| {
-        m.blocking_waiting.inc();
-        Held(m.blocking_waiting.clone())
-    });
-    let get = req.method() == Method::GET;
-    let res = next.run(req).await;
-    drop(held);
-    let class = status_class(res.status().as_u16());
-    m.requests
-        .get_or_create(&[("kind", kind), ("status", class)])
-        .inc();
-    if get && let Some(n) = res.body().size_hint().exact() {
-        m.response_bytes.get_or_create(&[("kind", kind)]).inc_by(n);
+/// A playback request being answered.
+pub struct Tracked {
+    kind: &'static str,
+    get: bool,
+    /// Present while a request that may wait for media is in flight.
+    held: Option<Held>,
+}
+
+impl Tracked {
+    pub fn start(m: &Metrics, req: &Request) -> Tracked {
+        let path = req.uri().path();
+        let kind = if path.ends_with(".m3u8") {
+            "playlist"
+        } else {
+            "media"
+        };
+        let held = may_block(path, req.uri().query()).then(|| {
+            m.blocking_waiting.inc();
+            Held(m.blocking_waiting.clone())
+        });
+        Tracked {
+            kind,
+            get: req.method() == Method::GET,
+            held,
+        }
     }
-    res
+
+    /// Counts the answer. A request dropped before its answer (client gone) is not counted,
+    /// but gives back its unit of the blocking gauge.
+    pub fn finish(self, m: &Metrics, res: &Response) {
+        drop(self.held);
+        let class = status_class(res.status().as_u16());
+        m.requests
+            .get_or_create(&[("kind", self.kind), ("status", class)])
+            .inc();
+        if self.get
+            && let Some(n) = res.body().size_hint().exact()
+        {
+            m.response_bytes
+                .get_or_create(&[("kind", self.kind)])
+                .inc_by(n);
+        }
+    }
 }
 
 #[cfg(test)]
