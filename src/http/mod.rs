@@ -61,14 +61,6 @@ impl<S> HttpService for S where
 /// and request counting, see [`service::Playback`]) and the rest to the ingest, admin and
 /// web routes, which grant no CORS.
 pub fn service(app: App) -> impl HttpService {
-    let playback = Router::new()
-        .route("/live/{feed}/index.m3u8", get(playback::multivariant))
-        .route(
-            "/live/{feed}/{rendition}/{file}",
-            get(playback::media_or_segment),
-        )
-        .fallback(playback::not_found)
-        .with_state(app.clone());
     let ingest = Router::new()
         .route(
             "/ingest/{feed}",
@@ -85,10 +77,7 @@ pub fn service(app: App) -> impl HttpService {
         .merge(api::routes())
         .with_state(app.clone());
     let dispatch = service::Dispatch {
-        playback: service::Playback {
-            router: playback,
-            metrics: app.metrics.clone(),
-        },
+        playback: service::Playback { app: app.clone() },
         other,
     };
     ServiceBuilder::new()

@@ -12,10 +12,13 @@ use crate::playlist::MediaUri;
 use crate::playlist::blocking::{Decision, Directives, decide, parse_directives};
 use crate::playlist::parse_media_uri;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use http_body::Body as _;
+use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,14 +28,89 @@ const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-pub async fn multivariant(
-    State(app): State<App>,
-    Path(feed): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    let f = app.registry.feed(&feed).ok_or(HttpError::NoFeed)?;
+/// Answers a request under `/live` (`http::service::Playback` adds CORS and counts it).
+///
+/// The two routes are matched here rather than by an axum `Router`: a router would insert
+/// its URL parameters, matched path and original URI into the request's extensions and
+/// box the handler's future, several allocations per request, when a playlist answer is a
+/// clone of a `Bytes`.
+pub async fn answer(app: App, req: Request) -> Response {
+    let Some(route) = Route::parse(req.uri().path()) else {
+        return HttpError::NotFound.into_response();
+    };
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => {
+            let mut res = StatusCode::METHOD_NOT_ALLOWED.into_response();
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+            return res;
+        }
+    };
+    let headers = req.headers();
+    let mut res = match route {
+        Route::Multivariant { feed } => multivariant(&app, &feed, headers)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Route::Media {
+            feed,
+            rendition,
+            file,
+        } => media_or_segment(&app, &feed, &rendition, &file, req.uri().query(), headers).await,
+    };
+    if head {
+        // The length a GET would have, without the body.
+        if let Some(len) = res.body().size_hint().exact()
+            && !res.headers().contains_key(header::CONTENT_LENGTH)
+        {
+            res.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        *res.body_mut() = Body::empty();
+    }
+    res
+}
+
+/// A playback path: `/live/{feed}/index.m3u8` or `/live/{feed}/{rendition}/{file}`.
+#[derive(Debug, PartialEq)]
+enum Route<'a> {
+    Multivariant {
+        feed: Cow<'a, str>,
+    },
+    Media {
+        feed: Cow<'a, str>,
+        rendition: Cow<'a, str>,
+        file: Cow<'a, str>,
+    },
+}
+
+impl<'a> Route<'a> {
+    /// Matches like the router did: parts are non-empty and percent-decoded (borrowed when
+    /// nothing is encoded); anything else is not a playback route.
+    fn parse(path: &'a str) -> Option<Route<'a>> {
+        let mut parts = path.strip_prefix("/live/")?.split('/');
+        let (a, b, c) = (parts.next()?, parts.next()?, parts.next());
+        if parts.next().is_some() || a.is_empty() || b.is_empty() || c == Some("") {
+            return None;
+        }
+        let decode = |s: &'a str| percent_decode_str(s).decode_utf8().ok();
+        Some(match c {
+            None if b == "index.m3u8" => Route::Multivariant { feed: decode(a)? },
+            None => return None,
+            Some(c) => Route::Media {
+                feed: decode(a)?,
+                rendition: decode(b)?,
+                file: decode(c)?,
+            },
+        })
+    }
+}
+
+async fn multivariant(app: &App, feed: &str, headers: &HeaderMap) -> Result<Response, HttpError> {
+    let f = app.registry.feed(feed).ok_or(HttpError::NoFeed)?;
     let mut rx = f.subscribe_multivariant();
-    let rendered = wait_first(&app, &mut rx, |m| m.is_some())
+    let rendered = wait_first(app, &mut rx, |m| m.is_some())
         .await?
         .ok_or(HttpError::NotReady)?;
     let td = f
@@ -41,17 +119,19 @@ pub async fn multivariant(
         .map(|r| r.snapshot().target_duration)
         .max()
         .unwrap_or(0);
-    Ok(playlist_response(&rendered, &headers, (td / 2).max(1)))
+    Ok(playlist_response(&rendered, headers, (td / 2).max(1)))
 }
 
-pub async fn media_or_segment(
-    State(app): State<App>,
-    Path((feed, rendition, file)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+async fn media_or_segment(
+    app: &App,
+    feed: &str,
+    rendition: &str,
+    file: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
 ) -> Response {
-    let f = app.registry.feed(&feed);
-    let r = f.as_ref().and_then(|f| f.rendition(&rendition));
+    let f = app.registry.feed(feed);
+    let r = f.as_ref().and_then(|f| f.rendition(rendition));
     let Some(r) = r else {
         let e = if f.is_none() {
             HttpError::NoFeed
@@ -62,12 +142,12 @@ pub async fn media_or_segment(
     };
     let td = r.snapshot().target_duration;
     if file == "media.m3u8" {
-        let directives = match parse_directives(query.as_deref()) {
+        let directives = match parse_directives(query) {
             Ok(d) => d,
             Err(msg) => return with_max_age(HttpError::BadRequest(msg).into_response(), td),
         };
         let blocking = directives.msn.is_some();
-        return match media_playlist(&app, &r, directives, &headers).await {
+        return match media_playlist(app, &r, directives, headers).await {
             // Appendix B.1: blocking answers live 6 × TD in caches, failures 4 × TD;
             // plain reloads ½ × TD, their failures 1 × TD.
             Ok(res) if blocking => with_max_age(res, 6 * td),
@@ -77,7 +157,7 @@ pub async fn media_or_segment(
         };
     }
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let res = match parse_media_uri(&file) {
+    let res = match parse_media_uri(file) {
         Some(MediaUri::Segment { token, msn }) => {
             let snap = r.snapshot();
             match snap.segment(token, msn) {
@@ -87,16 +167,10 @@ pub async fn media_or_segment(
                 None => Err(HttpError::NoSegment),
             }
         }
-        Some(MediaUri::Part { token, msn, index }) => {
-            part(&app, &r, token, msn, index, range).await
-        }
+        Some(MediaUri::Part { token, msn, index }) => part(app, &r, token, msn, index, range).await,
         None => Err(HttpError::NotFound),
     };
     res.unwrap_or_else(|e| with_max_age(e.into_response(), td))
-}
-
-pub async fn not_found() -> HttpError {
-    HttpError::NotFound
 }
 
 async fn media_playlist(
@@ -286,4 +360,54 @@ async fn wait_first<T: Clone>(
         _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
     };
     Ok(waited.unwrap_or_else(|| rx.borrow().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media<'a>(feed: &'a str, rendition: &'a str, file: &'a str) -> Option<Route<'a>> {
+        Some(Route::Media {
+            feed: feed.into(),
+            rendition: rendition.into(),
+            file: file.into(),
+        })
+    }
+
+    #[test]
+    fn routes() {
+        let multivariant = |feed| {
+            Some(Route::Multivariant {
+                feed: Cow::Borrowed(feed),
+            })
+        };
+        assert_eq!(Route::parse("/live/cam/index.m3u8"), multivariant("cam"));
+        assert_eq!(
+            Route::parse("/live/cam/main/media.m3u8"),
+            media("cam", "main", "media.m3u8")
+        );
+        assert_eq!(
+            Route::parse("/live/cam/hi/seg-ab12-3.ts"),
+            media("cam", "hi", "seg-ab12-3.ts")
+        );
+        // Percent-encoded parts are decoded, like axum's `Path` did; invalid escapes stay.
+        assert_eq!(Route::parse("/live/c%61m/index.m3u8"), multivariant("cam"));
+        assert_eq!(Route::parse("/live/c%ZZ/index.m3u8"), multivariant("c%ZZ"));
+        assert_eq!(Route::parse("/live/c%FF/index.m3u8"), None);
+        for path in [
+            "/live",
+            "/live/",
+            "/live/cam",
+            "/live/cam/",
+            "/live/cam/other.m3u8",
+            "/live//index.m3u8",
+            "/live/cam//media.m3u8",
+            "/live/cam/main/",
+            "/live/cam/main/media.m3u8/",
+            "/live/a/b/c/d",
+            "/ingest/cam",
+        ] {
+            assert_eq!(Route::parse(path), None, "{path}");
+        }
+    }
 }

@@ -1,12 +1,15 @@
 //! The server's outermost services, written by hand because they run for every request:
-//! [`Dispatch`] sends `/live` requests to the playback router and everything else to the
-//! main router, and [`Playback`] wraps the playback router with CORS and request counting.
+//! [`Dispatch`] sends `/live` requests to [`Playback`] and everything else to the axum
+//! router of the other routes; [`Playback`] adds CORS and request counting around
+//! [`playback::answer`].
 //!
-//! Layers added with `Router::layer` wrap every route in a boxed, cloned-per-request service
+//! Layers added with `Router::layer` wrap every route in a boxed service cloned per request
 //! and box each response future; on 2.5 KB playlist answers that overhead (with tower-http's
-//! `CorsLayer`, which builds a `HeaderMap` per request, and a `from_fn` middleware) cost more
-//! than the handler. Here each request costs two `match`es and the inner router's own work.
+//! `CorsLayer`, which builds a `HeaderMap` per request, a `from_fn` middleware and `nest`'s
+//! URI rewrite) cost more than the handler. Here a playlist request costs one boxed future
+//! and a few `match`es before the handler.
 
+use super::{App, playback};
 use crate::metrics::Metrics;
 use crate::metrics::requests::Tracked;
 use axum::Router;
@@ -14,7 +17,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
-use futures_util::future::{Either, Ready, ready};
+use futures_util::future::{BoxFuture, Either, Ready, ready};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -51,11 +54,11 @@ impl Service<Request> for Dispatch {
 }
 
 /// Playback grants CORS to any origin on every response, errors included, exposing Age;
-/// an `OPTIONS` request is a preflight, answered here. Every answer is counted.
+/// an `OPTIONS` request is a preflight, answered here. Every answer is counted. The rest is
+/// [`playback::answer`].
 #[derive(Clone)]
 pub struct Playback {
-    pub router: Router,
-    pub metrics: Arc<Metrics>,
+    pub app: App,
 }
 
 const ANY_ORIGIN: HeaderValue = HeaderValue::from_static("*");
@@ -72,38 +75,41 @@ impl Service<Request> for Playback {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let tracked = Tracked::start(&self.metrics, &req);
+        let metrics = &self.app.metrics;
+        let tracked = Tracked::start(metrics, &req);
         if req.method() == Method::OPTIONS {
             let mut res = Response::new(Body::empty());
             let h = res.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
             h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, METHODS);
-            tracked.finish(&self.metrics, &res);
+            tracked.finish(metrics, &res);
             return Either::Left(ready(Ok(res)));
         }
         Either::Right(Counted {
-            inner: self.router.call(req),
-            tracked: Some((tracked, self.metrics.clone())),
+            answer: Box::pin(playback::answer(self.app.clone(), req)),
+            tracked: Some(tracked),
+            metrics: metrics.clone(),
         })
     }
 }
 
 /// A playback answer on its way: gets the CORS headers and is counted when ready.
 pub struct Counted {
-    inner: <Router as Service<Request>>::Future,
-    tracked: Option<(Tracked, Arc<Metrics>)>,
+    answer: BoxFuture<'static, Response>,
+    tracked: Option<Tracked>,
+    metrics: Arc<Metrics>,
 }
 
 impl Future for Counted {
     type Output = Result<Response, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let Ok(mut res) = std::task::ready!(Pin::new(&mut self.inner).poll(cx));
+        let mut res = std::task::ready!(self.answer.as_mut().poll(cx));
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
-        if let Some((tracked, metrics)) = self.tracked.take() {
-            tracked.finish(&metrics, &res);
+        if let Some(tracked) = self.tracked.take() {
+            tracked.finish(&self.metrics, &res);
         }
         Poll::Ready(Ok(res))
     }
