@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http_body::Body as _;
 use percent_encoding::percent_decode_str;
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -272,10 +272,23 @@ async fn part(
 }
 
 fn with_max_age(mut res: Response, secs: u32) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", secs.max(1))) {
-        res.headers_mut().insert(header::CACHE_CONTROL, v);
-    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, cache_control(secs.max(1)));
     res
+}
+
+/// `public, max-age={secs}`; the values playlists use (multiples of a target duration up
+/// to a minute) are made once and cloned, the rest per call.
+fn cache_control(secs: u32) -> HeaderValue {
+    static SMALL: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| (0..=60).map(max_age).collect());
+    fn max_age(secs: u32) -> HeaderValue {
+        HeaderValue::try_from(format!("public, max-age={secs}"))
+            .expect("digits are a valid header value")
+    }
+    match SMALL.get(secs as usize) {
+        Some(v) => v.clone(),
+        None => max_age(secs),
+    }
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -372,6 +385,16 @@ mod tests {
             rendition: rendition.into(),
             file: file.into(),
         })
+    }
+
+    #[test]
+    fn cache_control_values() {
+        for secs in [1, 2, 60, 61, 3600] {
+            assert_eq!(
+                cache_control(secs).to_str().unwrap(),
+                format!("public, max-age={secs}")
+            );
+        }
     }
 
     #[test]
