@@ -12,16 +12,10 @@ pub mod web;
 
 use crate::feeds::Registry;
 use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::Response;
 use axum::routing::{get, post};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tower::{Service, ServiceBuilder};
-use tower_http::trace::TraceLayer;
 
 /// What handlers share, behind one `Arc`: axum clones the state for every request, so a
 /// request costs one reference count, not a copy of each field.
@@ -37,30 +31,11 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// What [`service`] returns: what `axum::serve` needs.
-pub trait HttpService:
-    Service<Request, Response = Response, Error = Infallible, Future: Send>
-    + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> HttpService for S where
-    S: Service<Request, Response = Response, Error = Infallible, Future: Send>
-        + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// The whole HTTP service: a `tracing` span per request (tower-http's `TraceLayer`) around
-/// [`service::Dispatch`], which sends `/live` to the playback router (CORS for any origin
-/// and request counting, see [`service::Playback`]) and the rest to the ingest, admin and
-/// web routes, which grant no CORS.
-pub fn service(app: App) -> impl HttpService {
+/// The whole HTTP service: [`service::Dispatch`] opens a `tracing` span per request and
+/// sends `/live` to playback (CORS for any origin and request counting, see
+/// [`service::Playback`]) and the rest to the ingest, admin and web routes, which grant no
+/// CORS.
+pub fn service(app: App) -> service::Dispatch {
     let ingest = Router::new()
         .route(
             "/ingest/{feed}",
@@ -76,12 +51,8 @@ pub fn service(app: App) -> impl HttpService {
         .merge(web::routes())
         .merge(api::routes())
         .with_state(app.clone());
-    let dispatch = service::Dispatch {
+    service::Dispatch {
         playback: service::Playback { app: app.clone() },
         other,
-    };
-    ServiceBuilder::new()
-        .map_response(|res: Response<_>| res.map(Body::new))
-        .layer(TraceLayer::new_for_http())
-        .service(dispatch)
+    }
 }
