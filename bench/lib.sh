@@ -4,7 +4,9 @@
 set -euo pipefail
 shopt -s inherit_errexit
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-HLSD="$ROOT/target/release/hlsd"
+# HLSD_BIN=path runs another build (e.g. an older commit's, for a before/after) and skips
+# the build.
+HLSD="${HLSD_BIN:-$ROOT/target/release/hlsd}"
 DATA="$ROOT/target/bench-data"
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
@@ -32,7 +34,7 @@ free_port() {
 }
 
 build_hlsd() {
-  (cd "$ROOT" && cargo build --release --quiet)
+  [ -n "${HLSD_BIN:-}" ] || (cd "$ROOT" && cargo build --release --quiet)
 }
 
 # make_clip: a 30 s 1280x720 25 fps H.264 (~4 Mbit/s, 2 s GOP) + AAC MPEG-TS, made once and

@@ -10,7 +10,8 @@
 # (worker_processes auto, sendfile, keep-alive, open_file_cache; config written here)
 # serves. Then the same wrk (HTTP/1.1 keep-alive) and h2load (HTTP/2 over cleartext with
 # prior knowledge, h2c) runs go to each server, one after the other, and the script prints
-# requests/s and hlsd/nginx. Client and servers share the machine's cores.
+# requests/s, hlsd/nginx and each server's CPU time per request (µs, all its processes and
+# threads). Client and servers share the machine's cores.
 # Needs wrk, nginx, h2load (nghttp2-client), ffmpeg, curl, python3: installed with apt when
 # missing and run as root.
 
@@ -65,14 +66,15 @@ http {
 EOF
 echo ok >"$SHM/ok"
 nginx -c "$TMP/nginx.conf" -e "$TMP/nginx-error.log" &
-PIDS+=($!)
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
 
 LIVE="http://127.0.0.1:$HP/live/bench/main"
 # The first playlist request waits for the first segment.
 wait_http "$LIVE/media.m3u8" 30
 wait_http "http://127.0.0.1:$NP/ok" 10
 
-echo "hlsd $(git -C "$ROOT" rev-parse --short HEAD), $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), h2load $(h2load --version | awk '{print $2}')"
+echo "hlsd ${HLSD_BIN:-$(git -C "$ROOT" rev-parse --short HEAD)}, $(nginx -v 2>&1), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), h2load $(h2load --version | awk '{print $2}')"
 echo "$(nproc) cores; $CONNS connections, $THREADS client threads, ${DURATION}s per run"
 
 # fresh_segment: copies the newest listed segment (and the playlist as it is now) to tmpfs;
@@ -112,29 +114,42 @@ run_h2load() {
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 
-printf '%-26s %12s %12s %12s %10s\n' "" "bytes" "hlsd req/s" "nginx req/s" "hlsd/nginx"
-row() { # label bytes hlsd nginx
-  printf '%-26s %12s %12.0f %12.0f %10s\n' "$1" "$2" "$3" "$4" "$(ratio "$3" "$4")"
+# Server CPU (user + system, every process) per request, in µs: the machine's cores are
+# shared, so requests/s move with whatever else runs; a server's own CPU per answer moves
+# much less.
+nginx_ticks() {
+  local t=0 p
+  for p in "$NGINX_PID" $(pgrep -P "$NGINX_PID"); do t=$((t + $(cpu_ticks "$p"))); done
+  echo "$t"
+}
+hlsd_ticks() { cpu_ticks "$HLSD_PID"; }
+# measure TICKS_FN RUN_FN URL: prints "requests/s µs-per-request".
+measure() {
+  local t0 rps t1
+  t0="$($1)"
+  rps="$($2 "$3")"
+  t1="$($1)"
+  echo "$rps $(python3 -c "print(f'{($t1 - $t0) * 1e6 / $(getconf CLK_TCK) / ($rps * $DURATION):.1f}')")"
+}
+
+printf '%-26s %10s %11s %11s %10s %9s %9s\n' "" "bytes" "hlsd req/s" "nginx req/s" "hlsd/nginx" "hlsd µs" "nginx µs"
+row() { # label bytes client hlsd-url nginx-url
+  local h n
+  read -r -a h <<<"$(measure hlsd_ticks "$3" "$4")"
+  read -r -a n <<<"$(measure nginx_ticks "$3" "$5")"
+  printf '%-26s %10s %11.0f %11.0f %10s %9s %9s\n' "$1" "$2" "${h[0]}" "${n[0]}" "$(ratio "${h[0]}" "${n[0]}")" "${h[1]}" "${n[1]}"
 }
 
 seg="$(fresh_segment)"
-h="$(run_wrk "$LIVE/$seg")"
-n="$(run_wrk "http://127.0.0.1:$NP/$seg")"
-row "HTTP/1.1 segment" "$(stat -c %s "$SHM/$seg")" "$h" "$n"
+row "HTTP/1.1 segment" "$(stat -c %s "$SHM/$seg")" run_wrk "$LIVE/$seg" "http://127.0.0.1:$NP/$seg"
 
 curl -fsS "$LIVE/media.m3u8" -o "$SHM/media.m3u8"
-h="$(run_wrk "$LIVE/media.m3u8")"
-n="$(run_wrk "http://127.0.0.1:$NP/media.m3u8")"
-row "HTTP/1.1 media playlist" "$(stat -c %s "$SHM/media.m3u8")" "$h" "$n"
+row "HTTP/1.1 media playlist" "$(stat -c %s "$SHM/media.m3u8")" run_wrk "$LIVE/media.m3u8" "http://127.0.0.1:$NP/media.m3u8"
 
 seg="$(fresh_segment)"
-h="$(run_h2load "$LIVE/$seg")"
-n="$(run_h2load "http://127.0.0.1:$N2P/$seg")"
-row "HTTP/2 (h2c) segment" "$(stat -c %s "$SHM/$seg")" "$h" "$n"
+row "HTTP/2 (h2c) segment" "$(stat -c %s "$SHM/$seg")" run_h2load "$LIVE/$seg" "http://127.0.0.1:$N2P/$seg"
 
 curl -fsS "$LIVE/media.m3u8" -o "$SHM/media.m3u8"
-h="$(run_h2load "$LIVE/media.m3u8")"
-n="$(run_h2load "http://127.0.0.1:$N2P/media.m3u8")"
-row "HTTP/2 (h2c) media playlist" "$(stat -c %s "$SHM/media.m3u8")" "$h" "$n"
+row "HTTP/2 (h2c) media playlist" "$(stat -c %s "$SHM/media.m3u8")" run_h2load "$LIVE/media.m3u8" "http://127.0.0.1:$N2P/media.m3u8"
 
 echo "hlsd CPU over the whole script: $(($(cpu_ticks "$HLSD_PID") / $(getconf CLK_TCK))) s, RSS $(($(rss_kb "$HLSD_PID") / 1024)) MiB"

@@ -19,6 +19,7 @@ pub mod ts;
 
 pub use config::Config;
 
+use axum::ServiceExt as _;
 use axum::serve::ListenerExt;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -60,16 +61,16 @@ pub async fn run_with_tls(
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
     let registry = feeds::Registry::new(config, clock::Clock::new());
     let (tx, rx) = watch::channel(false);
-    let app = http::App {
+    let app = Arc::new(http::AppState {
         registry: registry.clone(),
         shutdown: rx.clone(),
         first_segment_wait: Duration::from_secs_f64(first_wait),
         metrics: Arc::new(metrics::Metrics::new(registry.clone())),
-    };
+    });
     if registry.config().demo.enabled {
         demo::spawn(&registry.config().demo, listener.local_addr()?, rx.clone());
     }
-    let router = http::router(app);
+    let service = http::service(app);
     let tls_handle = axum_server::Handle::new();
     if let Some(tls) = tls {
         // One process-wide crypto provider; a second install (tests) is harmless.
@@ -80,8 +81,10 @@ pub async fn run_with_tls(
         let server = axum_server::from_tcp_rustls(tls.listener, rustls)?
             .handle(tls_handle.clone())
             .serve(
-                router
-                    .clone()
+                // axum-server hands over hyper's body type; the service takes axum's.
+                tower::ServiceBuilder::new()
+                    .map_request(|req: axum::http::Request<_>| req.map(axum::body::Body::new))
+                    .service(service.clone())
                     .into_make_service_with_connect_info::<SocketAddr>(),
             );
         tokio::spawn(async move {
@@ -104,7 +107,7 @@ pub async fn run_with_tls(
     });
     let server = axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        service.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(signal)
     .into_future();

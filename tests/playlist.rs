@@ -121,6 +121,10 @@ async fn unknown_feed_is_404_with_cors() {
         "/live/nobody/index.m3u8",
         "/live/nobody/main/media.m3u8",
         "/live/nobody/main/seg-1.ts",
+        "/live/nobody/main/nothing.txt",
+        "/live/a/b/c/d",
+        "/live/",
+        "/live",
     ] {
         let r = request("GET", &server.url(path), &[ORIGIN]).await;
         assert_eq!(r.status, 404, "GET {path}");
@@ -130,7 +134,16 @@ async fn unknown_feed_is_404_with_cors() {
             "GET {path}: {:?}",
             r.headers
         );
+        assert_eq!(
+            r.header("access-control-expose-headers"),
+            Some("age"),
+            "GET {path}"
+        );
     }
+    // A method playback does not answer: 405, still with CORS.
+    let r = request("POST", &server.index_url("nobody"), &[ORIGIN]).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     server.stop().await;
 }
 
@@ -380,6 +393,13 @@ async fn cors_preflight_for_playback_only() {
         "{:?}",
         r.headers
     );
+    let methods = r.header("access-control-allow-methods").unwrap_or("");
+    for m in ["GET", "HEAD", "OPTIONS"] {
+        assert!(methods.split(',').any(|x| x.trim() == m), "{methods}");
+    }
+    // Any playback path, even one that does not exist.
+    let r = request("OPTIONS", &server.url("/live/x/y/z"), &preflight).await;
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     let preflight = [ORIGIN, ("Access-Control-Request-Method", "POST")];
     let r = request("OPTIONS", &server.url("/ingest/any"), &preflight).await;
     assert_eq!(

@@ -7,20 +7,21 @@ pub mod ingest;
 pub mod lane;
 pub mod playback;
 pub mod range;
+pub mod service;
 pub mod web;
 
 use crate::feeds::Registry;
 use axum::Router;
-use axum::http::{Method, header};
 use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tower_http::cors::{Any, CorsLayer};
-use tower_http::trace::TraceLayer;
 
-#[derive(Clone)]
-pub struct App {
+/// What handlers share, behind one `Arc`: axum clones the state for every request, so a
+/// request costs one reference count, not a copy of each field.
+pub type App = Arc<AppState>;
+
+pub struct AppState {
     pub registry: Arc<Registry>,
     /// Becomes true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
@@ -30,25 +31,11 @@ pub struct App {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-pub fn router(app: App) -> Router {
-    // Playback grants CORS to any origin on every response, errors included; ingest and
-    // admin routes grant none.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .expose_headers([header::AGE]);
-    let playback = Router::new()
-        .route("/{feed}/index.m3u8", get(playback::multivariant))
-        .route(
-            "/{feed}/{rendition}/{file}",
-            get(playback::media_or_segment),
-        )
-        .fallback(playback::not_found)
-        .layer(cors)
-        .layer(axum::middleware::from_fn_with_state(
-            app.metrics.clone(),
-            crate::metrics::requests::track_playback,
-        ));
+/// The whole HTTP service: [`service::Dispatch`] opens a `tracing` span per request and
+/// sends `/live` to playback (CORS for any origin and request counting, see
+/// [`service::Playback`]) and the rest to the ingest, admin and web routes, which grant no
+/// CORS.
+pub fn service(app: App) -> service::Dispatch {
     let ingest = Router::new()
         .route(
             "/ingest/{feed}",
@@ -58,12 +45,14 @@ pub fn router(app: App) -> Router {
             "/ingest/{feed}/{rendition}",
             post(ingest::ingest_rendition).put(ingest::ingest_rendition),
         );
-    Router::new()
-        .nest("/live", playback)
+    let other = Router::new()
         .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(web::routes())
         .merge(api::routes())
-        .layer(TraceLayer::new_for_http())
-        .with_state(app)
+        .with_state(app.clone());
+    service::Dispatch {
+        playback: service::Playback { app: app.clone() },
+        other,
+    }
 }

@@ -7,16 +7,19 @@ use super::App;
 use super::body::ChunksBody;
 use super::error::HttpError;
 use super::range::{RangeRequest, parse_range};
-use crate::feeds::{Rendered, Snapshot};
+use crate::feeds::{Rendered, Rendition, Snapshot};
 use crate::playlist::MediaUri;
 use crate::playlist::blocking::{Decision, Directives, decide, parse_directives};
 use crate::playlist::parse_media_uri;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use std::sync::Arc;
+use http_body::Body as _;
+use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -25,14 +28,89 @@ const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-pub async fn multivariant(
-    State(app): State<App>,
-    Path(feed): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    let f = app.registry.feed(&feed).ok_or(HttpError::NoFeed)?;
+/// Answers a request under `/live` (`http::service::Playback` adds CORS and counts it).
+///
+/// The two routes are matched here rather than by an axum `Router`: a router would insert
+/// its URL parameters, matched path and original URI into the request's extensions and
+/// box the handler's future, several allocations per request, when a playlist answer is a
+/// clone of a `Bytes`.
+pub async fn answer(app: App, req: Request) -> Response {
+    let Some(route) = Route::parse(req.uri().path()) else {
+        return HttpError::NotFound.into_response();
+    };
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => {
+            let mut res = StatusCode::METHOD_NOT_ALLOWED.into_response();
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET,HEAD"));
+            return res;
+        }
+    };
+    let headers = req.headers();
+    let mut res = match route {
+        Route::Multivariant { feed } => multivariant(&app, &feed, headers)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Route::Media {
+            feed,
+            rendition,
+            file,
+        } => media_or_segment(&app, &feed, &rendition, &file, req.uri().query(), headers).await,
+    };
+    if head {
+        // The length a GET would have, without the body.
+        if let Some(len) = res.body().size_hint().exact()
+            && !res.headers().contains_key(header::CONTENT_LENGTH)
+        {
+            res.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        *res.body_mut() = Body::empty();
+    }
+    res
+}
+
+/// A playback path: `/live/{feed}/index.m3u8` or `/live/{feed}/{rendition}/{file}`.
+#[derive(Debug, PartialEq)]
+enum Route<'a> {
+    Multivariant {
+        feed: Cow<'a, str>,
+    },
+    Media {
+        feed: Cow<'a, str>,
+        rendition: Cow<'a, str>,
+        file: Cow<'a, str>,
+    },
+}
+
+impl<'a> Route<'a> {
+    /// Matches like the router did: parts are non-empty and percent-decoded (borrowed when
+    /// nothing is encoded); anything else is not a playback route.
+    fn parse(path: &'a str) -> Option<Route<'a>> {
+        let mut parts = path.strip_prefix("/live/")?.split('/');
+        let (a, b, c) = (parts.next()?, parts.next()?, parts.next());
+        if parts.next().is_some() || a.is_empty() || b.is_empty() || c == Some("") {
+            return None;
+        }
+        let decode = |s: &'a str| percent_decode_str(s).decode_utf8().ok();
+        Some(match c {
+            None if b == "index.m3u8" => Route::Multivariant { feed: decode(a)? },
+            None => return None,
+            Some(c) => Route::Media {
+                feed: decode(a)?,
+                rendition: decode(b)?,
+                file: decode(c)?,
+            },
+        })
+    }
+}
+
+async fn multivariant(app: &App, feed: &str, headers: &HeaderMap) -> Result<Response, HttpError> {
+    let f = app.registry.feed(feed).ok_or(HttpError::NoFeed)?;
     let mut rx = f.subscribe_multivariant();
-    let rendered = wait_first(&app, &mut rx, |m| m.is_some())
+    let rendered = wait_first(app, &mut rx, |m| m.is_some())
         .await?
         .ok_or(HttpError::NotReady)?;
     let td = f
@@ -41,17 +119,19 @@ pub async fn multivariant(
         .map(|r| r.snapshot().target_duration)
         .max()
         .unwrap_or(0);
-    Ok(playlist_response(&rendered, &headers, (td / 2).max(1)))
+    Ok(playlist_response(&rendered, headers, (td / 2).max(1)))
 }
 
-pub async fn media_or_segment(
-    State(app): State<App>,
-    Path((feed, rendition, file)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
+async fn media_or_segment(
+    app: &App,
+    feed: &str,
+    rendition: &str,
+    file: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
 ) -> Response {
-    let f = app.registry.feed(&feed);
-    let r = f.as_ref().and_then(|f| f.rendition(&rendition));
+    let f = app.registry.feed(feed);
+    let r = f.as_ref().and_then(|f| f.rendition(rendition));
     let Some(r) = r else {
         let e = if f.is_none() {
             HttpError::NoFeed
@@ -62,12 +142,12 @@ pub async fn media_or_segment(
     };
     let td = r.snapshot().target_duration;
     if file == "media.m3u8" {
-        let directives = match parse_directives(query.as_deref()) {
+        let directives = match parse_directives(query) {
             Ok(d) => d,
             Err(msg) => return with_max_age(HttpError::BadRequest(msg).into_response(), td),
         };
         let blocking = directives.msn.is_some();
-        return match media_playlist(&app, r.subscribe(), directives, &headers).await {
+        return match media_playlist(app, &r, directives, headers).await {
             // Appendix B.1: blocking answers live 6 × TD in caches, failures 4 × TD;
             // plain reloads ½ × TD, their failures 1 × TD.
             Ok(res) if blocking => with_max_age(res, 6 * td),
@@ -77,7 +157,7 @@ pub async fn media_or_segment(
         };
     }
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let res = match parse_media_uri(&file) {
+    let res = match parse_media_uri(file) {
         Some(MediaUri::Segment { token, msn }) => {
             let snap = r.snapshot();
             match snap.segment(token, msn) {
@@ -91,49 +171,33 @@ pub async fn media_or_segment(
                 None => Err(HttpError::NoSegment),
             }
         }
-        Some(MediaUri::Part { token, msn, index }) => {
-            part(&app, r.subscribe(), token, msn, index, range).await
-        }
+        Some(MediaUri::Part { token, msn, index }) => part(app, &r, token, msn, index, range).await,
         None => Err(HttpError::NotFound),
     };
     res.unwrap_or_else(|e| with_max_age(e.into_response(), td))
 }
 
-pub async fn not_found() -> HttpError {
-    HttpError::NotFound
-}
-
 async fn media_playlist(
     app: &App,
-    mut rx: watch::Receiver<Arc<Snapshot>>,
+    r: &Rendition,
     d: Directives,
     headers: &HeaderMap,
 ) -> Result<Response, HttpError> {
-    let snap = wait_first(app, &mut rx, |s| s.playlist.is_some() || s.ended()).await?;
+    // Most requests are answered from the current snapshot; a receiver is subscribed only
+    // to wait.
+    let ready = |s: &Arc<Snapshot>| s.playlist.is_some() || s.ended();
+    let mut snap = r.snapshot();
+    if !ready(&snap) {
+        snap = wait_first(app, &mut r.subscribe(), ready).await?;
+    }
     let td = snap.target_duration;
-    let snap = if snap.part_target.is_some() {
-        // Blocking reload (§6.2.5.2): at most 3 × TD, then 503.
-        let deadline = Instant::now() + Duration::from_secs(3 * u64::from(td.max(1)));
-        let mut shutdown = app.shutdown.clone();
-        loop {
-            let snap = rx.borrow_and_update().clone();
-            match decide(&d, &snap.position, |m| snap.parts_of(m)) {
-                Decision::Now => break snap,
-                Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
-                Decision::Wait => {}
-            }
-            tokio::select! {
-                r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Err(HttpError::NoFeed),
-                    Err(_) => return Err(HttpError::BlockTimeout),
-                },
-                _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
-            }
+    if snap.part_target.is_some() {
+        match decide(&d, &snap.position, |m| snap.parts_of(m)) {
+            Decision::Now => {}
+            Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
+            Decision::Wait => snap = block(app, r.subscribe(), &d, td).await?,
         }
-    } else {
-        snap
-    };
+    }
     let rendered = match (&snap.delta, d.skip) {
         (Some(delta), true) => delta,
         _ => snap.playlist.as_ref().ok_or(HttpError::NotReady)?,
@@ -141,20 +205,53 @@ async fn media_playlist(
     Ok(playlist_response(rendered, headers, (td / 2).max(1)))
 }
 
+/// Blocking reload (§6.2.5.2): waits until the playlist holds what `d` asks for, at most
+/// 3 × TD, then 503.
+async fn block(
+    app: &App,
+    mut rx: watch::Receiver<Arc<Snapshot>>,
+    d: &Directives,
+    td: u32,
+) -> Result<Arc<Snapshot>, HttpError> {
+    let deadline = Instant::now() + Duration::from_secs(3 * u64::from(td.max(1)));
+    let mut shutdown = app.shutdown.clone();
+    loop {
+        let snap = rx.borrow_and_update().clone();
+        match decide(d, &snap.position, |m| snap.parts_of(m)) {
+            Decision::Now => return Ok(snap),
+            Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
+            Decision::Wait => {}
+        }
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(HttpError::NoFeed),
+                Err(_) => return Err(HttpError::BlockTimeout),
+            },
+            _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
+        }
+    }
+}
+
 /// A part: served at once when it exists; the one the preload hint names is waited for
 /// (§6.2.5.3); any other unknown part is 404.
 async fn part(
     app: &App,
-    mut rx: watch::Receiver<Arc<Snapshot>>,
+    r: &Rendition,
     token: u64,
     msn: u64,
     index: usize,
     range: Option<&str>,
 ) -> Result<Response, HttpError> {
+    if let Some(p) = r.snapshot().part(token, msn, index) {
+        return media_response(vec![p.data.clone()], range);
+    }
+    let mut rx = r.subscribe();
     let deadline = {
         let td = rx.borrow().target_duration.max(1);
         Instant::now() + Duration::from_secs(3 * u64::from(td))
     };
+    let mut shutdown = app.shutdown.clone();
     loop {
         let snap = rx.borrow_and_update().clone();
         if let Some(p) = snap.part(token, msn, index) {
@@ -167,7 +264,6 @@ async fn part(
         if !hinted {
             return Err(HttpError::NoSegment);
         }
-        let mut shutdown = app.shutdown.clone();
         tokio::select! {
             r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
                 Ok(Ok(())) => {}
@@ -180,10 +276,23 @@ async fn part(
 }
 
 fn with_max_age(mut res: Response, secs: u32) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={}", secs.max(1))) {
-        res.headers_mut().insert(header::CACHE_CONTROL, v);
-    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, cache_control(secs.max(1)));
     res
+}
+
+/// `public, max-age={secs}`; the values playlists use (multiples of a target duration up
+/// to a minute) are made once and cloned, the rest per call.
+fn cache_control(secs: u32) -> HeaderValue {
+    static SMALL: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| (0..=60).map(max_age).collect());
+    fn max_age(secs: u32) -> HeaderValue {
+        HeaderValue::try_from(format!("public, max-age={secs}"))
+            .expect("digits are a valid header value")
+    }
+    match SMALL.get(secs as usize) {
+        Some(v) => v.clone(),
+        None => max_age(secs),
+    }
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -268,4 +377,64 @@ async fn wait_first<T: Clone>(
         _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
     };
     Ok(waited.unwrap_or_else(|| rx.borrow().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media<'a>(feed: &'a str, rendition: &'a str, file: &'a str) -> Option<Route<'a>> {
+        Some(Route::Media {
+            feed: feed.into(),
+            rendition: rendition.into(),
+            file: file.into(),
+        })
+    }
+
+    #[test]
+    fn cache_control_values() {
+        for secs in [1, 2, 60, 61, 3600] {
+            assert_eq!(
+                cache_control(secs).to_str().unwrap(),
+                format!("public, max-age={secs}")
+            );
+        }
+    }
+
+    #[test]
+    fn routes() {
+        let multivariant = |feed| {
+            Some(Route::Multivariant {
+                feed: Cow::Borrowed(feed),
+            })
+        };
+        assert_eq!(Route::parse("/live/cam/index.m3u8"), multivariant("cam"));
+        assert_eq!(
+            Route::parse("/live/cam/main/media.m3u8"),
+            media("cam", "main", "media.m3u8")
+        );
+        assert_eq!(
+            Route::parse("/live/cam/hi/seg-ab12-3.ts"),
+            media("cam", "hi", "seg-ab12-3.ts")
+        );
+        // Percent-encoded parts are decoded, like axum's `Path` did; invalid escapes stay.
+        assert_eq!(Route::parse("/live/c%61m/index.m3u8"), multivariant("cam"));
+        assert_eq!(Route::parse("/live/c%ZZ/index.m3u8"), multivariant("c%ZZ"));
+        assert_eq!(Route::parse("/live/c%FF/index.m3u8"), None);
+        for path in [
+            "/live",
+            "/live/",
+            "/live/cam",
+            "/live/cam/",
+            "/live/cam/other.m3u8",
+            "/live//index.m3u8",
+            "/live/cam//media.m3u8",
+            "/live/cam/main/",
+            "/live/cam/main/media.m3u8/",
+            "/live/a/b/c/d",
+            "/ingest/cam",
+        ] {
+            assert_eq!(Route::parse(path), None, "{path}");
+        }
+    }
 }

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub response_bytes: Family<Labels<1>, Counter>,
     pub blocking_waiting: Gauge,
     pub part_delay: Histogram,
+    /// `requests` and `response_bytes` of playback, resolved once.
+    pub playback: requests::Counters,
 }
 
 impl Metrics {
@@ -58,6 +60,7 @@ impl Metrics {
             response_bytes: Family::default(),
             blocking_waiting: Gauge::default(),
             part_delay: Histogram::new(DELAY_BUCKETS),
+            playback: requests::Counters::default(),
         };
         let r = &mut m.registry;
         r.register("hlsd_segments", "Segments produced", m.segments.clone());

@@ -1,15 +1,15 @@
-//! Counting of playback requests: a middleware on the `/live` router that counts answers
-//! by kind (playlist or media) and status class, body bytes, and blocking requests in
-//! flight.
+//! Counting of playback requests: [`Tracked`] is started when a `/live` request comes in
+//! and finished with its answer (by `http::service::Playback`); it counts answers by kind
+//! (playlist or media) and status class, body bytes, and blocking requests in flight.
 
 use super::Metrics;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::Response;
 use http_body::Body as _;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use std::sync::Arc;
+use std::sync::OnceLock;
 
 /// Holds one unit of a gauge while alive, so a request dropped mid-wait (client gone)
 /// still gives it back.
@@ -30,38 +30,85 @@ fn may_block(path: &str, query: Option<&str>) -> bool {
     blocking_reload || file.starts_with("part-")
 }
 
-fn status_class(status: u16) -> &'static str {
+const KINDS: [&str; 2] = ["playlist", "media"];
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Index into [`CLASSES`].
+fn status_class(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     }
 }
 
-pub async fn track_playback(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let kind = if path.ends_with(".m3u8") {
-        "playlist"
-    } else {
-        "media"
-    };
-    let held = may_block(path, req.uri().query()).then(|| {
-        m.blocking_waiting.inc();
-        Held(m.blocking_waiting.clone())
-    });
-    let get = req.method() == Method::GET;
-    let res = next.run(req).await;
-    drop(held);
-    let class = status_class(res.status().as_u16());
-    m.requests
-        .get_or_create(&[("kind", kind), ("status", class)])
-        .inc();
-    if get && let Some(n) = res.body().size_hint().exact() {
-        m.response_bytes.get_or_create(&[("kind", kind)]).inc_by(n);
+/// The playback counters of [`Metrics::requests`] and [`Metrics::response_bytes`] by kind
+/// and status class, each looked up in its family (a lock and a hash) on first use only.
+/// A series still appears in `/metrics` only once it has been counted.
+#[derive(Default)]
+pub struct Counters {
+    requests: [[OnceLock<Counter>; CLASSES.len()]; KINDS.len()],
+    bytes: [OnceLock<Counter>; KINDS.len()],
+}
+
+impl Counters {
+    fn requests(&self, m: &Metrics, kind: usize, class: usize) -> &Counter {
+        self.requests[kind][class].get_or_init(|| {
+            m.requests
+                .get_or_create(&[("kind", KINDS[kind]), ("status", CLASSES[class])])
+                .clone()
+        })
     }
-    res
+
+    fn bytes(&self, m: &Metrics, kind: usize) -> &Counter {
+        self.bytes[kind].get_or_init(|| {
+            m.response_bytes
+                .get_or_create(&[("kind", KINDS[kind])])
+                .clone()
+        })
+    }
+}
+
+/// A playback request being answered.
+pub struct Tracked {
+    /// Index into [`KINDS`].
+    kind: usize,
+    get: bool,
+    /// Present while a request that may wait for media is in flight.
+    held: Option<Held>,
+}
+
+impl Tracked {
+    pub fn start(m: &Metrics, req: &Request) -> Tracked {
+        let path = req.uri().path();
+        // Index into KINDS.
+        let kind = if path.ends_with(".m3u8") { 0 } else { 1 };
+        let held = may_block(path, req.uri().query()).then(|| {
+            m.blocking_waiting.inc();
+            Held(m.blocking_waiting.clone())
+        });
+        Tracked {
+            kind,
+            get: req.method() == Method::GET,
+            held,
+        }
+    }
+
+    /// Counts the answer. A request dropped before its answer (client gone) is not counted,
+    /// but gives back its unit of the blocking gauge.
+    pub fn finish(self, m: &Metrics, res: &Response) {
+        drop(self.held);
+        let counters = &m.playback;
+        let class = status_class(res.status().as_u16());
+        counters.requests(m, self.kind, class).inc();
+        if self.get
+            && let Some(n) = res.body().size_hint().exact()
+        {
+            counters.bytes(m, self.kind).inc_by(n);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -87,10 +134,11 @@ mod tests {
 
     #[test]
     fn status_classes() {
-        assert_eq!(status_class(200), "2xx");
-        assert_eq!(status_class(206), "2xx");
-        assert_eq!(status_class(304), "3xx");
-        assert_eq!(status_class(404), "4xx");
-        assert_eq!(status_class(503), "5xx");
+        let class = |s| CLASSES[status_class(s)];
+        assert_eq!(class(200), "2xx");
+        assert_eq!(class(206), "2xx");
+        assert_eq!(class(304), "3xx");
+        assert_eq!(class(404), "4xx");
+        assert_eq!(class(503), "5xx");
     }
 }
