@@ -244,7 +244,7 @@ async fn part(
     range: Option<&str>,
 ) -> Result<Response, HttpError> {
     if let Some(p) = r.snapshot().part(token, msn, index) {
-        return media_response(vec![p.data.clone()], range);
+        return media_response(p.data.pieces().to_vec(), range);
     }
     let mut rx = r.subscribe();
     let deadline = {
