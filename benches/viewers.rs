@@ -111,9 +111,9 @@ fn main() {
         }
     }
     println!(
-        "\n| viewers | req/s offered / achieved | skipped slots | playlist p50 / p99 / max | segment p50 / p99 / max | failures | MB/s served | hlsd CPU (cores) | hlsd RSS | generator CPU | load before |"
+        "\n| viewers | req/s offered / achieved | skipped slots | playlist p50 / p99 / max | segment p50 / p99 / max | failures | MB/s served | hlsd CPU (cores) | hlsd RSS | generator CPU | other processes' CPU | load before |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
         println!("{r}");
     }
@@ -232,6 +232,20 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Busy ticks of the whole machine (user, nice, system, irq, softirq) from /proc/stat.
+fn machine_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    [0, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum()
+}
+
 /// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
 const TICKS: f64 = 100.0;
 
@@ -278,7 +292,13 @@ impl Seen {
 
 struct Report {
     seen: Seen,
+    /// Seconds of slots measured (request rates are per slot time).
     window: f64,
+    /// Seconds between the CPU samples (CPU rates are per wall time; longer than `window`
+    /// when this process was not scheduled on time).
+    wall: f64,
+    /// Busy CPU of the whole machine, every process.
+    machine_cores: f64,
     cpu_cores: f64,
     rss_kb: u64,
     idle_rss_kb: u64,
@@ -305,6 +325,11 @@ impl Report {
         (self.seen.playlist_us.len() + self.seen.segment_us.len()) as f64 / self.window
     }
 
+    /// CPU of every other process on the machine, in cores.
+    fn others(&self) -> f64 {
+        (self.machine_cores - self.cpu_cores - self.generator_cpu_cores).max(0.0)
+    }
+
     fn times(v: &[u32]) -> String {
         format!(
             "{:.2} / {:.2} / {:.2} ms",
@@ -321,8 +346,8 @@ impl Report {
              ({} playlists, {} segments), skipped slots {}, worst slot start lag {:.1} ms; \
              playlist p50/p99/max {}; segment p50/p99/max {}; failures in window: {} non-200, {} errors, \
              {} timeouts, {} playlists without a segment; failures in warm-up {}; unfinished viewers {}; \
-             {:.1} MB/s served; hlsd CPU {:.2} cores, RSS {:.1} MiB (idle {:.1}); generator CPU {:.2} cores; \
-             publisher {} worst lag {:.1} ms",
+             {:.1} MB/s served; over {:.1} s of wall time: hlsd CPU {:.2} cores, RSS {:.1} MiB (idle {:.1}); \
+             generator CPU {:.2} cores; other processes {:.2} cores; publisher {} worst lag {:.1} ms",
             s.viewers,
             self.window,
             s.warmup,
@@ -341,10 +366,12 @@ impl Report {
             q.failures_warmup,
             self.unfinished,
             q.bytes as f64 / 1e6 / self.window,
+            self.wall,
             self.cpu_cores,
             self.rss_kb as f64 / 1024.0,
             self.idle_rss_kb as f64 / 1024.0,
             self.generator_cpu_cores,
+            self.others(),
             if self.publisher_failed {
                 "FAILED,"
             } else {
@@ -357,7 +384,7 @@ impl Report {
     fn row(&self, s: &Scenario, load: &str) -> String {
         let q = &self.seen;
         format!(
-            "| {} | {:.0} / {:.0} | {} | {} | {} | {} | {:.1} | {:.2} | {:.1} MiB | {:.2} | {} |",
+            "| {} | {:.0} / {:.0} | {} | {} | {} | {} | {:.1} | {:.2} | {:.1} MiB | {:.2} | {:.2} | {} |",
             s.viewers,
             q.offered as f64 / self.window,
             self.achieved(),
@@ -369,6 +396,7 @@ impl Report {
             self.cpu_cores,
             self.rss_kb as f64 / 1024.0,
             self.generator_cpu_cores,
+            self.others(),
             load,
         )
     }
@@ -407,9 +435,19 @@ fn run(
         .collect();
     std::thread::sleep(warm.saturating_duration_since(Instant::now()));
     let me = std::process::id().to_string();
-    let (a, a_gen, a_at) = (cpu_ticks(&pid.to_string()), cpu_ticks(&me), Instant::now());
+    let (a, a_gen, a_all, a_at) = (
+        cpu_ticks(&pid.to_string()),
+        cpu_ticks(&me),
+        machine_ticks(),
+        Instant::now(),
+    );
     std::thread::sleep(stop.saturating_duration_since(Instant::now()));
-    let (b, b_gen, b_at) = (cpu_ticks(&pid.to_string()), cpu_ticks(&me), Instant::now());
+    let (b, b_gen, b_all, b_at) = (
+        cpu_ticks(&pid.to_string()),
+        cpu_ticks(&me),
+        machine_ticks(),
+        Instant::now(),
+    );
     let rss = rss_kb(pid);
     // A slot started before `stop` may take a connect and two requests to finish.
     let deadline = tokio::time::Instant::from_std(stop + TIMEOUT * 3);
@@ -440,8 +478,10 @@ fn run(
     let wall = (b_at - a_at).as_secs_f64();
     Report {
         seen,
-        window: wall,
+        window: (stop - warm).as_secs_f64(),
+        wall,
         cpu_cores: (b - a) as f64 / TICKS / wall,
+        machine_cores: (b_all - a_all) as f64 / TICKS / wall,
         rss_kb: rss,
         idle_rss_kb,
         generator_cpu_cores: (b_gen - a_gen) as f64 / TICKS / wall,
