@@ -246,6 +246,25 @@ fn machine_ticks() -> u64 {
     [0, 1, 2, 5, 6].iter().filter_map(|&i| f.get(i)).sum()
 }
 
+/// TcpExtListenOverflows from /proc/net/netstat.
+fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines();
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        if let Some(i) = names
+            .split_whitespace()
+            .position(|n| n == "ListenOverflows")
+        {
+            return values
+                .split_whitespace()
+                .nth(i)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    0
+}
+
 /// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
 const TICKS: f64 = 100.0;
 
@@ -268,6 +287,8 @@ struct Seen {
     failures_warmup: u64,
     /// Worst lateness of a slot's start against its schedule.
     max_start_lag: Duration,
+    /// Slowest TCP connect (not part of any response time).
+    max_connect: Duration,
 }
 
 impl Seen {
@@ -283,6 +304,7 @@ impl Seen {
         self.no_segment += o.no_segment;
         self.failures_warmup += o.failures_warmup;
         self.max_start_lag = self.max_start_lag.max(o.max_start_lag);
+        self.max_connect = self.max_connect.max(o.max_connect);
     }
 
     fn failures(&self) -> u64 {
@@ -297,6 +319,9 @@ struct Report {
     /// Seconds between the CPU samples (CPU rates are per wall time; longer than `window`
     /// when this process was not scheduled on time).
     wall: f64,
+    /// TcpExtListenOverflows over the scenario (machine-wide): connects whose SYN or
+    /// handshake was dropped because hlsd's accept queue was full.
+    listen_overflows: u64,
     /// Busy CPU of the whole machine, every process.
     machine_cores: f64,
     cpu_cores: f64,
@@ -343,7 +368,8 @@ impl Report {
         let q = &self.seen;
         println!(
             "{} viewers, {:.1} s measured after {} s: requests offered {:.1}/s, answered 200 {:.1}/s \
-             ({} playlists, {} segments), skipped slots {}, worst slot start lag {:.1} ms; \
+             ({} playlists, {} segments), skipped slots {}, worst slot start lag {:.1} ms, \
+             slowest connect {:.1} ms, listen queue overflows {}; \
              playlist p50/p99/max {}; segment p50/p99/max {}; failures in window: {} non-200, {} errors, \
              {} timeouts, {} playlists without a segment; failures in warm-up {}; unfinished viewers {}; \
              {:.1} MB/s served; over {:.1} s of wall time: hlsd CPU {:.2} cores, RSS {:.1} MiB (idle {:.1}); \
@@ -357,6 +383,8 @@ impl Report {
             q.segment_us.len(),
             q.skipped,
             q.max_start_lag.as_secs_f64() * 1000.0,
+            q.max_connect.as_secs_f64() * 1000.0,
+            self.listen_overflows,
             Self::times(&q.playlist_us),
             Self::times(&q.segment_us),
             q.non_200,
@@ -412,6 +440,7 @@ fn run(
     let pid = server.pid();
     let addr = server.addr;
     let idle_rss_kb = rss_kb(pid);
+    let overflows = listen_overflows();
     let max_lag = Arc::new(AtomicU64::new(0));
     // The publisher runs until every viewer is done, so no viewer sees its end (bounded by
     // the frames it has).
@@ -480,6 +509,7 @@ fn run(
         seen,
         window: (stop - warm).as_secs_f64(),
         wall,
+        listen_overflows: listen_overflows() - overflows,
         cpu_cores: (b - a) as f64 / TICKS / wall,
         machine_cores: (b_all - a_all) as f64 / TICKS / wall,
         rss_kb: rss,
@@ -582,7 +612,10 @@ async fn viewer(
         };
         'slot: {
             if conn.is_none() {
-                match tokio::time::timeout(TIMEOUT / 2, Conn::connect(addr)).await {
+                let t = Instant::now();
+                let c = tokio::time::timeout(TIMEOUT / 2, Conn::connect(addr)).await;
+                seen.max_connect = seen.max_connect.max(t.elapsed());
+                match c {
                     Ok(Ok(c)) => conn = Some(c),
                     Ok(Err(_)) => {
                         fail(&mut seen, Failure::Error);
