@@ -47,8 +47,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
+    let listener = bind_listener(&config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let tls = match (&config.tls.listen, &config.tls.cert, &config.tls.key) {
@@ -56,7 +55,8 @@ async fn main() -> anyhow::Result<()> {
             let read = |p: &PathBuf| {
                 std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
             };
-            let listener = std::net::TcpListener::bind(listen)
+            let listener = bind_listener(listen)
+                .and_then(|l| Ok(l.into_std()?))
                 .with_context(|| format!("cannot listen on {listen}"))?;
             info!("hlsd listening on https://{}", listener.local_addr()?);
             Some(hlsd::TlsListener {
@@ -71,6 +71,29 @@ async fn main() -> anyhow::Result<()> {
     hlsd::run_with_tls(listener, tls, config, shutdown_signal()).await?;
     info!("hlsd stopped");
     Ok(())
+}
+
+/// Pending connections the kernel queues per listener (capped by net.core.somaxconn). The
+/// usual 128 overflows when thousands of viewers reconnect at once, after an origin restart
+/// or a cache flush: a connect whose SYN is dropped waits a second or more to retry.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listening socket on `addr` (the first address it resolves to), with SO_REUSEADDR as
+/// `TcpListener::bind` sets it, and a backlog of [`LISTEN_BACKLOG`].
+fn bind_listener(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = addr
+        .to_socket_addrs()?
+        .next()
+        .context("the address resolves to nothing")?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(LISTEN_BACKLOG)?)
 }
 
 /// Every publisher and viewer holds a socket: lift the soft open-file limit (often 1024) to
