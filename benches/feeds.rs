@@ -14,11 +14,13 @@
 //! like an encoder. Feeds start spread over the first seconds; the measurement window
 //! starts after a warm-up that lets every window fill, and everything is bounded in time.
 
+#[path = "common/child.rs"]
+mod child;
+
 use bytes::Bytes;
+use child::{Server, TICKS, cpu_ticks, get, rss_kb};
 use hlsd::synth::Synth;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream as StdStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -107,85 +109,6 @@ fn frames() -> Vec<Bytes> {
         .collect()
 }
 
-/// hlsd as a child process, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let config = dir.path().join("hlsd.toml");
-        // The shipped configuration (2 s segments, window 6, 0.25 s parts), demo off.
-        let shipped = include_str!("../config.toml")
-            .replace("enabled = true", "enabled = false")
-            .replace("max_feeds = 1000", "max_feeds = 10000");
-        std::fs::write(&config, shipped).expect("config");
-        let log = std::fs::File::create(dir.path().join("hlsd.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start hlsd");
-        let server = Server {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let until = Instant::now() + Duration::from_secs(10);
-        while get(addr, "/healthz").is_err() {
-            assert!(Instant::now() < until, "hlsd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blocking HTTP/1.1 GET with `Connection: close`: (status, body).
-fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = StdStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
-}
-
 /// What one `/metrics` scrape and `/proc` say at one moment.
 #[derive(Default, Clone)]
 struct Sample {
@@ -206,20 +129,8 @@ fn sample(server: &Server) -> Sample {
         at: Some(Instant::now()),
         ..Sample::default()
     };
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.pid())).unwrap_or_default();
-    // Fields after the command name in parentheses: utime and stime are the 12th and 13th.
-    if let Some((_, rest)) = stat.rsplit_once(')') {
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        s.cpu_ticks = n(11) + n(12);
-    }
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap_or_default();
-    s.rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
+    s.cpu_ticks = cpu_ticks(&server.pid().to_string());
+    s.rss_kb = rss_kb(server.pid());
     let Ok((200, text)) = get(server.addr, "/metrics") else {
         return s;
     };
@@ -314,21 +225,8 @@ impl Report {
     }
 }
 
-fn self_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    n(11) + n(12)
-}
-
-/// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
-const TICKS: f64 = 100.0;
-
 fn run(rt: &tokio::runtime::Runtime, s: &Scenario, frames: Arc<Vec<Bytes>>) -> Report {
-    let server = Server::start();
+    let server = Server::start(|c| c.replace("max_feeds = 1000", "max_feeds = 10000"));
     let idle = sample(&server);
     let start = Instant::now();
     let stop = start + Duration::from_secs(s.seconds);
@@ -350,9 +248,9 @@ fn run(rt: &tokio::runtime::Runtime, s: &Scenario, frames: Arc<Vec<Bytes>>) -> R
         })
         .collect();
     std::thread::sleep(Duration::from_secs(s.warmup));
-    let (a, gen_a) = (sample(&server), self_cpu_ticks());
+    let (a, gen_a) = (sample(&server), cpu_ticks("self"));
     std::thread::sleep(stop.saturating_duration_since(Instant::now()) - Duration::from_millis(500));
-    let (b, gen_b) = (sample(&server), self_cpu_ticks());
+    let (b, gen_b) = (sample(&server), cpu_ticks("self"));
     // Every playlist, read while the publishers still run.
     let playlists_live = (0..s.feeds)
         .filter(|i| {

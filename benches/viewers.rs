@@ -20,11 +20,13 @@
 //! viewers share one more runtime thread. Both are this process, on the same machine as
 //! hlsd, over loopback.
 
+#[path = "common/child.rs"]
+mod child;
+
 use bytes::Bytes;
+use child::{Server, TICKS, cpu_ticks, get, rss_kb};
 use hlsd::synth::Synth;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream as StdStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -134,104 +136,6 @@ fn frames(seconds: u64) -> Vec<Bytes> {
         .collect()
 }
 
-/// hlsd as a child process, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let config = dir.path().join("hlsd.toml");
-        // The shipped configuration (2 s segments, window 6, 0.25 s parts), demo off.
-        let shipped = include_str!("../config.toml").replace("enabled = true", "enabled = false");
-        std::fs::write(&config, shipped).expect("config");
-        let log = std::fs::File::create(dir.path().join("hlsd.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
-            .arg("--config")
-            .arg(&config)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start hlsd");
-        let server = Server {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let until = Instant::now() + Duration::from_secs(10);
-        while get(addr, "/healthz").is_err() {
-            assert!(Instant::now() < until, "hlsd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blocking HTTP/1.1 GET with `Connection: close`: (status, body).
-fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = StdStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name in parentheses: utime and stime are the 12th and 13th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    n(11) + n(12)
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Busy ticks of the whole machine (user, nice, system, irq, softirq) from /proc/stat.
 fn machine_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -264,9 +168,6 @@ fn listen_overflows() -> u64 {
     }
     0
 }
-
-/// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
-const TICKS: f64 = 100.0;
 
 /// What one viewer saw. Times are microseconds; everything but `failures_warmup` counts
 /// only the slots due inside the measurement window.
@@ -436,7 +337,7 @@ fn run(
     s: &Scenario,
     frames: Arc<Vec<Bytes>>,
 ) -> Report {
-    let server = Server::start();
+    let server = Server::start(|c| c);
     let pid = server.pid();
     let addr = server.addr;
     let idle_rss_kb = rss_kb(pid);
