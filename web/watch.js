@@ -105,9 +105,13 @@
     $('engine').textContent = player.engine + ' · low-latency mode';
     hls = new Hls({
       lowLatencyMode: true,
-      // Hold the latency the playlist asks for (PART-HOLD-BACK / HOLD-BACK) and catch up by
-      // playing up to 1.25× faster rather than by seeking, which would stutter.
-      maxLiveSyncPlaybackRate: 1.25,
+      // hls.js speeds playback up only while more than 1 s is buffered, which a low-latency
+      // stream never has, so it would stay wherever it started. This page catches up by
+      // itself (syncRate below); 1 here keeps hls.js from resetting the rate.
+      maxLiveSyncPlaybackRate: 1,
+      // After a stall hls.js moves the target back by this much (1 s by default): a part or
+      // so is enough when parts are listed the moment they are complete.
+      liveSyncOnStallIncrease: 0.3,
 
       liveDurationInfinity: true,
       // A live edge is only a few seconds ahead; keep a little behind for seeking back.
@@ -122,12 +126,12 @@
     });
     hls.on(Hls.Events.LEVEL_LOADED, (_, data) => {
       if (data.details.live === false) ended();
-      // Hold 1.5 parts behind the live edge rather than PART-HOLD-BACK's three: hlsd lists a
-      // part the moment it is complete, so a smaller margin holds (hls.js raises the target
-      // by itself after a stall).
+      // Hold PART-HOLD-BACK (three parts) behind the live edge, as the playlist asks, and
+      // get there: hls.js itself would stay wherever it started (see syncRate).
       const part = data.details.partTarget;
       if (part && !hls.hlsdTargetSet) {
-        hls.targetLatency = Math.max(0.3, 1.5 * part);
+        hls.targetLatency = Math.max(0.5, 3 * part);
+        hls.hlsdPart = part;
         hls.hlsdTargetSet = true;
       }
     });
@@ -210,6 +214,18 @@
     const name = l.name || String(l.url || '').split('/').slice(-2, -1)[0] || String(hls.currentLevel);
     return [name, size, l.bitrate ? Math.round(l.bitrate / 1000) + ' kb/s' : ''].filter(Boolean).join(' · ');
   }
+
+  // Catch up on the target latency by playing 10 % faster rather than by seeking, which
+  // would stutter, and only while more than a part is buffered ahead, so that playing faster
+  // does not run into a stall (after one, hls.js moves the target back).
+  function syncRate() {
+    if (!hls || !hls.hlsdTargetSet || video.paused) return;
+    const over = hls.latency - hls.targetLatency;
+    const part = hls.hlsdPart || 0.25;
+    const rate = over > 0.1 && bufferAhead() > part ? 1.1 : 1;
+    if (video.playbackRate !== rate) video.playbackRate = rate;
+  }
+  video.addEventListener('timeupdate', syncRate);
 
   function tick() {
     let latency = NaN, wall = NaN, target = NaN;

@@ -62,8 +62,9 @@ async function measure(context, url, setup) {
     wall.push(s.wall);
   }
   const stalls = await page.evaluate(() => window.benchStalls || 0);
+  const stallTimes = await page.evaluate(() => (window.benchStallTimes || []).map((t) => t.toFixed(1) + ' s'));
   await page.close();
-  return { lat, wall, stalls, target };
+  return { lat, wall, stalls: stalls + (stallTimes.length ? ' (at ' + stallTimes.join(', ') + ' after load)' : ''), target };
 }
 
 (async () => {
@@ -88,7 +89,8 @@ async function measure(context, url, setup) {
       document.body.innerHTML = '<video muted autoplay></video>';
       const v = document.querySelector('video');
       window.benchStalls = 0;
-      v.addEventListener('waiting', () => { window.benchStalls++; });
+      window.benchStallTimes = [];
+      v.addEventListener('waiting', () => { window.benchStalls++; window.benchStallTimes.push(performance.now() / 1000); });
       const hls = (window.benchHls = new window.Hls());
       hls.loadSource('/live/demo/index.m3u8');
       hls.attachMedia(v);
@@ -97,7 +99,8 @@ async function measure(context, url, setup) {
     console.log(`hls.js ${'default config'}: latency ${stats(plain.lat)}; wall-clock ${stats(plain.wall)}; stalls ${plain.stalls}; target ${stats(plain.target)}`);
     const tuned = await measure(context, base + '/watch/demo', () => {
       window.benchStalls = 0;
-      document.querySelector('video').addEventListener('waiting', () => { window.benchStalls++; });
+      window.benchStallTimes = [];
+      document.querySelector('video').addEventListener('waiting', () => { window.benchStalls++; window.benchStallTimes.push(performance.now() / 1000); });
     });
     console.log(`web player (tuned):    latency ${stats(tuned.lat)}; wall-clock ${stats(tuned.wall)}; stalls ${tuned.stalls}; target ${stats(tuned.target)}`);
   } finally {
