@@ -128,10 +128,12 @@
       if (data.details.live === false) ended();
       // Hold PART-HOLD-BACK (three parts) behind the live edge, as the playlist asks, and
       // get there: hls.js itself would stay wherever it started (see syncRate).
+      // Without parts, hls.js's own target (from HOLD-BACK) stays, and catching up needs a
+      // second of buffer, as hls.js itself would ask.
       const part = data.details.partTarget;
-      if (part && !hls.hlsdTargetSet) {
-        hls.targetLatency = Math.max(0.5, 3 * part);
-        hls.hlsdPart = part;
+      if (!hls.hlsdTargetSet && data.details.live) {
+        if (part) hls.targetLatency = Math.max(0.5, 3 * part);
+        hls.hlsdAhead = part || 1;
         hls.hlsdTargetSet = true;
       }
     });
@@ -216,13 +218,13 @@
   }
 
   // Catch up on the target latency by playing 10 % faster rather than by seeking, which
-  // would stutter, and only while more than a part is buffered ahead, so that playing faster
-  // does not run into a stall (after one, hls.js moves the target back).
+  // would stutter, and only while more than a part (without parts: a second) is buffered
+  // ahead, so that playing faster does not run into a stall (after one, hls.js moves the
+  // target back).
   function syncRate() {
     if (!hls || !hls.hlsdTargetSet || video.paused) return;
     const over = hls.latency - hls.targetLatency;
-    const part = hls.hlsdPart || 0.25;
-    const rate = over > 0.1 && bufferAhead() > part ? 1.1 : 1;
+    const rate = over > 0.1 && bufferAhead() > hls.hlsdAhead ? 1.1 : 1;
     if (video.playbackRate !== rate) video.playbackRate = rate;
   }
   video.addEventListener('timeupdate', syncRate);
