@@ -10,9 +10,12 @@
 
 #[path = "blocking/floor.rs"]
 mod floor;
+#[path = "common/http.rs"]
+mod http;
 
 use bytes::Bytes;
 use hlsd::synth::Synth;
+use http::response_head;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -270,20 +273,8 @@ impl Conn {
         self.buf.clear();
         loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
-                let status = head
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
+                let (status, len) = response_head(&self.buf[..end]);
+                let len = len.unwrap_or(0);
                 while self.buf.len() < end + 4 + len {
                     let mut chunk = [0u8; 8192];
                     let n = self.sock.read(&mut chunk).await?;

@@ -22,10 +22,13 @@
 
 #[path = "common/child.rs"]
 mod child;
+#[path = "common/http.rs"]
+mod http;
 
 use bytes::Bytes;
 use child::{Server, TICKS, cpu_ticks, get, rss_kb};
 use hlsd::synth::Synth;
+use http::response_head;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -633,20 +636,8 @@ impl Conn {
             }
             head.extend_from_slice(&scratch[..n]);
             if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                let text = String::from_utf8_lossy(&head[..end]);
-                let status = text
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let len: usize = text
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .and_then(|v| v.trim().parse().ok())
-                    })
-                    .ok_or(std::io::ErrorKind::InvalidData)?;
+                let (status, len) = response_head(&head[..end]);
+                let len = len.ok_or(std::io::ErrorKind::InvalidData)?;
                 break (end + 4, status, len);
             }
             if head.len() > 64 << 10 {

@@ -14,7 +14,7 @@ const MIN_BLOCK: usize = 32 << 10;
 const MAX_BLOCK: usize = 1 << 20;
 
 /// The bytes of a finished part: shared slices of the blocks it was written into.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PartBytes {
     pieces: Arc<[Bytes]>,
     len: usize,
@@ -116,15 +116,16 @@ impl PartArena {
     }
 
     /// Ends the part being built and returns its bytes; the next part starts where it ended.
+    /// A part within one block costs one allocation (its slice list).
     pub fn take(&mut self) -> PartBytes {
-        let mut pieces = std::mem::take(&mut self.full);
-        if !self.block.is_empty() {
-            pieces.push(self.block.split().freeze());
-        }
-        let len = std::mem::take(&mut self.len);
+        let last = (!self.block.is_empty()).then(|| self.block.split().freeze());
+        let pieces: Arc<[Bytes]> = match (self.full.is_empty(), last) {
+            (true, Some(last)) => Arc::new([last]),
+            (_, last) => self.full.drain(..).chain(last).collect(),
+        };
         PartBytes {
-            pieces: pieces.into(),
-            len,
+            pieces,
+            len: std::mem::take(&mut self.len),
         }
     }
 }
