@@ -13,7 +13,8 @@ pub const MAX_SPS: usize = 1024;
 ///
 /// Feed it every byte of the stream, in order, in pieces of any size (PES payloads as they
 /// come out of TS packets). Only the SPS itself is copied, at most [`MAX_SPS`] bytes; the rest
-/// is scanned byte by byte for start codes, as cheap as the keyframe scanner.
+/// is searched for start codes with `memchr` (0x01 bytes are rare in coded video), and only
+/// the SPS is read byte by byte.
 #[derive(Debug, Clone)]
 pub struct VideoInfoSniffer {
     codec: VideoCodec,
@@ -56,7 +57,16 @@ impl VideoInfoSniffer {
                 found = Some(r);
             }
         };
-        for &b in es {
+        let mut i = 0;
+        while i < es.len() {
+            if !self.in_sps && !self.header_next {
+                // Outside an SPS only start codes matter: skip to the next 0x01 and count
+                // the zeros before it.
+                i = self.skip_to_start_code(es, i);
+                continue;
+            }
+            let b = es[i];
+            i += 1;
             if self.header_next {
                 self.header_next = false;
                 if self.is_sps(b) {
@@ -86,6 +96,31 @@ impl VideoInfoSniffer {
             }
         }
         found
+    }
+
+    /// From `es[from..]`, outside an SPS: consumes the bytes up to and including the next
+    /// 0x01, keeping `zeros` and `header_next` as the byte-by-byte scan would; returns where
+    /// to go on.
+    fn skip_to_start_code(&mut self, es: &[u8], from: usize) -> usize {
+        let rest = &es[from..];
+        let (upto, found) = match memchr::memchr(1, rest) {
+            Some(j) => (j, true),
+            None => (rest.len(), false),
+        };
+        let before = &rest[..upto];
+        let trailing = before.iter().rev().take(3).take_while(|&&b| b == 0).count();
+        self.zeros = if trailing == before.len() {
+            (usize::from(self.zeros) + trailing).min(3) as u8
+        } else {
+            trailing as u8
+        };
+        if found {
+            self.header_next = self.zeros >= 2;
+            self.zeros = 0;
+            from + upto + 1
+        } else {
+            es.len()
+        }
     }
 
     /// Forgets a partly scanned NAL unit (after lost packets or a new session); the last SPS
