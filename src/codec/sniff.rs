@@ -3,6 +3,7 @@
 //! nal_unit_type 7 in H.264, 33 in H.265) and the first audio frame header.
 
 use super::info::{AudioInfo, InfoError, VideoInfo};
+use super::nal::StartCodes;
 use super::{AudioCodec, VideoCodec, audio, avc, hevc};
 
 /// The longest SPS NAL unit copied; real ones are 20–100 bytes (scaling lists make the
@@ -18,10 +19,7 @@ pub const MAX_SPS: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct VideoInfoSniffer {
     codec: VideoCodec,
-    /// Zero bytes just seen, up to 3.
-    zeros: u8,
-    /// The previous bytes were a start code: the next one is a NAL header.
-    header_next: bool,
+    codes: StartCodes,
     /// Inside an SPS NAL unit, being copied into `sps`.
     in_sps: bool,
     sps: Vec<u8>,
@@ -33,8 +31,7 @@ impl VideoInfoSniffer {
     pub fn new(codec: VideoCodec) -> Self {
         VideoInfoSniffer {
             codec,
-            zeros: 0,
-            header_next: false,
+            codes: StartCodes::default(),
             in_sps: false,
             sps: Vec::new(),
             last: Vec::new(),
@@ -59,23 +56,22 @@ impl VideoInfoSniffer {
         };
         let mut i = 0;
         while i < es.len() {
-            if !self.in_sps && !self.header_next {
-                // Outside an SPS only start codes matter: skip to the next 0x01 and count
-                // the zeros before it.
-                i = self.skip_to_start_code(es, i);
+            if !self.in_sps && !self.codes.header_next {
+                // Outside an SPS only start codes matter.
+                i = self.codes.skip(es, i);
                 continue;
             }
             let b = es[i];
             i += 1;
-            if self.header_next {
-                self.header_next = false;
+            if self.codes.header_next {
+                self.codes.header_next = false;
                 if self.is_sps(b) {
                     self.in_sps = true;
                     self.sps.clear();
                 }
             }
             if self.in_sps {
-                if self.zeros >= 2 && b <= 2 {
+                if self.codes.after_two_zeros() && b <= 2 {
                     // 0x000000, 0x000001 or 0x000002 cannot occur inside a NAL unit.
                     self.in_sps = false;
                     if let Some(r) = self.finish() {
@@ -88,39 +84,9 @@ impl VideoInfoSniffer {
                     self.sps.push(b);
                 }
             }
-            if b == 0 {
-                self.zeros = (self.zeros + 1).min(3);
-            } else {
-                self.header_next = b == 1 && self.zeros >= 2;
-                self.zeros = 0;
-            }
+            self.codes.step(b);
         }
         found
-    }
-
-    /// From `es[from..]`, outside an SPS: consumes the bytes up to and including the next
-    /// 0x01, keeping `zeros` and `header_next` as the byte-by-byte scan would; returns where
-    /// to go on.
-    fn skip_to_start_code(&mut self, es: &[u8], from: usize) -> usize {
-        let rest = &es[from..];
-        let (upto, found) = match memchr::memchr(1, rest) {
-            Some(j) => (j, true),
-            None => (rest.len(), false),
-        };
-        let before = &rest[..upto];
-        let trailing = before.iter().rev().take(3).take_while(|&&b| b == 0).count();
-        self.zeros = if trailing == before.len() {
-            (usize::from(self.zeros) + trailing).min(3) as u8
-        } else {
-            trailing as u8
-        };
-        if found {
-            self.header_next = self.zeros >= 2;
-            self.zeros = 0;
-            from + upto + 1
-        } else {
-            es.len()
-        }
     }
 
     /// Forgets a partly scanned NAL unit (after lost packets or a new session); the last SPS
