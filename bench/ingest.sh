@@ -4,6 +4,7 @@
 #
 #   bench/ingest.sh                  # 4 and 16 feeds
 #   FEEDS="1 4" LOOPS=4 REPEAT=1 bench/ingest.sh
+#   PACED=1 FEEDS="16 64" bench/ingest.sh   # in real time, like encoders (no floor)
 #
 # The input is a 30 s 1280x720 25 fps H.264 + AAC clip at ~4 Mbit/s made with ffmpeg,
 # repeated LOOPS times (ffmpeg -stream_loop -c copy: continuous timestamps) into one file.
@@ -18,6 +19,9 @@
 #     (sent by N `socat -u FILE:... TCP:...`, 64 KiB writes): the receivers' CPU from
 #     /usr/bin/time, i.e. the kernel's loopback receive plus one read() copy per byte, with
 #     no HTTP, no parsing and no memory kept.
+# With PACED=1 the pushers send in real time (`hlsd push` without --fast: by PCR, as an
+# encoder would) and LOOPS defaults to 1 (30 s per run); the socat floor cannot pace, so it
+# is left out.
 # Each measurement is repeated REPEAT times, hlsd, ffmpeg and the floor interleaved, and the best kept
 # (the machine is shared). Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
 # counted on neither side, but they share the two cores with the servers.
@@ -25,7 +29,18 @@
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FEEDS="${FEEDS:-4 16}"
-LOOPS="${LOOPS:-10}"
+PACED="${PACED:-0}"
+if [ "$PACED" = 1 ]; then
+  LOOPS="${LOOPS:-1}"
+  PUSH_FLAGS=()
+  SERVERS="hlsd ffmpeg"
+  PACING="in real time by 'hlsd push'"
+else
+  LOOPS="${LOOPS:-10}"
+  PUSH_FLAGS=(--fast)
+  SERVERS="hlsd ffmpeg floor"
+  PACING="unpaced by 'hlsd push --fast'"
+fi
 REPEAT="${REPEAT:-3}" # runs per server and feed count, interleaved; the best is kept
 
 need ffmpeg:ffmpeg curl:curl python3:python3 /usr/bin/time:time socat:socat
@@ -42,18 +57,18 @@ SHM="$(mktemp -d -p /dev/shm hlsd-bench.XXXXXX)"
 TCK="$(getconf CLK_TCK)"
 
 echo "hlsd $(git -C "$ROOT" rev-parse --short HEAD), $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $(nproc) cores"
-echo "input: $(basename "$INPUT"), $SIZE bytes, pushed unpaced by 'hlsd push --fast' (64 KiB chunks)"
+echo "input: $(basename "$INPUT"), $SIZE bytes, pushed $PACING (chunks up to 64 KiB)"
 
 # push_all N URL_PREFIX: N pushers of the input to URL_PREFIX$i, in parallel; fails unless
 # every one ends with a 2xx answer.
 push_all() {
   local n="$1" prefix="$2" i pids=()
   for ((i = 0; i < n; i++)); do
-    "$HLSD" push --fast "$INPUT" "$prefix$i" 2>"$TMP/push-$i.log" &
+    "$HLSD" push "${PUSH_FLAGS[@]}" "$INPUT" "$prefix$i" 2>"$TMP/push-$i.log" &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}" || ! grep -q 'push done status=2' "$TMP/push-$i.log"; then
+    if ! wait "${pids[$i]}" || ! grep -q "push done status=2[0-9][0-9] passes=1 bytes=$SIZE" "$TMP/push-$i.log"; then
       echo "push $i failed:" >&2
       cat "$TMP/push-$i.log" >&2
       return 1
@@ -99,12 +114,12 @@ ffmpeg_run() {
   i=0
   local pids=()
   for p in "${ports[@]}"; do
-    "$HLSD" push --fast "$INPUT" "http://127.0.0.1:$p/ingest" 2>"$TMP/push-$i.log" &
+    "$HLSD" push "${PUSH_FLAGS[@]}" "$INPUT" "http://127.0.0.1:$p/ingest" 2>"$TMP/push-$i.log" &
     pids+=($!)
     i=$((i + 1))
   done
   for i in "${!pids[@]}"; do
-    if ! wait "${pids[$i]}" || ! grep -q 'push done status=2' "$TMP/push-$i.log"; then
+    if ! wait "${pids[$i]}" || ! grep -q "push done status=2[0-9][0-9] passes=1 bytes=$SIZE" "$TMP/push-$i.log"; then
       echo "push $i to ffmpeg failed:" >&2
       cat "$TMP/push-$i.log" "$TMP/ffmpeg-$i.log" >&2
       return 1
@@ -150,7 +165,7 @@ declare -A BEST
 for n in $FEEDS; do
   bytes=$((n * SIZE))
   for ((r = 1; r <= REPEAT; r++)); do
-    for server in hlsd ffmpeg floor; do
+    for server in $SERVERS; do
       read -r cpu wall < <("${server}_run" "$n")
       read -r per mbs < <(python3 -c "print(f'{$cpu / ($bytes / 1e9):.3f} {$bytes / 1e6 / $wall:.0f}')")
       printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' "$n" "$server" "$r" "$(gb $bytes)" "$wall" "$cpu" "$per" "$mbs"
@@ -163,5 +178,10 @@ for n in $FEEDS; do
 done
 echo "best of $REPEAT, CPU-seconds per GB ingested:"
 for n in $FEEDS; do
-  echo "  $n feeds: hlsd ${BEST[hlsd$n]}, ffmpeg ${BEST[ffmpeg$n]}, TCP floor ${BEST[floor$n]}: ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB; hlsd uses $(python3 -c "print(f'{${BEST[hlsd$n]} / ${BEST[floor$n]}:.1f}')")x the floor's"
+  line="  $n feeds: hlsd ${BEST[hlsd$n]}, ffmpeg ${BEST[ffmpeg$n]}"
+  line+=": ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
+  if [ -n "${BEST[floor$n]:-}" ]; then
+    line+="; TCP floor ${BEST[floor$n]}: hlsd uses $(python3 -c "print(f'{${BEST[hlsd$n]} / ${BEST[floor$n]}:.1f}')")x the floor's"
+  fi
+  echo "$line"
 done

@@ -136,3 +136,61 @@ async fn nobody_listening_is_a_connect_error() {
     let r = push(&mut rw, &target, &fast(), std::future::pending()).await;
     assert!(matches!(r, Err(PushError::Connect { .. })), "{r:?}");
 }
+
+/// ffmpeg's `-listen 1` HTTP server answers 200 as soon as it has the request head, long
+/// before the body ends: the push goes on to the end of the file, paced as an encoder's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn a_server_that_accepts_before_the_end_gets_the_whole_file() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("got.ts");
+    let ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-v", "error", "-listen", "1"])
+        .args(["-f", "mpegts", "-i"])
+        .arg(format!("http://127.0.0.1:{port}/ingest"))
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(&out)
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn ffmpeg");
+    let target = Target::parse(&format!("http://127.0.0.1:{port}/ingest")).unwrap();
+    let opts = PushOptions {
+        fast: false,
+        ..fast()
+    };
+    let mut tries = 0;
+    let outcome = loop {
+        let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+        match push(&mut rw, &target, &opts, std::future::pending()).await {
+            Err(PushError::Connect { .. }) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            r => break r.unwrap(),
+        }
+    };
+    assert_eq!(
+        outcome,
+        Outcome::Done {
+            status: 200,
+            passes: 1,
+            bytes: demo::CLIP.len() as u64
+        }
+    );
+    let status = tokio::time::timeout(Duration::from_secs(20), ffmpeg.wait_with_output())
+        .await
+        .expect("ffmpeg ends with the body")
+        .unwrap()
+        .status;
+    assert!(status.success());
+    // ffmpeg rewrites the tables and the padding, so sizes differ a little, not by a pass.
+    let got = std::fs::metadata(&out).unwrap().len() as f64;
+    let sent = demo::CLIP.len() as f64;
+    assert!(got > 0.9 * sent, "ffmpeg wrote {got} bytes of {sent}");
+}

@@ -137,13 +137,24 @@ pub async fn push(
     let mut sent = Sent::default();
     let answer = read_answer(&mut reader);
     tokio::pin!(answer, stop);
+    // A 2xx answer before the body ends accepts the stream as it comes (ffmpeg's `-listen`
+    // server answers at once): keep sending. Any other answer ends the push.
+    let mut early = None;
     let step = {
         let body = send_passes(rw, &mut writer, opts, &mut sent);
         tokio::pin!(body);
-        tokio::select! {
-            r = &mut body => Step::BodyDone(r),
-            a = &mut answer => Step::Answered(a),
-            () = &mut stop => Step::Stopped,
+        loop {
+            tokio::select! {
+                r = &mut body => break Step::BodyDone(r),
+                a = &mut answer, if early.is_none() => match a {
+                    Ok(a) if (200..300).contains(&a.0) => {
+                        info!(status = a.0, "the server accepted the stream before its end; sending on");
+                        early = Some(a);
+                    }
+                    a => break Step::Answered(a),
+                },
+                () = &mut stop => break Step::Stopped,
+            }
         }
     };
     match step {
@@ -168,6 +179,10 @@ pub async fn push(
         }
     }
     writer.write_all(b"0\r\n\r\n").await?;
+    if let Some(a) = early {
+        let _ = writer.shutdown().await;
+        return answered(a, &sent);
+    }
     match timeout(ANSWER_TIMEOUT, answer).await {
         Ok(a) => answered(a?, &sent),
         Err(_) => Err(PushError::BadAnswer),
