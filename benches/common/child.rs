@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
 pub const TICKS: f64 = 100.0;
 
-/// A release hlsd with the shipped configuration (2 s segments, window 6, 0.25 s parts),
+/// A release hlsd (or `$HLSD_BIN`) with the shipped configuration (2 s segments, window 6, 0.25 s parts),
 /// demo off, on a free loopback port; killed on drop.
 pub struct Server {
     child: Child,
@@ -32,7 +32,9 @@ impl Server {
             include_str!("../../config.toml").replace("enabled = true", "enabled = false");
         std::fs::write(&config, edit(shipped)).expect("config");
         let log = std::fs::File::create(dir.path().join("hlsd.log")).expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_hlsd"))
+        // HLSD_BIN runs another build (an older commit's, for a before/after).
+        let bin = std::env::var_os("HLSD_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_hlsd").into());
+        let child = Command::new(bin)
             .arg("--config")
             .arg(&config)
             .arg("--listen")

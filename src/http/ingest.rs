@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
 pub const MAIN_RENDITION: &str = "main";
@@ -119,25 +121,36 @@ async fn pump(
     let cfg = app.registry.config();
     let idle = Duration::from_secs_f64(cfg.feeds.idle_timeout);
     let mut lanes = vec![Lane::new(&app, guard, None)];
-    let mut stop = lanes[0].guard.rendition.stats.stop_signal();
-    let mut stop_id = lanes[0].guard.id;
+    // Made once, not per chunk: a chunk costs no timer entry and no watch registration.
+    let mut cancel = Box::pin(cancelled(app.shutdown.clone(), &lanes[0]));
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
+    let mut last_data = Instant::now();
     let clock = app.registry.clock();
     // Bytes held until the first bytes have been looked at, then `None`.
     let mut head: Option<Vec<u8>> = Some(Vec::new());
     let mut is_ts = false;
     let mut scanned = 0;
-    let mut shutdown = app.shutdown.clone();
     let end = loop {
         let frame = tokio::select! {
-            f = tokio::time::timeout(idle, body.frame()) => f,
-            _ = shutdown.wait_for(|v| *v) => break End::Shutdown,
-            Ok(_) = stop.wait_for(|id| *id == stop_id) => break End::Stopped,
+            biased;
+            f = body.frame() => f,
+            end = &mut cancel => break end,
+            () = &mut idle_timer => {
+                // The timer is moved on lazily: only when it fires after newer data.
+                let due = last_data + idle;
+                if Instant::now() >= due {
+                    break End::Idle;
+                }
+                idle_timer.as_mut().reset(due);
+                continue;
+            }
         };
+        last_data = Instant::now();
         let data = match frame {
-            Err(_) => break End::Idle,
-            Ok(None) => break End::Done,
-            Ok(Some(Err(e))) => break End::Broken(e.to_string()),
-            Ok(Some(Ok(frame))) => match frame.into_data() {
+            None => break End::Done,
+            Some(Err(e)) => break End::Broken(e.to_string()),
+            Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => data,
                 Err(_) => continue, // trailers
             },
@@ -171,8 +184,7 @@ async fn pump(
         };
         if programs.len() > 1 {
             lanes = program_lanes(&app, lanes, &programs)?;
-            stop = lanes[0].guard.rendition.stats.stop_signal();
-            stop_id = lanes[0].guard.id;
+            cancel = Box::pin(cancelled(app.shutdown.clone(), &lanes[0]));
         }
         for lane in &mut lanes {
             lane.push(&app, h, now);
@@ -243,6 +255,21 @@ async fn pump(
             (StatusCode::BAD_REQUEST, format!("connection lost: {e}\n"))
         }
     })
+}
+
+/// Completes when the server shuts down or an operator stops `lane`'s publish.
+fn cancelled(
+    mut shutdown: watch::Receiver<bool>,
+    lane: &Lane,
+) -> impl Future<Output = End> + Send + 'static {
+    let mut stop = lane.guard.rendition.stats.stop_signal();
+    let id = lane.guard.id;
+    async move {
+        tokio::select! {
+            _ = shutdown.wait_for(|v| *v) => End::Shutdown,
+            Ok(_) = stop.wait_for(|stopped| *stopped == id) => End::Stopped,
+        }
+    }
 }
 
 /// Replaces the lane of the URL's rendition by one lane per program, each claiming the
