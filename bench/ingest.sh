@@ -4,7 +4,7 @@
 #
 #   bench/ingest.sh                  # 4 and 16 feeds
 #   FEEDS="1 4" LOOPS=4 REPEAT=1 bench/ingest.sh
-#   PACED=1 FEEDS="16 64" bench/ingest.sh   # in real time, like encoders (no floor)
+#   PACED=1 FEEDS="64 128" bench/ingest.sh  # in real time, like encoders (no floor)
 #
 # The input is a 30 s 1280x720 25 fps H.264 + AAC clip at ~4 Mbit/s made with ffmpeg,
 # repeated LOOPS times (ffmpeg -stream_loop -c copy: continuous timestamps) into one file.
@@ -20,8 +20,10 @@
 #     /usr/bin/time, i.e. the kernel's loopback receive plus one read() copy per byte, with
 #     no HTTP, no parsing and no memory kept.
 # With PACED=1 the pushers send in real time (`hlsd push` without --fast: by PCR, as an
-# encoder would) and LOOPS defaults to 1 (30 s per run); the socat floor cannot pace, so it
-# is left out.
+# encoder would), LOOPS defaults to 3 (90 s per run), and CPU is measured in the steady
+# state only: from WARM (40) seconds after the pushes start, for WINDOW (40) seconds, from
+# /proc/PID/stat of hlsd or of every ffmpeg; bytes ingested in that window = N x file size
+# x WINDOW / file duration. The socat floor cannot pace, so it is left out.
 # Each measurement is repeated REPEAT times, hlsd, ffmpeg and the floor interleaved, and the best kept
 # (the machine is shared). Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
 # counted on neither side, but they share the two cores with the servers.
@@ -30,8 +32,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FEEDS="${FEEDS:-4 16}"
 PACED="${PACED:-0}"
+WARM="${WARM:-40}"
+WINDOW="${WINDOW:-40}"
 if [ "$PACED" = 1 ]; then
-  LOOPS="${LOOPS:-1}"
+  LOOPS="${LOOPS:-3}"
   PUSH_FLAGS=()
   SERVERS="hlsd ffmpeg"
   PACING="in real time by 'hlsd push'"
@@ -52,6 +56,7 @@ if [ ! -s "$INPUT" ]; then
     -f mpegts "$INPUT.tmp" && mv "$INPUT.tmp" "$INPUT"
 fi
 SIZE="$(stat -c %s "$INPUT")"
+SECONDS_IN=$((30 * LOOPS)) # the input's duration
 TMP="$(mktemp -d)"
 SHM="$(mktemp -d -p /dev/shm hlsd-bench.XXXXXX)"
 TCK="$(getconf CLK_TCK)"
@@ -82,18 +87,39 @@ gb() { python3 -c "print(f'{$1 / 1e9:.3f}')"; }
 HP="$(free_port)"
 start_hlsd "$HP"
 
-# hlsd_run N: N pushes into hlsd; prints "cpu_seconds wall_seconds".
+# hlsd_run N: N pushes into hlsd; prints "cpu_seconds wall_seconds bytes" (of the window
+# when paced).
 hlsd_run() {
-  local n="$1" c0 c1 t0 t1
+  local n="$1" c0 c1 t0 t1 pusher
+  if [ "$PACED" = 1 ]; then
+    push_all "$n" "http://127.0.0.1:$HP/ingest/ing${n}x" &
+    pusher=$!
+    sleep "$WARM"
+    c0="$(cpu_ticks "$HLSD_PID")"
+    sleep "$WINDOW"
+    c1="$(cpu_ticks "$HLSD_PID")"
+    wait "$pusher"
+    python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} $WINDOW {$n * $SIZE * $WINDOW / $SECONDS_IN}')"
+    return
+  fi
   c0="$(cpu_ticks "$HLSD_PID")"
   t0="$(date +%s.%N)"
   push_all "$n" "http://127.0.0.1:$HP/ingest/ing${n}x"
   t1="$(date +%s.%N)"
   c1="$(cpu_ticks "$HLSD_PID")"
-  python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} {$t1 - $t0:.2f}')"
+  python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} {$t1 - $t0:.2f} {$n * $SIZE}')"
 }
 
-# ffmpeg_run N: N pushes, each into its own ffmpeg; prints "cpu_seconds wall_seconds".
+# ticks_of PID...: the user + system clock ticks of the ffmpeg under each /usr/bin/time PID.
+ticks_of() {
+  local p sum=0
+  for p in "$@"; do
+    sum=$((sum + $(cpu_ticks "$(pgrep -P "$p" ffmpeg)")))
+  done
+  echo "$sum"
+}
+
+# ffmpeg_run N: N pushes, each into its own ffmpeg; prints "cpu_seconds wall_seconds bytes".
 ffmpeg_run() {
   local n="$1" i p t0 t1 ffpids=() ports=()
   rm -f "$TMP"/time-*
@@ -118,6 +144,13 @@ ffmpeg_run() {
     pids+=($!)
     i=$((i + 1))
   done
+  local c0 c1
+  if [ "$PACED" = 1 ]; then
+    sleep "$WARM"
+    c0="$(ticks_of "${ffpids[@]}")"
+    sleep "$WINDOW"
+    c1="$(ticks_of "${ffpids[@]}")"
+  fi
   for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}" || ! grep -q "push done status=2[0-9][0-9] passes=1 bytes=$SIZE" "$TMP/push-$i.log"; then
       echo "push $i to ffmpeg failed:" >&2
@@ -130,7 +163,11 @@ ffmpeg_run() {
   done
   t1="$(date +%s.%N)"
   rm -rf "$SHM"/ff*
-  python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f}')"
+  if [ "$PACED" = 1 ]; then
+    python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} $WINDOW {$n * $SIZE * $WINDOW / $SECONDS_IN}')"
+    return
+  fi
+  python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f} {$n * $SIZE}')"
 }
 
 # floor_run N: N plain TCP transfers of the input into socat sinks; prints "cpu_seconds
@@ -157,16 +194,15 @@ floor_run() {
     wait "$p"
   done
   t1="$(date +%s.%N)"
-  python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f}')"
+  python3 -c "print(f'{$(cat "$TMP"/time-* | awk '{s += $1 + $2} END {print s}'):.2f} {$t1 - $t0:.2f} {$n * $SIZE}')"
 }
 
 printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' feeds server run GB wall_s cpu_s cpu_s_per_GB MB/s_wall
 declare -A BEST
 for n in $FEEDS; do
-  bytes=$((n * SIZE))
   for ((r = 1; r <= REPEAT; r++)); do
     for server in $SERVERS; do
-      read -r cpu wall < <("${server}_run" "$n")
+      read -r cpu wall bytes < <("${server}_run" "$n")
       read -r per mbs < <(python3 -c "print(f'{$cpu / ($bytes / 1e9):.3f} {$bytes / 1e6 / $wall:.0f}')")
       printf '%-6s %-7s %-4s %8s %9s %10s %12s %10s\n' "$n" "$server" "$r" "$(gb $bytes)" "$wall" "$cpu" "$per" "$mbs"
       key="$server$n"
