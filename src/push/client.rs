@@ -4,6 +4,7 @@
 //! refusal (409, 415, 503...) ends the push at once.
 
 use super::rewrite::{Checkpoint, LoopRewriter};
+use bytes::Bytes;
 use std::future::Future;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -115,6 +116,9 @@ pub async fn push(
     opts: &PushOptions,
     stop: impl Future<Output = ()>,
 ) -> Result<Outcome, PushError> {
+    // The first pass is made before connecting (it copies and rewrites the whole file),
+    // so the server sees the body start as soon as the request does.
+    let first = rw.next_pass();
     let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(&target.connect)).await {
         Ok(Ok(s)) => s,
         Ok(Err(source)) => return Err(connect_error(target, source)),
@@ -141,7 +145,7 @@ pub async fn push(
     // server answers at once): keep sending. Any other answer ends the push.
     let mut early = None;
     let step = {
-        let body = send_passes(rw, &mut writer, opts, &mut sent);
+        let body = send_passes(rw, first, &mut writer, opts, &mut sent);
         tokio::pin!(body);
         loop {
             tokio::select! {
@@ -222,6 +226,7 @@ struct Sent {
 
 async fn send_passes(
     rw: &mut LoopRewriter,
+    first: Bytes,
     writer: &mut OwnedWriteHalf,
     opts: &PushOptions,
     sent: &mut Sent,
@@ -230,8 +235,8 @@ async fn send_passes(
     let pass_len = Duration::from_secs_f64(rw.duration().secs().max(0.0));
     let start = Instant::now();
     let mut buf = Vec::with_capacity(opts.chunk + 16);
+    let mut data = first;
     for n in 0u32.. {
-        let data = rw.next_pass();
         let pass_start = start + pass_len * n;
         let mut from = 0;
         for cp in &schedule {
@@ -252,6 +257,8 @@ async fn send_passes(
         if !opts.looped {
             break;
         }
+        // The next pass is made while this one's time runs out.
+        data = rw.next_pass();
         if !opts.fast {
             // The next pass starts when this one's time is up.
             sleep_until(pass_start + pass_len).await;
