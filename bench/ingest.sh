@@ -5,6 +5,7 @@
 #   bench/ingest.sh                  # 4 and 16 feeds
 #   FEEDS="1 4" LOOPS=4 REPEAT=1 bench/ingest.sh
 #   PACED=1 FEEDS="64 128" bench/ingest.sh  # in real time, like encoders (no floor)
+#   SERVERS=hlsd HLSD_BIN=/path/to/older/hlsd PACED=1 FEEDS=64 bench/ingest.sh  # before/after
 #
 # The input is a 30 s 1280x720 25 fps H.264 + AAC clip at ~4 Mbit/s made with ffmpeg,
 # repeated LOOPS times (ffmpeg -stream_loop -c copy: continuous timestamps) into one file.
@@ -37,12 +38,12 @@ WINDOW="${WINDOW:-40}"
 if [ "$PACED" = 1 ]; then
   LOOPS="${LOOPS:-3}"
   PUSH_FLAGS=()
-  SERVERS="hlsd ffmpeg"
+  SERVERS="${SERVERS:-hlsd ffmpeg}"
   PACING="in real time by 'hlsd push'"
 else
   LOOPS="${LOOPS:-10}"
   PUSH_FLAGS=(--fast)
-  SERVERS="hlsd ffmpeg floor"
+  SERVERS="${SERVERS:-hlsd ffmpeg floor}"
   PACING="unpaced by 'hlsd push --fast'"
 fi
 REPEAT="${REPEAT:-3}" # runs per server and feed count, interleaved; the best is kept
@@ -214,8 +215,10 @@ for n in $FEEDS; do
 done
 echo "best of $REPEAT, CPU-seconds per GB ingested:"
 for n in $FEEDS; do
-  line="  $n feeds: hlsd ${BEST[hlsd$n]}, ffmpeg ${BEST[ffmpeg$n]}"
-  line+=": ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
+  line="  $n feeds: hlsd ${BEST[hlsd$n]:-}"
+  if [ -n "${BEST[ffmpeg$n]:-}" ]; then
+    line+=", ffmpeg ${BEST[ffmpeg$n]}: ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
+  fi
   if [ -n "${BEST[floor$n]:-}" ]; then
     line+="; TCP floor ${BEST[floor$n]}: hlsd uses $(python3 -c "print(f'{${BEST[hlsd$n]} / ${BEST[floor$n]}:.1f}')")x the floor's"
   fi

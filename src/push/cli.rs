@@ -25,10 +25,12 @@ pub struct PushArgs {
 
 pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.url)?;
-    // Read once before serving; the file is small next to what it makes.
-    let file = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let mut rw = LoopRewriter::new(&file).with_context(|| format!("{}", args.file.display()))?;
+    // Read once; the rewriter keeps its packets, and the file itself is let go.
+    let mut rw = {
+        let file = std::fs::read(&args.file)
+            .with_context(|| format!("cannot read {}", args.file.display()))?;
+        LoopRewriter::new(&file).with_context(|| format!("{}", args.file.display()))?
+    };
     let opts = PushOptions {
         looped: args.looped,
         fast: args.fast,

@@ -51,7 +51,7 @@ struct Span {
 }
 
 pub struct LoopRewriter {
-    packets: Vec<u8>,
+    packets: Bytes,
     duration: Ts,
     schedule: Vec<Checkpoint>,
     pids: HashMap<u16, PidInfo>,
@@ -83,7 +83,7 @@ impl LoopRewriter {
             .or_else(|| scan.spans.values().map(span).max())
             .ok_or(RewriteError::NoTimestamps)?;
         Ok(LoopRewriter {
-            packets,
+            packets: Bytes::from(packets),
             duration: Ts(duration),
             schedule: scan.schedule,
             pids: scan.pids,
@@ -113,7 +113,13 @@ impl LoopRewriter {
         let shift = (self.pass as i64)
             .wrapping_mul(self.duration.0)
             .rem_euclid(WRAP);
-        let mut out = self.packets.clone();
+        let unchanged = shift == 0 && self.pids.values().all(|info| info.offset == 0);
+        let mut out = if unchanged {
+            // The first pass is the file itself: shared, not copied.
+            Vec::new()
+        } else {
+            self.packets.to_vec()
+        };
         for pkt in out.chunks_exact_mut(PACKET_SIZE) {
             let pid = Pid(u16::from(pkt[1] & 0x1F) << 8 | u16::from(pkt[2]));
             if let Some(info) = self.pids.get(&pid.0) {
@@ -131,7 +137,11 @@ impl LoopRewriter {
             info.offset = expected.wrapping_sub(info.first_cc) & 0x0F;
         }
         self.pass += 1;
-        Bytes::from(out)
+        if unchanged {
+            self.packets.clone()
+        } else {
+            Bytes::from(out)
+        }
     }
 }
 
