@@ -4,7 +4,7 @@
 #
 #   bench/ingest.sh                  # 4 and 16 feeds
 #   FEEDS="1 4" LOOPS=4 REPEAT=1 bench/ingest.sh
-#   PACED=1 FEEDS="64 128" bench/ingest.sh  # in real time, like encoders (no floor)
+#   PACED=1 FEEDS="64 128" bench/ingest.sh  # in real time, like encoders
 #   SERVERS=hlsd HLSD_BIN=/path/to/older/hlsd PACED=1 FEEDS=64 bench/ingest.sh  # before/after
 #
 # The input is a 30 s 1280x720 25 fps H.264 + AAC clip at ~4 Mbit/s made with ffmpeg,
@@ -24,7 +24,9 @@
 # encoder would), LOOPS defaults to 3 (90 s per run), and CPU is measured in the steady
 # state only: from WARM (40) seconds after the pushes start, for WINDOW (40) seconds, from
 # /proc/PID/stat of hlsd or of every ffmpeg; bytes ingested in that window = N x file size
-# x WINDOW / file duration. The socat floor cannot pace, so it is left out.
+# x WINDOW / file duration. The floor's sinks then get the same paced `hlsd push`
+# requests (read and dropped like any bytes; no answer, so the pushers are stopped after
+# the window).
 # Each measurement is repeated REPEAT times, hlsd, ffmpeg and the floor interleaved, and the best kept
 # (the machine is shared). Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
 # counted on neither side, but they share the two cores with the servers.
@@ -38,7 +40,7 @@ WINDOW="${WINDOW:-40}"
 if [ "$PACED" = 1 ]; then
   LOOPS="${LOOPS:-3}"
   PUSH_FLAGS=()
-  SERVERS="${SERVERS:-hlsd ffmpeg}"
+  SERVERS="${SERVERS:-hlsd ffmpeg floor}"
   PACING="in real time by 'hlsd push'"
 else
   LOOPS="${LOOPS:-10}"
@@ -111,11 +113,13 @@ hlsd_run() {
   python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} {$t1 - $t0:.2f} {$n * $SIZE}')"
 }
 
-# ticks_of PID...: the user + system clock ticks of the ffmpeg under each /usr/bin/time PID.
+# ticks_of NAME PID...: the user + system clock ticks of the process NAME under each
+# /usr/bin/time PID.
 ticks_of() {
-  local p sum=0
+  local name="$1" p sum=0
+  shift
   for p in "$@"; do
-    sum=$((sum + $(cpu_ticks "$(pgrep -P "$p" ffmpeg)")))
+    sum=$((sum + $(cpu_ticks "$(pgrep -P "$p" "$name")")))
   done
   echo "$sum"
 }
@@ -148,9 +152,9 @@ ffmpeg_run() {
   local c0 c1
   if [ "$PACED" = 1 ]; then
     sleep "$WARM"
-    c0="$(ticks_of "${ffpids[@]}")"
+    c0="$(ticks_of ffmpeg "${ffpids[@]}")"
     sleep "$WINDOW"
-    c1="$(ticks_of "${ffpids[@]}")"
+    c1="$(ticks_of ffmpeg "${ffpids[@]}")"
   fi
   for i in "${!pids[@]}"; do
     if ! wait "${pids[$i]}" || ! grep -q "push done status=2[0-9][0-9] passes=1 bytes=$SIZE" "$TMP/push-$i.log"; then
@@ -186,6 +190,23 @@ floor_run() {
   for p in "${ports[@]}"; do
     wait_listen "$p"
   done
+  if [ "$PACED" = 1 ]; then
+    # The same paced pushes as the servers get, into the sinks; a sink never answers, so
+    # the pushers and the sinks are stopped once the window is measured.
+    for p in "${ports[@]}"; do
+      "$HLSD" push "$INPUT" "http://127.0.0.1:$p/ingest" 2>/dev/null &
+      pids+=($!)
+    done
+    local c0 c1
+    sleep "$WARM"
+    c0="$(ticks_of socat "${sinks[@]}")"
+    sleep "$WINDOW"
+    c1="$(ticks_of socat "${sinks[@]}")"
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" "${sinks[@]}" 2>/dev/null || true
+    python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} $WINDOW {$n * $SIZE * $WINDOW / $SECONDS_IN}')"
+    return
+  fi
   t0="$(date +%s.%N)"
   for p in "${ports[@]}"; do
     socat -u -b 65536 "FILE:$INPUT" "TCP:127.0.0.1:$p" &
