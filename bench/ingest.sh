@@ -235,13 +235,11 @@ for n in $FEEDS; do
   done
 done
 echo "best of $REPEAT, CPU-seconds per GB ingested:"
+# ratio A B: A / B to one decimal, or "-" when either is missing or B is zero.
+ratio() {
+  python3 -c "import sys; a, b = sys.argv[1:]; print(f'{float(a) / float(b):.1f}' if a and b and float(b) else '-')" "$1" "$2"
+}
 for n in $FEEDS; do
-  line="  $n feeds: hlsd ${BEST[hlsd$n]:-}"
-  if [ -n "${BEST[ffmpeg$n]:-}" ]; then
-    line+=", ffmpeg ${BEST[ffmpeg$n]}: ffmpeg uses $(python3 -c "print(f'{${BEST[ffmpeg$n]} / ${BEST[hlsd$n]}:.1f}')")x hlsd's CPU per GB"
-  fi
-  if [ -n "${BEST[floor$n]:-}" ]; then
-    line+="; TCP floor ${BEST[floor$n]}: hlsd uses $(python3 -c "print(f'{${BEST[hlsd$n]} / ${BEST[floor$n]}:.1f}')")x the floor's"
-  fi
-  echo "$line"
+  h="${BEST[hlsd$n]:-}" f="${BEST[ffmpeg$n]:-}" t="${BEST[floor$n]:-}"
+  echo "  $n feeds: hlsd ${h:--}, ffmpeg ${f:--}, TCP floor ${t:--}; ffmpeg / hlsd $(ratio "$f" "$h")x, hlsd / floor $(ratio "$h" "$t")x, ffmpeg / floor $(ratio "$f" "$t")x"
 done
