@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 /// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
 pub const TICKS: f64 = 100.0;
 
-/// A release hlsd (or `$HLSD_BIN`) with the shipped configuration (2 s segments, window 6, 0.25 s parts),
-/// demo off, on a free loopback port; killed on drop.
+/// A release hlsd (or `$HLSD_BIN`) with the shipped configuration (2 s segments, window 6,
+/// 0.25 s parts), demo off, on a free loopback port; killed on drop.
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
