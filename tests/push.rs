@@ -194,3 +194,42 @@ async fn a_server_that_accepts_before_the_end_gets_the_whole_file() {
     let sent = demo::CLIP.len() as f64;
     assert!(got > 0.9 * sent, "ffmpeg wrote {got} bytes of {sent}");
 }
+
+/// A server that accepts the stream at once and then drops the connection: the push ends
+/// with the lost connection as its error.
+#[tokio::test]
+async fn a_connection_lost_after_an_early_answer_is_an_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let _ = s.read(&mut buf).await.unwrap();
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = 0;
+        while got < 200_000 {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        // Dropped with the rest of the body unread.
+    });
+    let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+    let target = Target::parse(&format!("http://{addr}/ingest/x")).unwrap();
+    let opts = PushOptions {
+        looped: true,
+        ..fast()
+    };
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        push(&mut rw, &target, &opts, std::future::pending()),
+    )
+    .await
+    .expect("the push ends when the connection is lost");
+    assert!(matches!(r, Err(PushError::Io(_))), "{r:?}");
+    server.await.unwrap();
+}

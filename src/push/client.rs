@@ -162,11 +162,14 @@ pub async fn push(
         }
     };
     match step {
+        // The server had accepted the stream, then the connection broke.
+        Step::BodyDone(Err(e)) if early.is_some() => return Err(e.into()),
         Step::BodyDone(Err(e)) => {
             // A server that refuses a publish answers and closes at once, so sending may
             // fail first: its answer, when there is one, says more than the broken pipe.
+            // A 2xx means it had accepted the stream: then the connection was lost.
             return match timeout(Duration::from_secs(2), answer).await {
-                Ok(Ok(a)) => answered(a, &sent),
+                Ok(Ok(a)) if !(200..300).contains(&a.0) => answered(a, &sent),
                 _ => Err(e.into()),
             };
         }
