@@ -15,11 +15,11 @@ mod http;
 
 use bytes::Bytes;
 use hlsd::synth::Synth;
-use http::response_head;
+use http::Conn;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 struct Scenario {
@@ -214,9 +214,10 @@ async fn wait_loop(
         let query = next
             .map(|(m, p)| format!("?_HLS_msn={m}&_HLS_part={p}"))
             .unwrap_or_default();
-        let Ok((status, body)) = conn.get(&format!("{path}{query}")).await else {
+        let Ok(got) = conn.get(&format!("{path}{query}"), true).await else {
             break;
         };
+        let (status, body) = (got.status, String::from_utf8_lossy(&got.body));
         let at = Instant::now();
         if status != 200 {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -247,51 +248,4 @@ fn hint(body: &str) -> Option<(u64, u64)> {
     let (_, pos) = rest.split_once('-')?;
     let (m, p) = pos.split_once('.')?;
     Some((m.parse().ok()?, p.parse().ok()?))
-}
-
-/// A keep-alive HTTP/1.1 connection that reads Content-Length bodies.
-struct Conn {
-    sock: TcpStream,
-    host: String,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
-        let sock = TcpStream::connect(addr).await?;
-        sock.set_nodelay(true)?;
-        Ok(Conn {
-            sock,
-            host: addr.to_string(),
-            buf: Vec::with_capacity(16 << 10),
-        })
-    }
-
-    async fn get(&mut self, path: &str) -> std::io::Result<(u16, String)> {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
-        self.sock.write_all(req.as_bytes()).await?;
-        self.buf.clear();
-        loop {
-            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let (status, len) = response_head(&self.buf[..end]);
-                let len = len.unwrap_or(0);
-                while self.buf.len() < end + 4 + len {
-                    let mut chunk = [0u8; 8192];
-                    let n = self.sock.read(&mut chunk).await?;
-                    if n == 0 {
-                        return Err(std::io::ErrorKind::UnexpectedEof.into());
-                    }
-                    self.buf.extend_from_slice(&chunk[..n]);
-                }
-                let body = String::from_utf8_lossy(&self.buf[end + 4..end + 4 + len]).to_string();
-                return Ok((status, body));
-            }
-            let mut chunk = [0u8; 8192];
-            let n = self.sock.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
 }

@@ -28,12 +28,12 @@ mod http;
 use bytes::Bytes;
 use child::{Server, TICKS, cpu_ticks, get, rss_kb};
 use hlsd::synth::Synth;
-use http::response_head;
+use http::Conn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const FRAME: Duration = Duration::from_millis(40);
@@ -534,7 +534,7 @@ async fn viewer(
             let Some(c) = conn.as_mut() else {
                 break 'slot;
             };
-            let playlist = match c.fetch(&path, true, TIMEOUT).await {
+            let playlist = match fetch(c, &path, true, TIMEOUT).await {
                 Ok(a) => a,
                 Err(f) => {
                     fail(&mut seen, f);
@@ -552,7 +552,7 @@ async fn viewer(
                 break 'slot;
             };
             let seg = format!("{dir}{seg}");
-            match c.fetch(&seg, false, TIMEOUT).await {
+            match fetch(c, &seg, false, TIMEOUT).await {
                 Ok(a) => {
                     if measured {
                         seen.segment_us.push(a.us);
@@ -596,83 +596,22 @@ struct Answer {
     body: Vec<u8>,
 }
 
-/// A keep-alive HTTP/1.1 connection that reads Content-Length answers.
-struct Conn {
-    sock: TcpStream,
-    host: String,
-}
-
-impl Conn {
-    async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
-        let sock = TcpStream::connect(addr).await?;
-        sock.set_nodelay(true)?;
-        Ok(Conn {
-            sock,
-            host: addr.to_string(),
-        })
-    }
-
-    /// GET `path` within `limit`; a 200 answer, or why not.
-    async fn fetch(&mut self, path: &str, keep: bool, limit: Duration) -> Result<Answer, Failure> {
-        match tokio::time::timeout(limit, self.get(path, keep)).await {
-            Ok(Ok((200, a))) => Ok(a),
-            Ok(Ok(_)) => Err(Failure::Status),
-            Ok(Err(_)) => Err(Failure::Error),
-            Err(_) => Err(Failure::Timeout),
-        }
-    }
-
-    async fn get(&mut self, path: &str, keep: bool) -> std::io::Result<(u16, Answer)> {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
-        let t = Instant::now();
-        self.sock.write_all(req.as_bytes()).await?;
-        // A scratch buffer per request, not per connection: 10 000 idle viewers hold none.
-        let mut scratch = vec![0u8; 64 << 10];
-        let mut head = Vec::with_capacity(1024);
-        let (end, status, len) = loop {
-            let n = self.sock.read(&mut scratch).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            head.extend_from_slice(&scratch[..n]);
-            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                let (status, len) = response_head(&head[..end]);
-                let len = len.ok_or(std::io::ErrorKind::InvalidData)?;
-                break (end + 4, status, len);
-            }
-            if head.len() > 64 << 10 {
-                return Err(std::io::ErrorKind::InvalidData.into());
-            }
-        };
-        let mut body = if keep {
-            head[end..].to_vec()
-        } else {
-            Vec::new()
-        };
-        let mut got = head.len() - end;
-        while got < len {
-            let want = (len - got).min(scratch.len());
-            let n = self.sock.read(&mut scratch[..want]).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            if keep {
-                body.extend_from_slice(&scratch[..n]);
-            }
-            got += n;
-        }
-        if got > len {
-            // Nothing may follow an answer on a connection without pipelining.
-            return Err(std::io::ErrorKind::InvalidData.into());
-        }
-        let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
-        Ok((
-            status,
-            Answer {
-                us,
-                bytes: (end + len) as u64,
-                body,
-            },
-        ))
+/// GET `path` on `conn` within `limit`; a 200 answer, or why not.
+async fn fetch(
+    conn: &mut Conn,
+    path: &str,
+    keep: bool,
+    limit: Duration,
+) -> Result<Answer, Failure> {
+    let t = Instant::now();
+    match tokio::time::timeout(limit, conn.get(path, keep)).await {
+        Ok(Ok(got)) if got.status == 200 => Ok(Answer {
+            us: t.elapsed().as_micros().min(u32::MAX as u128) as u32,
+            bytes: got.bytes,
+            body: got.body,
+        }),
+        Ok(Ok(_)) => Err(Failure::Status),
+        Ok(Err(_)) => Err(Failure::Error),
+        Err(_) => Err(Failure::Timeout),
     }
 }

@@ -89,11 +89,19 @@ where
         let _entered = this.span.enter();
         let Ok(res) = std::task::ready!(Pin::new(&mut this.inner).poll(cx));
         let status = res.status();
-        let latency = format_args!("{} ms", this.start.elapsed().as_millis());
+        // Field values are evaluated only when the event is enabled: no clock read otherwise.
         if status.is_server_error() {
-            error!(classification = %format_args!("Status code: {status}"), %latency, "response failed");
+            error!(
+                classification = %format_args!("Status code: {status}"),
+                latency = %format_args!("{} ms", this.start.elapsed().as_millis()),
+                "response failed"
+            );
         }
-        debug!(%latency, status = status.as_u16(), "finished processing request");
+        debug!(
+            latency = %format_args!("{} ms", this.start.elapsed().as_millis()),
+            status = status.as_u16(),
+            "finished processing request"
+        );
         Poll::Ready(Ok(res))
     }
 }

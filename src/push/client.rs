@@ -4,7 +4,6 @@
 //! refusal (409, 415, 503...) ends the push at once.
 
 use super::rewrite::{Checkpoint, LoopRewriter};
-use bytes::Bytes;
 use std::future::Future;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -116,9 +115,6 @@ pub async fn push(
     opts: &PushOptions,
     stop: impl Future<Output = ()>,
 ) -> Result<Outcome, PushError> {
-    // The first pass is made before connecting (it copies and rewrites the whole file),
-    // so the server sees the body start as soon as the request does.
-    let first = rw.next_pass();
     let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect(&target.connect)).await {
         Ok(Ok(s)) => s,
         Ok(Err(source)) => return Err(connect_error(target, source)),
@@ -145,13 +141,13 @@ pub async fn push(
     // server answers at once): keep sending. Any other answer ends the push.
     let mut early = None;
     let step = {
-        let body = send_passes(rw, first, &mut writer, opts, &mut sent);
+        let body = send_passes(rw, &mut writer, opts, &mut sent);
         tokio::pin!(body);
         loop {
             tokio::select! {
                 r = &mut body => break Step::BodyDone(r),
                 a = &mut answer, if early.is_none() => match a {
-                    Ok(a) if (200..300).contains(&a.0) => {
+                    Ok(a) if accepted(a.0) => {
                         info!(status = a.0, "the server accepted the stream before its end; sending on");
                         early = Some(a);
                     }
@@ -169,7 +165,7 @@ pub async fn push(
             // fail first: its answer, when there is one, says more than the broken pipe.
             // A 2xx means it had accepted the stream: then the connection was lost.
             return match timeout(Duration::from_secs(2), answer).await {
-                Ok(Ok(a)) if !(200..300).contains(&a.0) => answered(a, &sent),
+                Ok(Ok(a)) if !accepted(a.0) => answered(a, &sent),
                 _ => Err(e.into()),
             };
         }
@@ -196,6 +192,11 @@ pub async fn push(
     }
 }
 
+/// A 2xx answer: the server takes the stream.
+fn accepted(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
 fn connect_error(target: &Target, source: std::io::Error) -> PushError {
     PushError::Connect {
         addr: target.connect.clone(),
@@ -204,7 +205,7 @@ fn connect_error(target: &Target, source: std::io::Error) -> PushError {
 }
 
 fn answered((status, body): (u16, String), sent: &Sent) -> Result<Outcome, PushError> {
-    if (200..300).contains(&status) {
+    if accepted(status) {
         Ok(Outcome::Done {
             status,
             passes: sent.passes,
@@ -229,7 +230,6 @@ struct Sent {
 
 async fn send_passes(
     rw: &mut LoopRewriter,
-    first: Bytes,
     writer: &mut OwnedWriteHalf,
     opts: &PushOptions,
     sent: &mut Sent,
@@ -238,7 +238,8 @@ async fn send_passes(
     let pass_len = Duration::from_secs_f64(rw.duration().secs().max(0.0));
     let start = Instant::now();
     let mut buf = Vec::with_capacity(opts.chunk + 16);
-    let mut data = first;
+    // The first pass is the file itself (no copy), so the body starts with the request.
+    let mut data = rw.next_pass();
     for n in 0u32.. {
         let pass_start = start + pass_len * n;
         let mut from = 0;

@@ -114,21 +114,22 @@ impl LoopRewriter {
             .wrapping_mul(self.duration.0)
             .rem_euclid(WRAP);
         let unchanged = shift == 0 && self.pids.values().all(|info| info.offset == 0);
-        let mut out = if unchanged {
+        let out = if unchanged {
             // The first pass is the file itself: shared, not copied.
-            Vec::new()
+            self.packets.clone()
         } else {
-            self.packets.to_vec()
+            let mut out = self.packets.to_vec();
+            for pkt in out.chunks_exact_mut(PACKET_SIZE) {
+                let pid = Pid(u16::from(pkt[1] & 0x1F) << 8 | u16::from(pkt[2]));
+                if let Some(info) = self.pids.get(&pid.0) {
+                    pkt[3] = (pkt[3] & 0xF0) | ((pkt[3] & 0x0F).wrapping_add(info.offset) & 0x0F);
+                }
+                if shift != 0 {
+                    shift_packet(pkt, shift);
+                }
+            }
+            Bytes::from(out)
         };
-        for pkt in out.chunks_exact_mut(PACKET_SIZE) {
-            let pid = Pid(u16::from(pkt[1] & 0x1F) << 8 | u16::from(pkt[2]));
-            if let Some(info) = self.pids.get(&pid.0) {
-                pkt[3] = (pkt[3] & 0xF0) | ((pkt[3] & 0x0F).wrapping_add(info.offset) & 0x0F);
-            }
-            if shift != 0 {
-                shift_packet(pkt, shift);
-            }
-        }
         // Carry each counter on: the next pass's first packet of a PID follows this pass's
         // last one (+1 when it carries payload, §2.4.3.3).
         for info in self.pids.values_mut() {
@@ -137,11 +138,7 @@ impl LoopRewriter {
             info.offset = expected.wrapping_sub(info.first_cc) & 0x0F;
         }
         self.pass += 1;
-        if unchanged {
-            self.packets.clone()
-        } else {
-            Bytes::from(out)
-        }
+        out
     }
 }
 
