@@ -133,7 +133,6 @@ async fn pump(
     let mut scanned = 0;
     let end = loop {
         let frame = tokio::select! {
-            biased;
             f = body.frame() => f,
             end = &mut cancel => break end,
             () = &mut idle_timer => {
