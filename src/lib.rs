@@ -1,21 +1,21 @@
 //! hlsd: a live HLS / LL-HLS origin server for pushed MPEG-TS.
 //!
-//! The sans-I/O core (`ts`, `codec`, `segmenter`, `playlist`) turns bytes into segments and
+//! The sans-I/O core (`ts`, `codec`, `segmenter`, `playlist`, in the `hlsd-core` crate) turns bytes into segments and
 //! playlists with time passed in; the shell (`feeds`, `http`, `clock`) does the I/O.
 //! See ARCHITECTURE.md for the code map.
 
 pub mod clock;
-pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod feeds;
 pub mod http;
 pub mod metrics;
-pub mod playlist;
 pub mod push;
-pub mod segmenter;
-pub mod synth;
-pub mod ts;
+
+// The sans-I/O core lives in its own crate (`crates/hlsd-core`), so the compiler keeps it
+// free of tokio, axum and logging; it is re-exported under the paths the shell, tests,
+// benches and fuzz targets use.
+pub use hlsd_core::{codec, playlist, segmenter, synth, ts};
 
 pub use config::Config;
 
