@@ -22,6 +22,78 @@ pub struct Config {
     /// `[admin]`: access to the JSON API's changing routes; absent means no token.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[auth]`: publish credentials and signed playback; absent means open publishing and
+    /// playback.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// `[limits]`: what one client, one publisher or all of them together may use.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[auth]`. Every key is optional; with none of the credentials set it changes nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// One key for every feed not in `feed_keys` (`Authorization: Bearer KEY` or `?key=KEY`).
+    pub publish_key: Option<String>,
+    /// When set, this HTTP endpoint alone decides every publish (POST JSON, 2xx allows).
+    pub publish_hook: Option<String>,
+    /// Seconds to wait for the hook; on time-out or error the publish gets 503.
+    pub hook_timeout: f64,
+    /// With a secret set, playback needs a signed `/s/{expires}-{sig}/...` URL.
+    pub playback_secret: Option<String>,
+    /// Per-feed publish keys.
+    pub feed_keys: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            publish_key: None,
+            publish_hook: None,
+            hook_timeout: 2.0,
+            playback_secret: None,
+            feed_keys: Default::default(),
+        }
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Seconds for a request head, and idle time allowed between keep-alive requests.
+    pub header_timeout: f64,
+    /// Connections open at once; the effective limit is min(this, open-file limit - 64).
+    pub max_connections: usize,
+    /// Renditions per feed; a publish beyond it gets 503.
+    pub max_renditions: usize,
+    /// Times real time (media time) a publish is read at after a burst of one window;
+    /// 0 = unlimited.
+    pub max_ingest_speed: f64,
+    /// Bits per second of media per rendition over at least 10 s; above it the publish is
+    /// refused with 413 or closed; 0 = unlimited.
+    pub max_ingest_bitrate: u64,
+    /// Megabytes of media retained by all feeds together; 0 = 50 % of the machine's (or
+    /// the cgroup's) memory.
+    pub max_memory_mb: u64,
+    /// Proxies whose `X-Forwarded-For` is believed (logs, the publish hook's `ip`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            header_timeout: 10.0,
+            max_connections: 20_000,
+            max_renditions: 8,
+            max_ingest_speed: 0.0,
+            max_ingest_bitrate: 0,
+            max_memory_mb: 0,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -159,6 +231,74 @@ impl Config {
             return bad("admin.token must not be empty (remove it to turn it off)");
         }
         self.demo.validate().map_err(ConfigError::Invalid)?;
+        if let Some(auth) = &self.auth {
+            auth.validate()?;
+        }
+        self.limits.validate()?;
+        Ok(())
+    }
+}
+
+impl AuthConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: String| Err(ConfigError::Invalid(msg));
+        let empty = |v: &Option<String>| v.as_ref().is_some_and(|k| k.trim().is_empty());
+        if empty(&self.publish_key) {
+            return bad("auth.publish_key must not be empty (remove it to turn it off)".into());
+        }
+        if empty(&self.playback_secret) {
+            return bad("auth.playback_secret must not be empty (remove it to turn it off)".into());
+        }
+        if let Some(hook) = &self.publish_hook
+            && !hook.starts_with("http://")
+        {
+            return bad(format!(
+                "auth.publish_hook must be an http:// URL, not {hook:?}"
+            ));
+        }
+        if !(self.hook_timeout.is_finite() && self.hook_timeout > 0.0 && self.hook_timeout <= 60.0)
+        {
+            return bad("auth.hook_timeout must be in (0, 60] seconds".into());
+        }
+        for (feed, key) in &self.feed_keys {
+            if !crate::http::ingest::valid_name(feed) {
+                return bad(format!(
+                    "auth.feed_keys: {feed:?} is not a feed name ([A-Za-z0-9_-]{{1,64}})"
+                ));
+            }
+            if key.trim().is_empty() {
+                return bad(format!("auth.feed_keys.{feed} must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any publish credential is configured (a key or the hook).
+    pub fn guards_publishing(&self) -> bool {
+        self.publish_key.is_some() || self.publish_hook.is_some() || !self.feed_keys.is_empty()
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        if !(self.header_timeout.is_finite()
+            && self.header_timeout > 0.0
+            && self.header_timeout <= 3600.0)
+        {
+            return bad("limits.header_timeout must be in (0, 3600] seconds");
+        }
+        if self.max_connections == 0 {
+            return bad("limits.max_connections must be at least 1");
+        }
+        if self.max_renditions == 0 {
+            return bad("limits.max_renditions must be at least 1");
+        }
+        if !(self.max_ingest_speed == 0.0
+            || (self.max_ingest_speed.is_finite() && self.max_ingest_speed >= 1.0))
+        {
+            return bad("limits.max_ingest_speed must be 0 (unlimited) or at least 1.0");
+        }
         Ok(())
     }
 }
@@ -174,6 +314,49 @@ mod tests {
         assert_eq!(c.hls.window, 6);
         assert_eq!(c.hls.segment_duration, 2.0);
         assert_eq!(c.feeds.max_feeds, 1000);
+        assert!(c.auth.is_none());
+        assert_eq!(c.limits.header_timeout, 10.0);
+        assert_eq!(c.limits.max_connections, 20_000);
+        assert_eq!(c.limits.max_renditions, 8);
+        assert_eq!(c.limits.max_ingest_speed, 0.0);
+        assert_eq!(c.limits.max_ingest_bitrate, 0);
+        assert_eq!(c.limits.max_memory_mb, 0);
+    }
+
+    #[test]
+    fn auth_and_limits_take_defaults_for_missing_keys() {
+        let text = format!(
+            "{DEFAULT_TOML}\n[auth]\npublish_key = \"k\"\n[auth.feed_keys]\ncam1 = \"c\"\n"
+        );
+        let c = Config::from_toml(&text).unwrap();
+        let auth = c.auth.unwrap();
+        assert_eq!(auth.publish_key.as_deref(), Some("k"));
+        assert_eq!(auth.feed_keys["cam1"], "c");
+        assert_eq!(auth.hook_timeout, 2.0);
+        assert!(auth.guards_publishing());
+        for bad in [
+            "[auth]\npublish_key = \" \"",
+            "[auth]\npublish_hook = \"ftp://x\"",
+            "[auth.feed_keys]\n\"bad name\" = \"k\"",
+        ] {
+            let text = format!("{DEFAULT_TOML}\n{bad}\n");
+            assert!(
+                matches!(Config::from_toml(&text), Err(ConfigError::Invalid(_))),
+                "{bad} was accepted"
+            );
+        }
+        for (key, bad) in [
+            ("max_ingest_speed = 0\n", "max_ingest_speed = 0.5\n"),
+            ("header_timeout = 10.0\n", "header_timeout = 0.0\n"),
+            ("max_renditions = 8\n", "max_renditions = 0\n"),
+        ] {
+            assert!(DEFAULT_TOML.contains(key), "{key}");
+            let text = DEFAULT_TOML.replace(key, bad);
+            assert!(
+                matches!(Config::from_toml(&text), Err(ConfigError::Invalid(_))),
+                "{bad} was accepted"
+            );
+        }
     }
 
     #[test]
