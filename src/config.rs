@@ -141,6 +141,18 @@ pub struct FeedsConfig {
     pub linger: f64,
 }
 
+/// Lays `given` over `base`: tables merge key by key, any other value replaces the base's.
+fn overlay(base: &mut toml::Table, given: toml::Table) {
+    for (key, value) in given {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(g)) => overlay(b, g),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -148,10 +160,24 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("invalid configuration: {0}")]
+    #[error("invalid configuration: {}", .0.message())]
     Parse(#[from] toml::de::Error),
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// A TOML error in one line: the message, and the line it points at when it has one.
+fn describe(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            format!("line {line}: {message}")
+        }
+        None => message.to_string(),
+    }
 }
 
 impl Default for Config {
@@ -162,8 +188,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Parses a configuration. Every key is optional: what the text leaves out, section by
+    /// section and key by key, comes from the embedded `config.toml`, so that file stays the
+    /// one place where defaults are written.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text)?;
+        let mut merged: toml::Table = toml::from_str(DEFAULT_TOML)?;
+        let given: toml::Table = toml::from_str(text)?;
+        overlay(&mut merged, given);
+        let config = Config::deserialize(toml::Value::Table(merged))?;
         config.validate()?;
         Ok(config)
     }
@@ -173,7 +205,17 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_toml(&text)
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse(e) => ConfigError::File {
+                path: path.display().to_string(),
+                message: describe(&e, &text),
+            },
+            ConfigError::Invalid(message) => ConfigError::File {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -366,6 +408,37 @@ mod tests {
             Config::from_toml(&text),
             Err(ConfigError::Parse(_))
         ));
+    }
+
+    #[test]
+    fn a_section_with_some_keys_takes_the_rest_from_the_defaults() {
+        let c = Config::from_toml("[feeds]\nmax_feeds = 5000\n").unwrap();
+        assert_eq!(c.feeds.max_feeds, 5000);
+        assert_eq!(c.feeds.reconnect_grace, 10.0);
+        assert_eq!(c.hls.window, 6);
+        assert!(c.demo.enabled);
+        let c = Config::from_toml("[demo]\nenabled = false\n[hls]\nwindow = 9\n").unwrap();
+        assert!(!c.demo.enabled);
+        assert_eq!(c.hls.window, 9);
+        assert_eq!(c.hls.part_duration, 0.25);
+        assert_eq!(Config::from_toml("").unwrap().listen, "0.0.0.0:8080");
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_key() {
+        let dir = std::env::temp_dir().join(format!("hlsd-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[hls]\nwindow = 6\nwindoe = 7\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("windoe"), "{e}");
+        std::fs::write(&path, "[hls]\nwindow = \n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("bad.toml: line 2"), "{e}");
+        std::fs::write(&path, "[hls]\nwindow = 1\n").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("bad.toml") && e.contains("hls.window"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

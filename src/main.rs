@@ -41,7 +41,14 @@ async fn main() -> anyhow::Result<()> {
     }
     raise_open_file_limit();
     let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            // A mistake in the file, not a crash: one line, no backtrace.
+            Err(e) => {
+                eprintln!("hlsd: {e}");
+                std::process::exit(2);
+            }
+        },
         None => Config::default(),
     };
     if let Some(listen) = args.listen {
