@@ -215,6 +215,38 @@ async fn new_session_after_endlist() {
     server.stop().await;
 }
 
+/// With LL-HLS on, a feed published again after its ENDLIST is reachable where players
+/// enter, through its multivariant playlist, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn republished_feed_is_listed_in_its_multivariant_playlist() {
+    let data = fixture(Fixture::Short);
+    let server = TestServer::start(common::ll::ll_config()).await;
+    let res = push(server.addr, data.clone(), Push::new("again")).await;
+    assert_eq!(res.status, Some(200));
+    let old = wait_endlist(&server, "again", Duration::from_secs(10)).await;
+    let last_old = old.last_msn().unwrap();
+
+    let res = push(server.addr, data.clone(), Push::new("again")).await;
+    assert_eq!(res.status, Some(200), "publish to an ended feed: {res:?}");
+    wait_media(
+        &server.media_url("again"),
+        Duration::from_secs(10),
+        "the new session has no segment",
+        |m| m.last_msn() > Some(last_old),
+    )
+    .await;
+    // Before the fix this waited the first-segment wait and answered 503.
+    let index = get(&server.index_url("again")).await;
+    assert_eq!(index.status, 200, "{}", index.text());
+    assert!(
+        index.text().contains("#EXT-X-STREAM-INF"),
+        "{}",
+        index.text()
+    );
+    server.stop().await;
+}
+
 /// SIGTERM: the binary ends its feeds, closes the ingest request and exits 0 within 5 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ffmpeg"]

@@ -319,7 +319,10 @@ impl Rendition {
         now_ms: i64,
     ) -> (u64, bool) {
         let mut st = self.lock();
-        let first = st.segments_made == 0;
+        // The first segment of a session: the multivariant playlist leaves out renditions
+        // without one (and may have been rendered empty while this one had none), so it must
+        // be rendered again, whether or not earlier sessions made segments.
+        let first = st.window.listed().len() == 0;
         let raised = st
             .bitrate
             .add(seg.len(), seg.duration.0, segment_duration_ticks / 2);
