@@ -233,3 +233,69 @@ async fn a_connection_lost_after_an_early_answer_is_an_error() {
     assert!(matches!(r, Err(PushError::Io(_))), "{r:?}");
     server.await.unwrap();
 }
+
+/// `--reconnect`: a dropped connection is followed by a new publish (with the next pass of
+/// the file), and a lasting refusal (403) ends the push without another try.
+#[tokio::test]
+async fn reconnect_publishes_again_after_a_drop_and_stops_at_a_refusal() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let mut heads = Vec::new();
+        for answer in [None, Some("403 Forbidden"), Some("403 Forbidden")] {
+            let Ok(Ok((mut s, _))) = tokio::time::timeout(Duration::from_secs(5), l.accept()).await
+            else {
+                break;
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            let n = s.read(&mut buf).await.unwrap();
+            heads.push(String::from_utf8_lossy(&buf[..n.min(40)]).to_string());
+            match answer {
+                // The first connection drops after some of the body.
+                None => {
+                    let mut got = n;
+                    while got < 100_000 {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => got += n,
+                        }
+                    }
+                }
+                Some(status) => {
+                    let _ = s
+                        .write_all(
+                            format!("HTTP/1.1 {status}\r\nContent-Length: 4\r\n\r\nno!\n")
+                                .as_bytes(),
+                        )
+                        .await;
+                }
+            }
+        }
+        heads
+    });
+    let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+    let target = Target::parse(&format!("http://{addr}/ingest/x")).unwrap();
+    let opts = PushOptions {
+        looped: true,
+        ..fast()
+    };
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        hlsd::push::push_reconnecting(&mut rw, &target, &opts, std::future::pending()),
+    )
+    .await
+    .expect("the push ends at the refusal");
+    assert!(
+        matches!(r, Err(PushError::Refused { status: 403, .. })),
+        "{r:?}"
+    );
+    let heads = server.await.unwrap();
+    assert_eq!(heads.len(), 2, "connections: {heads:?}");
+    assert!(
+        heads.iter().all(|h| h.starts_with("POST /ingest/x")),
+        "{heads:?}"
+    );
+    // The second publish went on with a later pass of the file.
+    assert!(rw.passes() >= 2, "passes {}", rw.passes());
+}

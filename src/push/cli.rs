@@ -1,6 +1,6 @@
-//! `hlsd push FILE URL [--loop] [--fast] [--chunk BYTES]`: the command line of the push client.
+//! `hlsd push FILE URL [--loop] [--fast] [--reconnect] [--chunk BYTES]`: the command line of the push client.
 
-use super::{LoopRewriter, Outcome, PushOptions, Target, push};
+use super::{LoopRewriter, Outcome, PushOptions, Target, push, push_reconnecting};
 use anyhow::Context;
 use std::path::PathBuf;
 use tracing::info;
@@ -18,6 +18,10 @@ pub struct PushArgs {
     /// Send as fast as possible instead of in real time (by PCR, or video DTS).
     #[arg(long)]
     pub fast: bool,
+    /// When the connection drops (or the server answers 408, 409 or 5xx), publish again
+    /// after 1 s, then 2, 4... up to 30 s; the feed continues with a discontinuity.
+    #[arg(long)]
+    pub reconnect: bool,
     /// Largest HTTP chunk in bytes.
     #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
     pub chunk: u32,
@@ -45,7 +49,12 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match push(&mut rw, &target, &opts, stop).await? {
+    let outcome = if args.reconnect {
+        push_reconnecting(&mut rw, &target, &opts, stop).await?
+    } else {
+        push(&mut rw, &target, &opts, stop).await?
+    };
+    match outcome {
         Outcome::Done {
             status,
             passes,

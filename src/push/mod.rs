@@ -3,7 +3,9 @@
 
 pub mod cli;
 pub mod client;
+pub mod reconnect;
 pub mod rewrite;
 
 pub use client::{Outcome, PushError, PushOptions, Target, push};
+pub use reconnect::push_reconnecting;
 pub use rewrite::{LoopRewriter, RewriteError};

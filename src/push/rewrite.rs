@@ -8,7 +8,8 @@
 //! (when each byte is due, from PCR, or from the first video stream's DTS without PCR) that
 //! the push client follows in real time.
 
-use crate::codec::StreamKind;
+use crate::codec::audio::adts_ticks;
+use crate::codec::{AudioCodec, StreamKind};
 use crate::ts::pes::{encode_timestamp, parse_header};
 use crate::ts::psi::{SectionAssembler, parse_pat, parse_pmt};
 use crate::ts::{Framer, PACKET_SIZE, Packet, Pid, Ts, Unroller};
@@ -48,6 +49,17 @@ struct Span {
     first: i64,
     prev: i64,
     last: i64,
+    /// Media time of the last PES, when it can be counted (AAC: its ADTS frames).
+    last_duration: Option<i64>,
+}
+
+impl Span {
+    /// Where the stream's media ends: its last decode time plus the last PES's duration,
+    /// or, when that cannot be counted, the step before it (one frame for video, whose PES
+    /// hold one frame each).
+    fn reach(&self) -> i64 {
+        self.last + self.last_duration.unwrap_or(self.last - self.prev)
+    }
 }
 
 pub struct LoopRewriter {
@@ -70,17 +82,17 @@ impl LoopRewriter {
             return Err(RewriteError::NoPackets);
         }
         let scan = Scan::run(&packets);
-        // A video PES holds one frame, so its last step is a frame duration; an audio PES
-        // may hold several frames (ffmpeg packs up to ~0.3 s), so audio decides only in
-        // audio-only files.
-        let span = |s: &Span| s.last + (s.last - s.prev) - s.first;
+        // The loop is as long as the longest stream: its first decode time to its last plus
+        // that PES's duration. No stream's timestamps then step back at the join, and only
+        // streams shorter than the longest get a gap there, of the difference. (Measuring
+        // from the earliest start of any stream to the furthest end instead would put a gap
+        // into every stream of a clip whose audio is offset from its video, as ffmpeg's
+        // often is by a frame or two.)
         let duration = scan
             .spans
-            .iter()
-            .filter(|(pid, _)| scan.video.contains(pid))
-            .map(|(_, s)| span(s))
+            .values()
+            .map(|s| s.reach() - s.first)
             .max()
-            .or_else(|| scan.spans.values().map(span).max())
             .ok_or(RewriteError::NoTimestamps)?;
         Ok(LoopRewriter {
             packets: Bytes::from(packets),
@@ -91,8 +103,8 @@ impl LoopRewriter {
         })
     }
 
-    /// How far one pass moves the timestamps: the longest video stream's decode span plus its
-    /// last frame's duration (without video: the same over every stream).
+    /// How far one pass moves the timestamps: the longest stream's span, from its first
+    /// decode time to its last plus that PES's duration.
     pub fn duration(&self) -> Ts {
         self.duration
     }
@@ -150,6 +162,10 @@ struct Scan {
     schedule: Vec<Checkpoint>,
     /// Video PIDs of the PMTs.
     video: Vec<u16>,
+    /// AAC PIDs of the PMTs, with the elementary stream bytes of their latest PES (an
+    /// audio PES may hold several frames: ffmpeg packs up to ~0.3 s, and the file's last
+    /// one is often shorter, so its duration is counted, not guessed from the step before).
+    aac: HashMap<u16, Vec<u8>>,
 }
 
 impl Scan {
@@ -202,6 +218,9 @@ impl Scan {
                         if matches!(kind, StreamKind::Video(_)) && !scan.video.contains(&e.pid.0) {
                             scan.video.push(e.pid.0);
                         }
+                        if kind == StreamKind::Audio(AudioCodec::Aac) {
+                            scan.aac.entry(e.pid.0).or_default();
+                        }
                     }
                 }
                 continue;
@@ -214,11 +233,29 @@ impl Scan {
                     at: pcr_clock.unroll(pcr),
                 });
             }
+            if let Some(es) = scan.aac.get_mut(&pid.0)
+                && let Some(payload) = pkt.payload()
+            {
+                if pkt.pusi() {
+                    es.clear();
+                    let start = parse_header(payload).map_or(payload.len(), |h| h.data_offset);
+                    es.extend_from_slice(&payload[start.min(payload.len())..]);
+                } else {
+                    es.extend_from_slice(payload);
+                }
+            }
             if pkt.pusi()
                 && let Some(h) = pkt.payload().and_then(|p| parse_header(p).ok())
                 && let Some(dts) = h.decode_time()
             {
-                let t = dts_clocks.entry(pid.0).or_default().unroll(dts).0;
+                // A stream's clock starts next to the first stream's, so that streams on
+                // either side of a wrap agree.
+                let near = scan.spans.values().next().map(|s| Ts(s.first));
+                let t = dts_clocks
+                    .entry(pid.0)
+                    .or_insert_with(|| Unroller::near(near))
+                    .unroll(dts)
+                    .0;
                 scan.spans
                     .entry(pid.0)
                     .and_modify(|s| {
@@ -229,6 +266,7 @@ impl Scan {
                         first: t,
                         prev: t,
                         last: t,
+                        last_duration: None,
                     });
                 by_dts.push((
                     pid.0,
@@ -254,6 +292,11 @@ impl Scan {
             by_pcr
         };
         scan.schedule = relative(clock);
+        for (pid, es) in &scan.aac {
+            if let Some(span) = scan.spans.get_mut(pid) {
+                span.last_duration = adts_ticks(es);
+            }
+        }
         scan
     }
 }

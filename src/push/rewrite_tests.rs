@@ -279,3 +279,90 @@ fn hlsd_segments_the_loop_evenly() {
         assert_eq!(segments, vec![(Ts(180_000), false); 12], "chunks of {size}");
     }
 }
+
+/// A file made by ffmpeg whose streams do not have the same length (here the AAC starts
+/// 58 ms after the video and runs 29 ms longer): the loop is as long as the longest stream,
+/// so no stream's timestamps ever step back at the join (the shorter one gets a gap of the
+/// difference), and ffmpeg reads the passes without a "non monotonically increasing dts"
+/// warning.
+#[test]
+#[ignore = "needs ffmpeg"]
+fn streams_of_unequal_length_never_step_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.ts");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=25",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "3",
+        ])
+        .args(["-c:v", "libx264", "-g", "25", "-c:a", "aac", "-f", "mpegts"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let file = std::fs::read(&clip).unwrap();
+    let (r, all) = passes(&file, 3);
+    let looped = dir.path().join("loop.ts");
+    std::fs::write(&looped, &all).unwrap();
+    let mut spans = Vec::new();
+    for sel in ["v", "a"] {
+        let once = probe_packets(&clip, sel);
+        let rows = probe_packets(&looped, sel);
+        assert_eq!(rows.len(), 3 * once.len(), "stream {sel}");
+        let (first, last) = (once[0], once[once.len() - 1]);
+        spans.push(last.0 + last.1 - first.0);
+        for w in rows.windows(2) {
+            let gap = w[1].0 - (w[0].0 + w[0].1);
+            assert!(gap >= 0, "stream {sel} steps back {gap} ticks: {w:?}");
+            assert!(gap < 9000, "stream {sel} gap {gap} ticks: {w:?}");
+        }
+    }
+    assert_ne!(
+        spans[0], spans[1],
+        "the clip's streams should differ in length"
+    );
+    assert_eq!(r.duration(), Ts(*spans.iter().max().unwrap()));
+    let warned = std::process::Command::new("ffmpeg")
+        .args(["-v", "warning", "-i"])
+        .arg(&looped)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert!(!stderr.contains("monoton"), "{stderr}");
+}
+
+/// (DTS, duration) of every packet of one stream (`v` or `a`), as ffprobe reads them.
+fn probe_packets(path: &std::path::Path, sel: &str) -> Vec<(i64, i64)> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", sel])
+        .args(["-show_entries", "packet=dts,duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(',').map(|x| x.trim().parse::<i64>());
+            Some((f.next()?.ok()?, f.next()?.ok()?))
+        })
+        .collect()
+}

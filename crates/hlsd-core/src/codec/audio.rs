@@ -10,6 +10,33 @@ use super::info::{AudioFormat, AudioInfo, InfoError};
 /// How far into an elementary stream a frame header is looked for.
 pub const SYNC_SEARCH: usize = 4096;
 
+/// ADTS sampling frequencies by index (ISO/IEC 14496-3 §1.6.3.4).
+const ADTS_RATES: [u32; 13] = [
+    96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+];
+
+/// The media time, in 90 kHz ticks, of the whole ADTS frames that `es` starts with: each
+/// frame's length leads to the next header, and the walk stops at the first byte that is not
+/// one (or at a frame cut short). `None` when `es` does not start with an ADTS header.
+pub fn adts_ticks(es: &[u8]) -> Option<i64> {
+    let mut at = 0;
+    let mut ticks = 0i64;
+    while let Some(h) = es.get(at..at + 7) {
+        if h[0] != 0xFF || h[1] & 0xF6 != 0xF0 {
+            break;
+        }
+        let rate = *ADTS_RATES.get(usize::from((h[2] >> 2) & 0x0F))?;
+        let len = usize::from(h[3] & 0x03) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
+        if len < 7 || at + len > es.len() {
+            break;
+        }
+        let samples = 1024 * (i64::from(h[6] & 0x03) + 1);
+        ticks += samples * 90_000 / i64::from(rate);
+        at += len;
+    }
+    (at > 0).then_some(ticks)
+}
+
 impl AudioInfo {
     /// Reads the ADTS header at the start of `buf` (7 bytes, 9 with CRC).
     pub fn from_adts(buf: &[u8]) -> Result<AudioInfo, InfoError> {
@@ -259,6 +286,29 @@ mod tests {
             &[0x0B, 0x77, 0, 0, 0x54, 0x40, 0x40, 0x00],
             "ac-3 44100 2",
         );
+    }
+
+    #[test]
+    fn adts_ticks_counts_whole_frames() {
+        let adts = include_bytes!("fixtures/aac_lc_48000_mono.aac");
+        let frames = {
+            let mut n = 0;
+            let mut at = 0;
+            while at + 7 <= adts.len() {
+                n += 1;
+                at += usize::from(adts[at + 3] & 3) << 11
+                    | usize::from(adts[at + 4]) << 3
+                    | usize::from(adts[at + 5] >> 5);
+            }
+            n
+        };
+        // 1024 samples at 48 kHz are 1920 ticks; a cut frame and a foreign byte end the walk.
+        assert_eq!(adts_ticks(adts), Some(1920 * frames));
+        assert_eq!(
+            adts_ticks(&adts[..adts.len() - 1]),
+            Some(1920 * (frames - 1))
+        );
+        assert_eq!(adts_ticks(&adts[1..]), None);
     }
 
     #[test]
