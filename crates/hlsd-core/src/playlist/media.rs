@@ -42,6 +42,17 @@ fn secs(t: Ts) -> f64 {
     t.secs()
 }
 
+/// PART-HOLD-BACK for a PART-TARGET, as whole seconds and milliseconds: the smallest value
+/// with three decimals that is at least three times the PART-TARGET as printed (five
+/// decimals), so a player comparing the two printed numbers finds it ≥ 3 × PART-TARGET
+/// (§4.4.3.8). Integer arithmetic: no float rounding can land it a hair below.
+pub fn part_hold_back_millis(part_target: Ts) -> (i64, i64) {
+    // PART-TARGET in units of 10 µs, rounded as `{:.5}` prints it.
+    let printed = (part_target.0 * 100_000 + Ts::HZ / 2).div_euclid(Ts::HZ);
+    let millis = (3 * printed + 99).div_euclid(100);
+    (millis / 1000, millis % 1000)
+}
+
 /// Where a sibling rendition stands, for EXT-X-RENDITION-REPORT (§4.4.5.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenditionReport {
@@ -99,10 +110,10 @@ pub fn render_media(
         if let Some(until) = skip_until {
             let _ = write!(out, ",CAN-SKIP-UNTIL={:.1}", secs(until));
         }
+        let (whole, millis) = part_hold_back_millis(p.feed_part_target.map_or(pt, |f| f.max(pt)));
         let _ = writeln!(
             out,
-            ",PART-HOLD-BACK={:.3},HOLD-BACK={:.1}",
-            3.0 * secs(p.feed_part_target.map_or(pt, |f| f.max(pt))),
+            ",PART-HOLD-BACK={whole}.{millis:03},HOLD-BACK={:.1}",
             3.0 * secs(p.td())
         );
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.5}", secs(pt));

@@ -278,3 +278,29 @@ fn decimals_from_ticks() {
     assert_eq!(d(45, 3), "0.001", "half a millisecond rounds up");
     assert_eq!(d(900_000_000, 3), "10000.000");
 }
+
+/// PART-HOLD-BACK is never below three times the printed PART-TARGET: 0.26693 (8 frames at
+/// 29.97 fps, 24024 ticks) gives 0.801, and 0.26676 would too, where three times the target
+/// printed with three decimals could give 0.800.
+#[test]
+fn part_hold_back_is_at_least_three_printed_part_targets() {
+    assert_eq!(part_hold_back_millis(Ts(24024)), (0, 801));
+    assert_eq!(part_hold_back_millis(Ts::from_secs(0.255)), (0, 765));
+    assert_eq!(part_hold_back_millis(Ts::from_secs(1.0)), (3, 0));
+    // 0.22667 printed: 0.68001 needs 0.681.
+    assert_eq!(part_hold_back_millis(Ts(20400)), (0, 681));
+    for ticks in 900..200_000 {
+        let pt = Ts(ticks);
+        let printed: f64 = format!("{:.5}", pt.secs()).parse().unwrap();
+        let (w, m) = part_hold_back_millis(pt);
+        let phb: f64 = format!("{w}.{m:03}").parse().unwrap();
+        assert!(
+            phb >= 3.0 * printed - 1e-9,
+            "{ticks}: {phb} < 3 × {printed}"
+        );
+        assert!(
+            phb < 3.0 * printed + 0.001,
+            "{ticks}: {phb} not the smallest"
+        );
+    }
+}
