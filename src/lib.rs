@@ -4,6 +4,7 @@
 //! playlists with time passed in; the shell (`feeds`, `http`, `clock`) does the I/O.
 //! See ARCHITECTURE.md for the code map.
 
+pub mod check;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -25,6 +25,8 @@ struct Args {
 enum Command {
     /// Publish an MPEG-TS file to an hlsd like an encoder would.
     Push(hlsd::push::cli::PushArgs),
+    /// Fetch a URL; exit 0 when the answer is 2xx (a container's health check).
+    Check(hlsd::check::CheckArgs),
 }
 
 #[tokio::main]
@@ -36,8 +38,19 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if let Some(Command::Push(push)) = args.command {
-        return hlsd::push::cli::run(push).await;
+    match args.command {
+        Some(Command::Push(push)) => return hlsd::push::cli::run(push).await,
+        Some(Command::Check(check)) => match hlsd::check::check(&check).await {
+            Ok(line) => {
+                println!("{line}");
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("hlsd check {}: {e}", check.url);
+                std::process::exit(1);
+            }
+        },
+        None => {}
     }
     raise_open_file_limit();
     let mut config = match &args.config {
