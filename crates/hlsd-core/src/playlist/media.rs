@@ -124,13 +124,6 @@ pub fn render_media(
         "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
         window.discontinuity_sequence()
     );
-    // §4.4.2.1: claimed only while every listed segment starts with a keyframe.
-    if listed.iter().all(|s| s.independent) {
-        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
-    }
-    if skipped > 0 {
-        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
-    }
     // Parts are listed for the segments ending in the last three target durations (§6.2.2).
     let building_dur = window
         .building()
@@ -138,6 +131,25 @@ pub fn render_media(
     let total = window.duration() + building_dur;
     let parts_from = total - Ts(3 * p.td().0);
     let skipped = skipped.min(listed.len());
+    // §4.4.2.1: claimed only while every listed segment starts with a keyframe, and, with
+    // LL-HLS, while no listed part lacks one: video.js reads the tag as saying every part is
+    // independent and starts playback on whichever part it picks (HLS-RULES.md).
+    let dependent_parts = p.part_target.is_some() && {
+        let mut at = Ts(0);
+        let segment_parts = listed.iter().flat_map(|s| {
+            at = at + s.duration;
+            let shown = at > parts_from;
+            s.parts.iter().filter(move |_| shown)
+        });
+        let building = window.building().into_iter().flat_map(|b| b.parts.iter());
+        segment_parts.chain(building).any(|part| !part.independent)
+    };
+    if listed.iter().all(|s| s.independent) && !dependent_parts {
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
+    if skipped > 0 {
+        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    }
     let mut at = listed[..skipped].iter().fold(Ts(0), |a, s| a + s.duration);
     for s in &listed[skipped..] {
         at = at + s.duration;

@@ -304,3 +304,43 @@ fn part_hold_back_is_at_least_three_printed_part_targets() {
         );
     }
 }
+
+/// With LL-HLS, EXT-X-INDEPENDENT-SEGMENTS is left out while a listed part does not start
+/// with a keyframe (video.js would start on it), and kept when every listed part does
+/// (audio-only feeds) or once the dependent parts have left the part-listing range.
+#[test]
+fn ll_playlists_listing_dependent_parts_do_not_claim_independent_segments() {
+    let mut video = Window::new(6);
+    for _ in 0..3 {
+        push(&mut video, 2.0, 8, false, true, 0xab);
+    }
+    let text = render_media(&video, &ll(2), false, &[]);
+    assert!(text.contains("INDEPENDENT=YES"), "{text}");
+    assert!(!text.contains("#EXT-X-INDEPENDENT-SEGMENTS"), "{text}");
+    // The same window without LL-HLS lists no parts and claims it.
+    assert!(render_media(&video, &plain(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
+
+    let mut audio = Window::new(6);
+    for _ in 0..3 {
+        let parts: Vec<Part> = (0..8).map(|_| part(0.25, true)).collect();
+        push_parts(&mut audio, &parts, false, true, 0xab);
+        audio.push(
+            Segment {
+                parts,
+                start: Ts(0),
+                duration: Ts::from_secs(2.0),
+                independent: true,
+                discontinuity: false,
+                pdt_ms: PDT,
+            },
+            0xab,
+            0,
+        );
+    }
+    // A building segment whose only part is independent keeps the claim; a dependent one
+    // drops it.
+    push_parts(&mut audio, &[part(0.25, true)], false, true, 0xab);
+    assert!(render_media(&audio, &ll(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
+    push_parts(&mut audio, &[part(0.25, true), part(0.25, false)], false, true, 0xab);
+    assert!(!render_media(&audio, &ll(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS"));
+}
