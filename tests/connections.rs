@@ -1,5 +1,6 @@
-//! Connection timers and limits against real sockets: slowloris and silent sockets, idle
-//! keep-alive (HTTP/1.1) and h2c connections closed after `limits.header_timeout`; ingest
+//! Connection timers and limits against real sockets: slowloris and silent sockets, stalled
+//! TLS handshakes, idle keep-alive (HTTP/1.1, plain and TLS) and h2c connections closed
+//! after `limits.header_timeout`; ingest
 //! bodies and HTTP/2 requests that last longer are never cut; `limits.max_connections` and
 //! the cap on connections without a request head; an fd-exhaustion attempt against the
 //! real binary under a low open-file limit.
@@ -14,7 +15,7 @@ use common::*;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const TIMEOUT: Duration = Duration::from_secs(1);
@@ -38,7 +39,7 @@ async fn connect(addr: SocketAddr) -> TcpStream {
 
 /// Reads (and discards) until the peer closes; returns when that happened, or `None` if the
 /// socket is still open after `limit`.
-async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Instant> {
+async fn closed_within<S: AsyncRead + Unpin>(s: &mut S, limit: Duration) -> Option<Instant> {
     let mut buf = [0u8; 4096];
     tokio::time::timeout(limit, async {
         loop {
@@ -53,8 +54,8 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Instant> {
 }
 
 /// Asserts that the server closes `s` between `timeout / 2` and `3 × timeout` after `from`.
-async fn assert_closed_after_timeout(
-    s: &mut TcpStream,
+async fn assert_closed_after_timeout<S: AsyncRead + Unpin>(
+    s: &mut S,
     from: Instant,
     timeout: Duration,
     what: &str,
@@ -70,7 +71,10 @@ async fn assert_closed_after_timeout(
 }
 
 /// Sends `GET path` keeping the connection alive and reads the answer (status, body).
-async fn get_keep_alive(s: &mut TcpStream, path: &str) -> (u16, Vec<u8>) {
+async fn get_keep_alive<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    path: &str,
+) -> (u16, Vec<u8>) {
     let req = format!("GET {path} HTTP/1.1\r\nHost: hlsd\r\n\r\n");
     s.write_all(req.as_bytes()).await.expect("write request");
     let mut buf = Vec::new();
@@ -262,6 +266,8 @@ async fn h2c_request_waiting_longer_than_the_timeout_is_answered() {
         "answered after {:?}: the request did not wait",
         asked.elapsed()
     );
+    // The connection was not shut down meanwhile (a GOAWAY would refuse this stream).
+    assert_eq!(h2_get(&mut send, &server.url("/healthz")).await.0, 200);
     assert!(!closed.is_finished());
     assert_eq!(push.await.unwrap().status, Some(200));
     server.stop().await;
@@ -365,17 +371,119 @@ async fn silent_sockets_cannot_starve_viewers() {
     server.stop().await;
 }
 
+/// A TLS client that trusts exactly `cert_pem` (the test server's self-signed certificate,
+/// which webpki would refuse as a CA used as end entity), offering http/1.1 only.
+fn tls_connector(cert_pem: &[u8]) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert = CertificateDer::from_pem_slice(cert_pem).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { cert, provider }))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// Accepts the one pinned certificate, with the provider's signature checks.
+#[derive(Debug)]
+struct Pinned {
+    cert: rustls::pki_types::CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.cert.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("not the pinned certificate".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+async fn tls_connect(
+    connector: &tokio_rustls::TlsConnector,
+    addr: SocketAddr,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let stream = connector
+        .connect(name, connect(addr).await)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    stream
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_tls_socket_is_closed_after_the_header_timeout() {
+async fn tls_connections_are_timed_like_plain_ones() {
     let dir = tempfile::tempdir().unwrap();
     let (server, tls_addr) =
         TestServer::start_with_tls(config_with(TIMEOUT, 100), dir.path()).await;
+    let connector = tls_connector(&std::fs::read(dir.path().join("cert.pem")).unwrap());
     let mut s = connect(tls_addr).await;
     assert_closed_after_timeout(&mut s, Instant::now(), TIMEOUT, "silent TLS socket").await;
     // A handshake begun and left: a TLS record header, then nothing.
     let mut s = connect(tls_addr).await;
     s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).await.unwrap();
     assert_closed_after_timeout(&mut s, Instant::now(), TIMEOUT, "stalled handshake").await;
+    // A handshake completed, then nothing: no request head.
+    let connected = Instant::now();
+    let mut s = tls_connect(&connector, tls_addr).await;
+    assert_closed_after_timeout(&mut s, connected, TIMEOUT, "silent after handshake").await;
+    // HTTP/1.1 over TLS: served, then closed when idle for the timeout.
+    let mut s = tls_connect(&connector, tls_addr).await;
+    for _ in 0..3 {
+        assert_eq!(get_keep_alive(&mut s, "/healthz").await.0, 200);
+        tokio::time::sleep(TIMEOUT / 2).await;
+    }
+    let answered = Instant::now();
+    assert_eq!(get_keep_alive(&mut s, "/healthz").await.0, 200);
+    assert_closed_after_timeout(&mut s, answered, TIMEOUT, "idle TLS keep-alive").await;
     server.stop().await;
 }
 
