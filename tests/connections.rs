@@ -234,6 +234,38 @@ async fn idle_h2c_connection_is_closed_after_the_header_timeout() {
     server.stop().await;
 }
 
+/// The server's first HTTP/2 SETTINGS frame announces the stream and header-list limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_settings_announce_the_limits() {
+    let server = TestServer::start(config_with(TIMEOUT, 100)).await;
+    let mut s = connect(server.addr).await;
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut head))
+        .await
+        .expect("no SETTINGS within 5 s")
+        .unwrap();
+    assert_eq!(head[3], 0x4, "the first frame is not SETTINGS: {head:?}");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.unwrap();
+    let settings: std::collections::HashMap<u16, u32> = payload
+        .chunks(6)
+        .map(|c| {
+            (
+                u16::from_be_bytes([c[0], c[1]]),
+                u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+            )
+        })
+        .collect();
+    // SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_MAX_HEADER_LIST_SIZE
+    assert_eq!(settings.get(&0x3), Some(&256), "{settings:?}");
+    assert_eq!(settings.get(&0x6), Some(&16384), "{settings:?}");
+    server.stop().await;
+}
+
 /// A request that takes longer than the header timeout keeps its HTTP/2 connection: the
 /// playlist request waits for the feed's first segment, which comes 2.5 timeouts later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
