@@ -331,6 +331,50 @@ async fn ingest_longer_than_the_header_timeout_is_not_cut() {
     server.stop().await;
 }
 
+/// A publisher whose request head arrived while the server's only thread was busy for twice
+/// the header timeout is read, not timed out: the connection is polled before its timers.
+#[tokio::test(flavor = "current_thread")]
+async fn head_that_arrived_while_the_server_was_busy_is_not_timed_out() {
+    let server = TestServer::start(config_with(TIMEOUT, 100)).await;
+    let addr = server.addr;
+    let data = synth(50);
+    let publisher = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        // Sent while the server's thread is blocked (below).
+        std::thread::sleep(TIMEOUT / 2);
+        let head = format!(
+            "POST /ingest/busy HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        for chunk in data.chunks(7 * 188) {
+            s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .unwrap();
+            s.write_all(chunk).unwrap();
+            s.write_all(b"\r\n").unwrap();
+        }
+        s.write_all(b"0\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+    // Let the server accept the connection, then keep its thread busy.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::thread::sleep(TIMEOUT * 2);
+    let answer = tokio::task::spawn_blocking(move || publisher.join().unwrap())
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_limit_are_closed_at_once() {
     const LIMIT: usize = 4;

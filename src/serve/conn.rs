@@ -50,6 +50,7 @@ pub async fn run(
             let slot = admitted.slot();
             let mut stage = shared.stage.clone();
             let stream = tokio::select! {
+                biased;
                 r = acceptor.accept(tcp) => match r {
                     Ok(s) => s,
                     Err(e) => {
