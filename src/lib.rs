@@ -55,6 +55,15 @@ pub async fn run_with_tls(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A bad certificate or key fails the start before anything runs.
+    let tls = match tls {
+        Some(tls) => {
+            let acceptor = serve::tls::acceptor(&tls.cert_pem, &tls.key_pem)?;
+            tls.listener.set_nonblocking(true)?;
+            Some((TcpListener::from_std(tls.listener)?, acceptor))
+        }
+        None => None,
+    };
     let config = Arc::new(config);
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
     let registry = feeds::Registry::new(config, clock::Clock::new());
@@ -70,10 +79,8 @@ pub async fn run_with_tls(
     }
     let server = serve::Server::new(&registry.config().limits, http::service(app));
     server.listen(listener, None);
-    if let Some(tls) = tls {
-        let acceptor = serve::tls::acceptor(&tls.cert_pem, &tls.key_pem)?;
-        tls.listener.set_nonblocking(true)?;
-        server.listen(TcpListener::from_std(tls.listener)?, Some(acceptor));
+    if let Some((listener, acceptor)) = tls {
+        server.listen(listener, Some(acceptor));
     }
     shutdown.await;
     info!("shutting down: ending feeds and closing ingest requests");

@@ -41,3 +41,15 @@ pub fn acceptor(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, TlsError
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_certificate_or_key_is_an_error() {
+        assert!(matches!(acceptor(b"", b""), Err(TlsError::NoCert)));
+        let not_pem = b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+        assert!(matches!(acceptor(not_pem, b""), Err(TlsError::Cert(_))));
+    }
+}
