@@ -12,6 +12,7 @@ pub mod feeds;
 pub mod http;
 pub mod metrics;
 pub mod push;
+pub mod serve;
 
 // The sans-I/O core lives in its own crate (`crates/hlsd-core`), so the compiler keeps it
 // free of tokio, axum and logging; it is re-exported under the paths the shell, tests,
@@ -20,10 +21,7 @@ pub use hlsd_core::{codec, playlist, segmenter, synth, ts};
 
 pub use config::Config;
 
-use axum::ServiceExt as _;
-use axum::serve::ListenerExt;
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -58,6 +56,15 @@ pub async fn run_with_tls(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // A bad certificate or key fails the start before anything runs.
+    let tls = match tls {
+        Some(tls) => {
+            let acceptor = serve::tls::acceptor(&tls.cert_pem, &tls.key_pem)?;
+            tls.listener.set_nonblocking(true)?;
+            Some((TcpListener::from_std(tls.listener)?, acceptor))
+        }
+        None => None,
+    };
     let config = Arc::new(config);
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
     let registry = feeds::Registry::new(config, clock::Clock::new());
@@ -71,54 +78,25 @@ pub async fn run_with_tls(
     if registry.config().demo.enabled {
         demo::spawn(&registry.config().demo, listener.local_addr()?, rx.clone());
     }
-    let service = http::service(app);
-    let tls_handle = axum_server::Handle::new();
-    if let Some(tls) = tls {
-        // One process-wide crypto provider; a second install (tests) is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let rustls =
-            axum_server::tls_rustls::RustlsConfig::from_pem(tls.cert_pem, tls.key_pem).await?;
-        tls.listener.set_nonblocking(true)?;
-        let server = axum_server::from_tcp_rustls(tls.listener, rustls)?
-            .handle(tls_handle.clone())
-            .serve(
-                // axum-server hands over hyper's body type; the service takes axum's.
-                tower::ServiceBuilder::new()
-                    .map_request(|req: axum::http::Request<_>| req.map(axum::body::Body::new))
-                    .service(service.clone())
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            );
-        tokio::spawn(async move {
-            if let Err(e) = server.await {
-                warn!("TLS listener failed: {e}");
-            }
-        });
+    let server = serve::Server::new(&registry.config().limits, http::service(app));
+    server.listen(listener, None);
+    if let Some((listener, acceptor)) = tls {
+        server.listen(listener, Some(acceptor));
     }
-    let reg = registry.clone();
-    let signal = async move {
-        shutdown.await;
-        info!("shutting down: ending feeds and closing ingest requests");
-        reg.shut_down();
-        tls_handle.graceful_shutdown(Some(SHUTDOWN_GRACE));
-        let _ = tx.send(true);
-    };
-    // Parts and blocking answers are small writes: never hold them back for Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(
-        listener,
-        service.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    let mut stopping = rx;
-    tokio::select! {
-        r = server => r?,
-        _ = async {
-            let _ = stopping.wait_for(|v| *v).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => warn!("connections still open {} s after shutdown: closing them", SHUTDOWN_GRACE.as_secs()),
+    shutdown.await;
+    info!("shutting down: ending feeds and closing ingest requests");
+    registry.shut_down();
+    server.drain();
+    let _ = tx.send(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, server.all_closed())
+        .await
+        .is_err()
+    {
+        warn!(
+            "connections still open {} s after shutdown: closing them",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        server.close();
     }
     registry.shut_down();
     Ok(())

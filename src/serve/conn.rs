@@ -1,0 +1,143 @@
+//! One connection's task: the TLS handshake if any, then hyper-util's `auto` connection
+//! (HTTP/1.1 or HTTP/2, told apart by the client's first bytes), under these timers:
+//!
+//! - the first request head (TLS handshake and protocol detection included) must arrive
+//!   within `header_timeout` of the accept;
+//! - HTTP/1.1: hyper's own `header_read_timeout` times every later head and the idle gap
+//!   before it (set on the builder, see [`super::builder`]);
+//! - any protocol: a connection with no active request for `header_timeout` is shut down
+//!   gracefully (HTTP/2: GOAWAY). A request is active from its head until its answer is
+//!   sent, so a blocking playlist request or an ingest body streaming for hours is never
+//!   idle, and request bodies are never timed.
+//!
+//! The connection also closes when [`Connections`](super::limit::Connections) picks it as
+//! the oldest head-less one, and follows the server's shutdown stages.
+
+use super::Shared;
+use super::limit::Admitted;
+use super::service::ConnService;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until};
+use tokio_rustls::TlsAcceptor;
+use tracing::debug;
+
+/// Where the server is in its life; connections follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Running,
+    /// Finish the requests in flight, take no new ones.
+    Draining,
+    /// Close now.
+    Closing,
+}
+
+/// Serves one accepted TCP connection until it ends.
+pub async fn run(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    admitted: Admitted,
+) {
+    let first_head = Instant::now() + shared.header_timeout;
+    match tls {
+        None => serve(tcp, peer, first_head, &shared, &admitted).await,
+        Some(acceptor) => {
+            let slot = admitted.slot();
+            let mut stage = shared.stage.clone();
+            let stream = tokio::select! {
+                biased;
+                r = acceptor.accept(tcp) => match r {
+                    Ok(s) => s,
+                    Err(e) => {
+                        debug!(%peer, "TLS handshake failed: {e}");
+                        return;
+                    }
+                },
+                _ = sleep_until(first_head) => {
+                    debug!(%peer, "closed: no TLS handshake within the header timeout");
+                    return;
+                }
+                _ = slot.evicted() => return,
+                _ = stage.wait_for(|s| *s != Stage::Running) => return,
+            };
+            serve(stream, peer, first_head, &shared, &admitted).await
+        }
+    }
+}
+
+async fn serve<I>(
+    io: I,
+    peer: SocketAddr,
+    first_head: Instant,
+    shared: &Shared,
+    admitted: &Admitted,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let slot = admitted.slot();
+    let conns = slot.connections();
+    let timeout = shared.header_timeout;
+    let service = ConnService::new(shared.dispatch.clone(), peer, slot.clone());
+    let conn = shared.builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut stage = shared.stage.clone();
+    let first = sleep_until(first_head);
+    tokio::pin!(first);
+    let idle = sleep_until(first_head);
+    tokio::pin!(idle);
+    let mut draining = false;
+    loop {
+        // The connection first: bytes that arrived while the server was busy elsewhere are
+        // read before any timer is looked at.
+        tokio::select! {
+            biased;
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    debug!(%peer, "connection ended: {e}");
+                }
+                return;
+            }
+            _ = slot.evicted() => {
+                debug!(%peer, "closed: too many connections without a request head, this the oldest");
+                return;
+            }
+            // The condition is evaluated when the select starts: a head may have come since.
+            _ = &mut first, if slot.is_headless() => {
+                if slot.is_headless() {
+                    debug!(%peer, "closed: no request head within the header timeout");
+                    return;
+                }
+            }
+            _ = &mut idle, if !draining => {
+                let now = Instant::now();
+                match slot.idle_since() {
+                    Some(since) if conns.instant_at(since) + timeout <= now => {
+                        debug!(%peer, "closing: idle for the header timeout");
+                        conn.as_mut().graceful_shutdown();
+                        draining = true;
+                    }
+                    Some(since) => idle.as_mut().reset(conns.instant_at(since) + timeout),
+                    None => idle.as_mut().reset(now + timeout),
+                }
+            }
+            r = stage.changed() => {
+                let s = if r.is_ok() { *stage.borrow_and_update() } else { Stage::Closing };
+                match s {
+                    Stage::Running => {}
+                    Stage::Draining => {
+                        if !draining {
+                            conn.as_mut().graceful_shutdown();
+                            draining = true;
+                        }
+                    }
+                    Stage::Closing => return,
+                }
+            }
+        }
+    }
+}
