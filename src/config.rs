@@ -250,10 +250,10 @@ impl AuthConfig {
             return bad("auth.playback_secret must not be empty (remove it to turn it off)".into());
         }
         if let Some(hook) = &self.publish_hook
-            && !hook.starts_with("http://")
+            && let Err(e) = crate::ingest::hook::parse(hook)
         {
             return bad(format!(
-                "auth.publish_hook must be an http:// URL, not {hook:?}"
+                "auth.publish_hook must be an http://HOST[:PORT][/PATH] URL: {e}"
             ));
         }
         if !(self.hook_timeout.is_finite() && self.hook_timeout > 0.0 && self.hook_timeout <= 60.0)
