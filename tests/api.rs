@@ -153,8 +153,7 @@ async fn delete_needs_the_token_and_ends_the_feed_and_the_publish() {
     };
     for path in ["/api/feeds/del", "/api/feeds"] {
         for auth in [None, Some("Bearer wrong"), Some("Basic czNjcmV0")] {
-            let headers: Vec<(&str, &str)> =
-                auth.iter().map(|a| ("authorization", *a)).collect();
+            let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
             let v = json(request("GET", &server.url(path), &headers).await);
             let text = v.to_string();
             assert!(!text.contains("address"), "{path} with {auth:?}: {text}");
