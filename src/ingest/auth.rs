@@ -199,10 +199,12 @@ impl Auth {
     }
 }
 
-/// Compares without an early exit on the first differing byte, so the time taken does not
-/// tell how much of a guessed key was right. (The length is not hidden.)
+/// Compares in time independent of where the first differing byte is, so the time taken
+/// does not tell how much of a guessed key was right (the length is not hidden). subtle's
+/// comparison keeps the optimiser from turning the loop into an early exit.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 /// 128 random bits in hex: from the kernel, else from the process's hash seeds.
