@@ -62,12 +62,20 @@ pub enum Refusal {
 
 /// A publish allowed. Dropping it (the publish ended) tells the hook, if one allowed it,
 /// with `action: "unpublish"`; that is sent in the background, never awaited.
-#[derive(Debug)]
 pub struct Grant {
     /// The publisher proved itself (a key, the hook, or the in-process token), so it may
     /// take over a rendition whose publisher has gone silent.
     pub credentialed: bool,
     unpublish: Option<(Arc<Hook>, HookRequest)>,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("credentialed", &self.credentialed)
+            .field("hooked", &self.unpublish.is_some())
+            .finish()
+    }
 }
 
 impl Drop for Grant {
@@ -105,11 +113,18 @@ impl Rules {
 }
 
 /// The publish authoriser shared by every transport.
-#[derive(Debug)]
 pub struct Auth {
     rules: RwLock<Arc<Rules>>,
     /// The in-process publishers' (the demo feed's) credential, random per process.
     internal: String,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("rules", &self.rules())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Auth {
@@ -283,11 +298,20 @@ mod tests {
     }
 
     #[test]
-    fn compare() {
+    fn compare_and_debug() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(constant_time_eq(b"", b""));
         assert_ne!(random_token(), random_token());
+        let a = Auth::new(cfg(
+            "[auth]\npublish_key = \"pk-S3CRET\"\n[auth.feed_keys]\ncam1 = \"c1-S3CRET\"",
+        ));
+        let text = format!("{a:?}");
+        assert!(
+            !text.contains("S3CRET") && !text.contains(a.internal_key()),
+            "{text}"
+        );
+        assert!(text.contains("cam1"), "{text}");
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tracing::warn;
 
-/// The JSON the hook receives.
-#[derive(Debug, Clone, Serialize)]
+/// The JSON the hook receives. (No `Debug`: it carries the key.)
+#[derive(Clone, Serialize)]
 pub struct HookRequest {
     /// `publish` or `unpublish`.
     pub action: &'static str,
