@@ -260,6 +260,11 @@ async fn pump(
             },
         };
         let now = clock.now_ms();
+        // Bytes arrived, even while the first ones are still being looked at: this
+        // publisher is not silent (see `claim`).
+        for lane in &lanes {
+            lane.guard.rendition.stats.touch(now);
+        }
         let Some(h) = &mut head else {
             for lane in &mut lanes {
                 lane.push(&app, &data, now);

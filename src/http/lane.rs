@@ -44,7 +44,6 @@ impl Lane {
         let span = self.span.clone();
         let _entered = span.enter();
         self.probe.chunk_arrived();
-        self.guard.rendition.stats.touch(now_ms);
         self.seg.push(data, now_ms);
         self.drain(app, now_ms);
         self.probe.account(&self.seg.stats());
