@@ -32,7 +32,8 @@ pub struct Config {
 }
 
 /// `[auth]`. Every key is optional; with none of the credentials set it changes nothing.
-#[derive(Debug, Clone, Deserialize)]
+/// Its `Debug` shows no key or secret (see the impl).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// One key for every feed not in `feed_keys` (`Authorization: Bearer KEY` or `?key=KEY`).
@@ -45,6 +46,21 @@ pub struct AuthConfig {
     pub playback_secret: Option<String>,
     /// Per-feed publish keys.
     pub feed_keys: std::collections::BTreeMap<String, String>,
+}
+
+/// Keys and secrets print as `REDACTED`, so a `{:?}` of the configuration leaks none.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |v: &Option<String>| v.as_ref().map(|_| "REDACTED");
+        let feeds: Vec<&str> = self.feed_keys.keys().map(String::as_str).collect();
+        f.debug_struct("AuthConfig")
+            .field("publish_key", &hide(&self.publish_key))
+            .field("publish_hook", &self.publish_hook)
+            .field("hook_timeout", &self.hook_timeout)
+            .field("playback_secret", &hide(&self.playback_secret))
+            .field("feed_keys", &feeds)
+            .finish()
+    }
 }
 
 impl Default for AuthConfig {
@@ -292,10 +308,10 @@ impl AuthConfig {
             return bad("auth.playback_secret must not be empty (remove it to turn it off)".into());
         }
         if let Some(hook) = &self.publish_hook
-            && !hook.starts_with("http://")
+            && let Err(e) = crate::ingest::hook::parse(hook)
         {
             return bad(format!(
-                "auth.publish_hook must be an http:// URL, not {hook:?}"
+                "auth.publish_hook must be an http://HOST[:PORT][/PATH] URL: {e}"
             ));
         }
         if !(self.hook_timeout.is_finite() && self.hook_timeout > 0.0 && self.hook_timeout <= 60.0)

@@ -1,6 +1,7 @@
 //! The demo feed: a built-in 8 s clip (`web/demo.ts`, made with ffmpeg's test sources, see
 //! `web/README.md`) published in a seamless loop by the push client to the server's own
-//! listener, through the same ingest path as any publisher.
+//! listener, through the same ingest path as any publisher, presenting the server's
+//! in-process publish key (random per process) so that `[auth]` does not apply to it.
 
 use crate::push::{LoopRewriter, Outcome, PushOptions, Target, push};
 use serde::Deserialize;
@@ -52,15 +53,18 @@ impl DemoConfig {
 }
 
 /// Starts publishing the clip to the server listening on `listen` until `shutdown` is true.
+/// `key` is the server's in-process publish credential, so `[auth]` does not apply.
 pub fn spawn(
     config: &DemoConfig,
     listen: SocketAddr,
+    key: String,
     shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let target = Target {
         connect: loopback(listen).to_string(),
         host: loopback(listen).to_string(),
         path: format!("/ingest/{}", config.feed),
+        key: Some(key),
     };
     let feed = config.feed.clone();
     tokio::spawn(async move { publish(feed, target, shutdown).await })

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod feeds;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod push;
 pub mod serve;
@@ -22,6 +23,7 @@ pub use hlsd_core::{codec, playlist, segmenter, synth, ts};
 pub use config::Config;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -38,6 +40,16 @@ pub struct TlsListener {
     pub key_pem: Vec<u8>,
 }
 
+/// What [`run_with`] takes beside the plain listener and the configuration.
+#[derive(Default)]
+pub struct RunOptions {
+    /// A TLS listener beside the plain one.
+    pub tls: Option<TlsListener>,
+    /// New `[auth]` sections (SIGHUP): each value received replaces the publish rules;
+    /// feeds and publishes in progress go on.
+    pub auth_updates: Option<watch::Receiver<Option<config::AuthConfig>>>,
+}
+
 /// Serves hlsd on an already bound listener until `shutdown` completes, then ends every
 /// feed (EXT-X-ENDLIST), closes ingest requests and returns.
 pub async fn run(
@@ -45,7 +57,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run_with_tls(listener, None, config, shutdown).await
+    run_with(listener, config, RunOptions::default(), shutdown).await
 }
 
 /// Like [`run`], with a TLS listener beside the plain one (HTTP/2 or HTTP/1.1 by ALPN).
@@ -56,6 +68,21 @@ pub async fn run_with_tls(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let options = RunOptions {
+        tls,
+        ..RunOptions::default()
+    };
+    run_with(listener, config, options, shutdown).await
+}
+
+/// Like [`run`], with the [`RunOptions`].
+pub async fn run_with(
+    listener: TcpListener,
+    config: Config,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let RunOptions { tls, auth_updates } = options;
     // A bad certificate or key fails the start before anything runs.
     let tls = match tls {
         Some(tls) => {
@@ -65,6 +92,17 @@ pub async fn run_with_tls(
         }
         None => None,
     };
+    let auth = Arc::new(ingest::auth::Auth::new(config.auth.clone()));
+    warn_if_open(&auth, listener.local_addr()?);
+    if let Some(mut updates) = auth_updates {
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            while updates.changed().await.is_ok() {
+                let new = updates.borrow_and_update().clone();
+                auth.replace(new);
+            }
+        });
+    }
     let config = Arc::new(config);
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
     let registry = feeds::Registry::new(config, clock::Clock::new());
@@ -74,9 +112,16 @@ pub async fn run_with_tls(
         shutdown: rx.clone(),
         first_segment_wait: Duration::from_secs_f64(first_wait),
         metrics: Arc::new(metrics::Metrics::new(registry.clone())),
+        auth: auth.clone(),
     });
     if registry.config().demo.enabled {
-        demo::spawn(&registry.config().demo, listener.local_addr()?, rx.clone());
+        let key = auth.internal_key().to_string();
+        demo::spawn(
+            &registry.config().demo,
+            listener.local_addr()?,
+            key,
+            rx.clone(),
+        );
     }
     let server = serve::Server::new(&registry.config().limits, http::service(app));
     server.listen(listener, None);
@@ -100,4 +145,14 @@ pub async fn run_with_tls(
     }
     registry.shut_down();
     Ok(())
+}
+
+/// One WARN when anyone who reaches the listener may publish.
+fn warn_if_open(auth: &ingest::auth::Auth, addr: SocketAddr) {
+    if !addr.ip().is_loopback() && !auth.guards_publishing() {
+        warn!(
+            %addr,
+            "listening beyond loopback with no publish credential: anyone who reaches this port can publish (set [auth] publish_key, feed_keys or publish_hook)"
+        );
+    }
 }

@@ -1,10 +1,11 @@
-//! The `hlsd` binary: configuration, logging, signals, listener.
+//! The `hlsd` binary: configuration, logging, signals (SIGTERM/SIGINT stop, SIGHUP reloads
+//! `[auth]`), listener.
 
 use anyhow::Context;
 use clap::Parser;
 use hlsd::Config;
 use std::path::PathBuf;
-use tracing::info;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// Live HLS origin server for MPEG-TS pushed over HTTP.
@@ -88,7 +89,18 @@ async fn main() -> anyhow::Result<()> {
         _ => None,
     };
     info!("hlsd listening on http://{addr}");
-    hlsd::run_with_tls(listener, tls, config, shutdown_signal()).await?;
+    let (auth_tx, auth_rx) = tokio::sync::watch::channel(config.auth.clone());
+    match args.config {
+        Some(path) => {
+            tokio::spawn(reload_on_hangup(path, config.clone(), auth_tx));
+        }
+        None => drop(auth_tx),
+    }
+    let options = hlsd::RunOptions {
+        tls,
+        auth_updates: Some(auth_rx),
+    };
+    hlsd::run_with(listener, config, options, shutdown_signal()).await?;
     info!("hlsd stopped");
     Ok(())
 }
@@ -123,6 +135,85 @@ fn raise_open_file_limit() {
         Ok(limit) => info!(limit, "open-file limit raised to the hard limit"),
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
+}
+
+/// On each SIGHUP, reads the configuration file again and hands its `[auth]` to the
+/// server; feeds and publishes in progress go on. Other changed sections are named in the
+/// log and ignored until a restart. A file that does not load changes nothing.
+#[cfg(unix)]
+async fn reload_on_hangup(
+    path: PathBuf,
+    running: Config,
+    auth: tokio::sync::watch::Sender<Option<hlsd::config::AuthConfig>>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cannot watch SIGHUP: {e}; [auth] will not be reloaded");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let mut new = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(
+                    "SIGHUP: {} not reloaded, keeping the running [auth]: {}",
+                    path.display(),
+                    describe(&e)
+                );
+                continue;
+            }
+        };
+        new.listen.clone_from(&running.listen);
+        let ignored = changed_sections(&running, &new);
+        if !ignored.is_empty() {
+            warn!(
+                sections = ?ignored,
+                "SIGHUP: changes outside [auth] are ignored until a restart"
+            );
+        }
+        info!(file = %path.display(), "SIGHUP: reloading [auth]");
+        auth.send_replace(new.auth);
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_hangup(
+    _path: PathBuf,
+    _running: Config,
+    _auth: tokio::sync::watch::Sender<Option<hlsd::config::AuthConfig>>,
+) {
+}
+
+/// A configuration error fit for the log: a TOML syntax error's own text may quote the
+/// line it is on, which can be a key, so only its position is given.
+fn describe(e: &hlsd::config::ConfigError) -> String {
+    match e {
+        hlsd::config::ConfigError::Parse(p) => match p.span() {
+            Some(span) => format!("invalid TOML at byte {}", span.start),
+            None => "invalid TOML".to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Sections other than `[auth]` that differ between two configurations.
+fn changed_sections(a: &Config, b: &Config) -> Vec<&'static str> {
+    let differ =
+        |x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| format!("{x:?}") != format!("{y:?}");
+    [
+        ("hls", differ(&a.hls, &b.hls)),
+        ("feeds", differ(&a.feeds, &b.feeds)),
+        ("tls", differ(&a.tls, &b.tls)),
+        ("demo", differ(&a.demo, &b.demo)),
+        ("admin", differ(&a.admin, &b.admin)),
+        ("limits", differ(&a.limits, &b.limits)),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }
 
 async fn shutdown_signal() {

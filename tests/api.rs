@@ -70,12 +70,9 @@ async fn api_follows_a_push_from_live_to_ended() {
     let r = main_rendition(&live);
     assert_eq!(r["name"], "main");
     assert_eq!(r["state"], "live");
-    assert!(
-        r["publisher"]["address"]
-            .as_str()
-            .unwrap()
-            .starts_with("127.0.0.1:")
-    );
+    // No admin token configured: publishers' addresses and session tokens stay hidden.
+    assert_eq!(r["publisher"].get("address"), None, "{r}");
+    assert!(r["publisher"]["connected_s"].as_f64().is_some());
     assert!(r["publisher"]["since_ms"].as_i64() >= live["created_ms"].as_i64());
     let bytes = r["bytes_in"].as_u64().unwrap();
     assert!(bytes > 0 && bytes <= data.len() as u64, "bytes_in {bytes}");
@@ -92,11 +89,7 @@ async fn api_follows_a_push_from_live_to_ended() {
     assert!(r["memory_bytes"].as_u64() > Some(0));
     assert!(r["bitrate"].as_u64() > Some(0));
     assert!(r["bandwidth"].as_u64() > Some(0));
-    assert_eq!(
-        r["token"].as_str().unwrap().len(),
-        12,
-        "48-bit token in hex"
-    );
+    assert_eq!(r.get("token"), None, "{r}");
     assert_eq!(r["last_error"], Value::Null);
 
     // The publisher finished: every byte and packet is counted; reconnecting, then ended.
@@ -152,7 +145,35 @@ async fn delete_needs_the_token_and_ends_the_feed_and_the_publish() {
     assert_eq!(get(&url).await.status, 200, "reading needs no token");
     assert_eq!(feed_json(&server, "del").await.unwrap()["state"], "live");
 
+    // Addresses and tokens only with the admin token, in both views; never in /metrics.
     let bearer = [("authorization", "Bearer s3cret")];
+    let json = |r: Resp| -> Value {
+        assert_eq!(r.status, 200, "{}", r.text());
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    for path in ["/api/feeds/del", "/api/feeds"] {
+        for auth in [None, Some("Bearer wrong"), Some("Basic czNjcmV0")] {
+            let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", *a)).collect();
+            let v = json(request("GET", &server.url(path), &headers).await);
+            let text = v.to_string();
+            assert!(!text.contains("address"), "{path} with {auth:?}: {text}");
+            assert!(!text.contains("\"token\""), "{path} with {auth:?}: {text}");
+            assert!(text.contains("since_ms"), "{path} with {auth:?}: {text}");
+        }
+    }
+    let v = json(request("GET", &url, &bearer).await);
+    let r = main_rendition(&v);
+    let address = r["publisher"]["address"].as_str().unwrap().to_string();
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    let token = r["token"].as_str().unwrap().to_string();
+    assert_eq!(token.len(), 12, "48-bit token in hex");
+    let v = json(request("GET", &server.url("/api/feeds"), &bearer).await);
+    assert_eq!(v["feeds"][0]["renditions"][0]["token"], token.as_str());
+    let metrics = get(&server.url("/metrics")).await.text();
+    assert!(metrics.contains("del"), "{metrics}");
+    assert!(!metrics.contains(&token), "{metrics}");
+    assert!(!metrics.contains(&address), "{metrics}");
+
     let r = request("DELETE", &url, &bearer).await;
     assert_eq!(r.status, 204, "{}", r.text());
     // Ended at once, not after the 30 s grace, and the publisher's request is over.

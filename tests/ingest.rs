@@ -7,8 +7,6 @@ use bytes::Bytes;
 use common::*;
 use std::time::Duration;
 
-const ORIGIN: (&str, &str) = ("Origin", "http://player.example");
-
 /// Pushes `data` with `p`, waits for ENDLIST and checks that the segments carry exactly the
 /// pushed packets from the first keyframe on, each segment opening with PAT, PMT, keyframe.
 async fn check_pass_through(data: Bytes, p: Push) {
@@ -129,12 +127,7 @@ async fn bad_feed_names_get_400() {
         "/ingest/caf%C3%A9",
         &format!("/ingest/{long}"),
     ] {
-        let res = push(
-            server.addr,
-            body.clone(),
-            Push::path(path).header(ORIGIN.0, ORIGIN.1),
-        )
-        .await;
+        let res = push(server.addr, body.clone(), Push::path(path)).await;
         assert_eq!(res.status, Some(400), "POST {path}: {res:?}");
         assert_eq!(
             res.header("access-control-allow-origin"),
@@ -159,12 +152,7 @@ async fn non_ts_body_gets_415() {
         .take(100_000)
         .collect();
     let text = Bytes::from(text);
-    let res = push(
-        server.addr,
-        text.clone(),
-        Push::new("text").chunk(4096).header(ORIGIN.0, ORIGIN.1),
-    )
-    .await;
+    let res = push(server.addr, text.clone(), Push::new("text").chunk(4096)).await;
     assert_eq!(res.status, Some(415), "chunked: {res:?}");
     assert_eq!(
         res.header("access-control-allow-origin"),
@@ -194,10 +182,7 @@ async fn second_publisher_gets_409_first_keeps_going() {
     let first = spawn_push(
         server.addr,
         data.clone(),
-        Push::new("busy")
-            .paced(&data, 5.0)
-            .chunk(1316)
-            .header(ORIGIN.0, ORIGIN.1),
+        Push::new("busy").paced(&data, 5.0).chunk(1316),
     );
     let url = server.media_url("busy");
     let before = wait_media(&url, Duration::from_secs(10), "a first segment", |m| {
@@ -206,12 +191,7 @@ async fn second_publisher_gets_409_first_keeps_going() {
     .await;
     let msn = before.last_msn().unwrap();
 
-    let second = push(
-        server.addr,
-        data.clone(),
-        Push::new("busy").header(ORIGIN.0, ORIGIN.1),
-    )
-    .await;
+    let second = push(server.addr, data.clone(), Push::new("busy")).await;
     assert_eq!(second.status, Some(409), "second publisher: {second:?}");
     assert_eq!(
         second.header("access-control-allow-origin"),

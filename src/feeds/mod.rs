@@ -37,6 +37,9 @@ pub enum ClaimError {
         rendition: String,
         addr: SocketAddr,
         secs: i64,
+        /// The holder's publisher id, and how long it has delivered nothing (ms).
+        holder: u64,
+        silent_ms: i64,
     },
     #[error("too many feeds: the limit (feeds.max_feeds) is {0}")]
     TooManyFeeds(usize),
@@ -227,6 +230,8 @@ impl Registry {
                 rendition: rendition.to_string(),
                 addr: p.addr,
                 secs: (now - p.since_ms) / 1000,
+                holder: p.id,
+                silent_ms: now - r.stats.last_data_ms(),
             });
         }
         let id = self.next_publisher.fetch_add(1, Ordering::Relaxed);
@@ -255,6 +260,7 @@ impl Registry {
         });
         st.phase = Phase::Live;
         st.epoch += 1;
+        r.stats.touch(now);
         r.publish(&st);
         let target_duration = st.target_duration;
         drop(st);

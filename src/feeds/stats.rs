@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use tokio::sync::watch;
 
 /// A stream warning as the API shows it.
@@ -46,6 +46,10 @@ pub struct RenditionStats {
     last_warning: Mutex<Option<LastWarning>>,
     /// Id of the publisher an operator asked to stop (0: none; publisher ids start at 1).
     stop: watch::Sender<u64>,
+    /// Id of the publisher a newcomer took the rendition over from (0: none).
+    taken_over: watch::Sender<u64>,
+    /// When the publisher last delivered bytes, or connected (Unix milliseconds).
+    last_data_ms: AtomicI64,
 }
 
 impl RenditionStats {
@@ -63,6 +67,8 @@ impl RenditionStats {
             parts: AtomicU64::new(0),
             last_warning: Mutex::new(None),
             stop: watch::Sender::new(0),
+            taken_over: watch::Sender::new(0),
+            last_data_ms: AtomicI64::new(created_ms),
         }
     }
 
@@ -113,5 +119,25 @@ impl RenditionStats {
     /// What the ingest task watches: it stops when the value becomes its publisher id.
     pub fn stop_signal(&self) -> watch::Receiver<u64> {
         self.stop.subscribe()
+    }
+
+    /// Asks the ingest task of publisher `id` to end: a newcomer takes the rendition over.
+    pub fn request_takeover(&self, id: u64) {
+        self.taken_over.send_replace(id);
+    }
+
+    /// What the ingest task watches: it ends when the value becomes its publisher id.
+    pub fn takeover_signal(&self) -> watch::Receiver<u64> {
+        self.taken_over.subscribe()
+    }
+
+    /// The publisher delivered bytes (or connected) at `now_ms`.
+    pub fn touch(&self, now_ms: i64) {
+        self.last_data_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// When the publisher last delivered bytes or connected (Unix milliseconds).
+    pub fn last_data_ms(&self) -> i64 {
+        self.last_data_ms.load(Ordering::Relaxed)
     }
 }

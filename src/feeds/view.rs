@@ -22,7 +22,9 @@ pub struct FeedView {
 
 #[derive(Debug, Serialize)]
 pub struct PublisherView {
-    pub address: String,
+    /// `IP:PORT`; only for the admin (see [`Reveal`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// Unix milliseconds.
     pub since_ms: i64,
     pub connected_s: f64,
@@ -72,8 +74,9 @@ pub struct RenditionView {
     pub ts_errors: TsErrors,
     /// The last stream warning of the segmenter.
     pub last_error: Option<LastWarning>,
-    /// Token of the current session, in its segment URIs.
-    pub token: String,
+    /// Token of the current session, in its segment URIs; only for the admin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// Whether its segments have the same MSNs as the feed's other renditions' segments
     /// starting at the same time (null until that could be compared).
     pub aligned: Option<bool>,
@@ -86,6 +89,15 @@ pub struct TsErrors {
     pub bad_pes: u64,
     pub bad_psi: u64,
     pub continuity: u64,
+}
+
+/// Whether a view carries what only the admin may read: publishers' addresses and session
+/// tokens (an address tells a stranger where an encoder is; a token is half of the way to
+/// guessing media URIs of a session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reveal {
+    Public,
+    Admin,
 }
 
 /// Bits per second of the last three segments listed.
@@ -106,7 +118,13 @@ fn secs_since(now_ms: i64, since_ms: i64) -> f64 {
     (now_ms - since_ms).max(0) as f64 / 1000.0
 }
 
-pub fn rendition_view(r: &Rendition, window_size: usize, now_ms: i64) -> RenditionView {
+pub fn rendition_view(
+    r: &Rendition,
+    window_size: usize,
+    now_ms: i64,
+    reveal: Reveal,
+) -> RenditionView {
+    let admin = reveal == Reveal::Admin;
     let snap = r.snapshot();
     let st = r.lock();
     let w = &st.window;
@@ -122,7 +140,7 @@ pub fn rendition_view(r: &Rendition, window_size: usize, now_ms: i64) -> Renditi
     };
     let bitrate = recent_bitrate(listed);
     let publisher = st.publisher.map(|p| PublisherView {
-        address: p.addr.to_string(),
+        address: admin.then(|| p.addr.to_string()),
         since_ms: p.since_ms,
         connected_s: secs_since(now_ms, p.since_ms),
     });
@@ -164,16 +182,16 @@ pub fn rendition_view(r: &Rendition, window_size: usize, now_ms: i64) -> Renditi
             continuity: c.continuity_errors,
         },
         last_error: r.stats.last_warning(),
-        token: format!("{token:x}"),
+        token: admin.then(|| format!("{token:x}")),
         aligned,
     }
 }
 
-pub fn feed_view(f: &Feed, window_size: usize, now_ms: i64) -> FeedView {
+pub fn feed_view(f: &Feed, window_size: usize, now_ms: i64, reveal: Reveal) -> FeedView {
     let renditions: Vec<RenditionView> = f
         .rendition_list()
         .iter()
-        .map(|r| rendition_view(r, window_size, now_ms))
+        .map(|r| rendition_view(r, window_size, now_ms, reveal))
         .collect();
     let created_ms = f.created_ms().unwrap_or(now_ms);
     FeedView {

@@ -1,11 +1,12 @@
 //! The admin routes: the JSON API (`/api/feeds`, `/api/feeds/{feed}`, fields in
 //! docs/api.md) and Prometheus `/metrics`. They grant no CORS. Reading is open (the web
-//! page lists feeds without credentials); `DELETE` needs `Authorization: Bearer <token>`
-//! when `[admin] token` is set.
+//! page lists feeds without credentials), but publishers' addresses and session tokens are
+//! shown only with a valid `Authorization: Bearer <token>` of `[admin] token` (never when
+//! none is set); `DELETE` needs that token when it is set.
 
 use super::App;
 use super::error::HttpError;
-use crate::feeds::view::{FeedView, feed_view};
+use crate::feeds::view::{FeedView, Reveal, feed_view};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,24 +38,38 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-async fn list(State(app): State<App>) -> Response {
+/// What a read of the API may see: all of it only with the configured admin token.
+fn reveal(app: &App, headers: &HeaderMap) -> Reveal {
+    match app.registry.config().admin.token.as_deref() {
+        Some(token) if authorize(Some(token), headers).is_ok() => Reveal::Admin,
+        _ => Reveal::Public,
+    }
+}
+
+async fn list(State(app): State<App>, headers: HeaderMap) -> Response {
+    let reveal = reveal(&app, &headers);
     let reg = &app.registry;
     let (window, now) = (reg.config().hls.window, reg.clock().now_ms());
     let mut feeds: Vec<FeedView> = reg
         .feed_list()
         .iter()
-        .map(|f| feed_view(f, window, now))
+        .map(|f| feed_view(f, window, now, reveal))
         .collect();
     feeds.sort_by(|a, b| a.name.cmp(&b.name));
     no_store(Json(FeedList { feeds }).into_response())
 }
 
-async fn one(State(app): State<App>, Path(feed): Path<String>) -> Response {
+async fn one(State(app): State<App>, Path(feed): Path<String>, headers: HeaderMap) -> Response {
+    let reveal = reveal(&app, &headers);
     let reg = &app.registry;
     let res = match reg.feed(&feed) {
-        Some(f) => {
-            Json(feed_view(&f, reg.config().hls.window, reg.clock().now_ms())).into_response()
-        }
+        Some(f) => Json(feed_view(
+            &f,
+            reg.config().hls.window,
+            reg.clock().now_ms(),
+            reveal,
+        ))
+        .into_response(),
         None => HttpError::NoFeed.into_response(),
     };
     no_store(res)
@@ -104,16 +119,11 @@ fn authorize(token: Option<&str>, headers: &HeaderMap) -> Result<(), HttpError> 
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
         .ok_or(HttpError::Unauthorized)?;
-    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+    if crate::ingest::auth::constant_time_eq(given.as_bytes(), token.as_bytes()) {
         Ok(())
     } else {
         Err(HttpError::Forbidden)
     }
-}
-
-/// Compares without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

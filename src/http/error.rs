@@ -1,6 +1,7 @@
 //! The one error type of the HTTP shell and its single mapping to status codes.
 
 use crate::feeds::ClaimError;
+use crate::ingest::auth::Refusal;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -34,6 +35,10 @@ pub enum HttpError {
     Unauthorized,
     #[error("wrong admin token")]
     Forbidden,
+    #[error(transparent)]
+    Publish(#[from] Refusal),
+    #[error("ingest takes no requests from web pages (Origin or Sec-Fetch-* header)")]
+    FromBrowser,
 }
 
 impl HttpError {
@@ -55,6 +60,11 @@ impl HttpError {
             HttpError::Range { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             HttpError::Unauthorized => StatusCode::UNAUTHORIZED,
             HttpError::Forbidden => StatusCode::FORBIDDEN,
+            HttpError::Publish(Refusal::MissingKey) => StatusCode::UNAUTHORIZED,
+            HttpError::Publish(Refusal::WrongKey | Refusal::Denied) | HttpError::FromBrowser => {
+                StatusCode::FORBIDDEN
+            }
+            HttpError::Publish(Refusal::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -80,6 +90,27 @@ impl IntoResponse for HttpError {
             }
             HttpError::Unauthorized => {
                 h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            HttpError::Publish(r) => {
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
+                match r {
+                    Refusal::MissingKey => {
+                        h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    }
+                    Refusal::Unavailable => {
+                        h.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+                    }
+                    Refusal::WrongKey | Refusal::Denied => {}
+                }
+            }
+            HttpError::FromBrowser => {
+                h.insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
             }
             _ => {}
         }

@@ -1,18 +1,21 @@
 //! Ingest: `POST`/`PUT /ingest/{feed}[/{rendition}]`. The body (chunked or with a length)
 //! is fed chunk by chunk to a [`Segmenter`]; finished segments go to the rendition. The
 //! request lasts as long as the publisher sends; silence longer than `feeds.idle_timeout`
-//! disconnects it.
+//! disconnects it. Who may publish is decided first, from the URL and headers alone
+//! ([`crate::ingest::auth`]), before a byte of the body is read.
 
 use super::App;
 use super::error::HttpError;
 use super::lane::Lane;
-use crate::feeds::PublishGuard;
+use crate::feeds::{ClaimError, PublishGuard};
+use crate::ingest::TAKEOVER_SILENCE;
+use crate::ingest::auth::{Grant, Protocol, PublishRequest};
 use crate::segmenter::SegmenterStats;
 use crate::ts::framer::{SNIFF_LEN, looks_like_ts};
 use crate::ts::programs::{ProgramName, rendition_name, scan};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
@@ -23,22 +26,30 @@ use tracing::{Instrument, info, info_span, warn};
 
 pub const MAIN_RENDITION: &str = "main";
 
+/// How long a publish taking over a silent publisher waits for the old request to let go.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(3);
+
 pub async fn ingest_main(
     State(app): State<App>,
     Path(feed): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
     body: Body,
 ) -> Response {
-    ingest(app, feed, MAIN_RENDITION.to_string(), peer, body).await
+    let req = (feed, MAIN_RENDITION.to_string(), peer);
+    ingest(app, req, &headers, &uri, body).await
 }
 
 pub async fn ingest_rendition(
     State(app): State<App>,
     Path((feed, rendition)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: Uri,
     body: Body,
 ) -> Response {
-    ingest(app, feed, rendition, peer, body).await
+    ingest(app, (feed, rendition, peer), &headers, &uri, body).await
 }
 
 /// Feed and rendition names: `[A-Za-z0-9_-]{1,64}`.
@@ -49,22 +60,67 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Whether a web browser sent the request: browsers always add `Origin` to a cross-origin
+/// `POST` (and `Sec-Fetch-*` to every request); encoders never do. Refusing these stops a
+/// page on any site from publishing with a "simple" request that needs no preflight.
+fn from_browser(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::ORIGIN)
+        || headers.contains_key("sec-fetch-site")
+        || headers.contains_key("sec-fetch-mode")
+}
+
+/// The key a publisher presents: `Authorization: Bearer KEY`, else `?key=KEY`.
+fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|k| !k.is_empty());
+    if let Some(k) = bearer {
+        return Some(k.to_string());
+    }
+    uri.query()?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "key" && !value.is_empty()).then(|| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
 async fn ingest(
     app: App,
-    feed: String,
-    rendition: String,
-    peer: SocketAddr,
+    (feed, rendition, peer): (String, String, SocketAddr),
+    headers: &HeaderMap,
+    uri: &Uri,
     body: Body,
 ) -> Response {
+    if from_browser(headers) {
+        warn!(%peer, "publish refused: sent by a web page (Origin or Sec-Fetch-* header)");
+        return HttpError::FromBrowser.into_response();
+    }
     if !valid_name(&feed) || !valid_name(&rendition) {
         warn!(%peer, "publish refused: bad feed or rendition name");
         return HttpError::BadName.into_response();
     }
     let span = info_span!("ingest", feed = %feed, rendition = %rendition, %peer);
-    match publish(app, &feed, &rendition, peer, body)
-        .instrument(span.clone())
-        .await
-    {
+    let key = presented_key(headers, uri);
+    let req = PublishRequest {
+        protocol: Protocol::Http,
+        feed: &feed,
+        rendition: &rendition,
+        key: key.as_deref(),
+        ip: peer.ip(),
+    };
+    let decided = async {
+        let grant = app.auth.decide(&req).await?;
+        publish(app.clone(), &feed, &rendition, peer, grant, body).await
+    };
+    match decided.instrument(span.clone()).await {
         Ok(res) => res,
         Err(e) => {
             span.in_scope(|| warn!(status = e.status().as_u16(), "publish refused: {e}"));
@@ -80,6 +136,8 @@ enum End {
     Shutdown,
     /// An operator stopped the feed (DELETE /api/feeds/{feed}).
     Stopped,
+    /// A new publisher with the right credential took the rendition over.
+    TakenOver,
     Broken(String),
 }
 
@@ -88,13 +146,22 @@ async fn publish(
     feed: &str,
     rendition: &str,
     peer: SocketAddr,
+    grant: Grant,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let guard = app.registry.claim(feed, rendition, peer)?;
+    let guard = claim(&app, feed, rendition, peer, grant.credentialed).await?;
     info!(resumed = guard.resumed, "publisher connected");
     // The body is read in a task of its own: when the publisher's connection drops, hyper
     // drops this handler, but the task still sees the body end and flushes the last segment.
-    let task = tokio::spawn(pump(app, guard, body).in_current_span());
+    // The grant lives as long as the task: dropping it tells the hook the publish ended.
+    let task = tokio::spawn(
+        async move {
+            let res = pump(app, guard, body).await;
+            drop(grant);
+            res
+        }
+        .in_current_span(),
+    );
     match task.await {
         Ok(r) => {
             let (status, text) = r?;
@@ -103,6 +170,44 @@ async fn publish(
         Err(e) => {
             warn!("ingest task failed: {e}");
             Err(HttpError::ShuttingDown)
+        }
+    }
+}
+
+/// Claims the rendition. A publisher with a credential may take it over from one that has
+/// delivered nothing for [`TAKEOVER_SILENCE`]: the old request is asked to end (it flushes
+/// and releases the rendition, as when a connection drops) and the claim is made again, so
+/// the feed goes on with a discontinuity as after a reconnect.
+async fn claim(
+    app: &App,
+    feed: &str,
+    rendition: &str,
+    peer: SocketAddr,
+    credentialed: bool,
+) -> Result<PublishGuard, HttpError> {
+    let reg = &app.registry;
+    let holder = match reg.claim(feed, rendition, peer) {
+        Err(ClaimError::Busy {
+            holder, silent_ms, ..
+        }) if credentialed && silent_ms >= TAKEOVER_SILENCE.as_millis() as i64 => {
+            info!(
+                silent_ms,
+                "taking the rendition over from a silent publisher"
+            );
+            if let Some(r) = reg.feed(feed).and_then(|f| f.rendition(rendition)) {
+                r.stats.request_takeover(holder);
+            }
+            holder
+        }
+        r => return Ok(r?),
+    };
+    let deadline = Instant::now() + TAKEOVER_WAIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        match reg.claim(feed, rendition, peer) {
+            Err(ClaimError::Busy { holder: h, .. }) if h == holder && Instant::now() < deadline => {
+            }
+            r => return Ok(r?),
         }
     }
 }
@@ -155,6 +260,11 @@ async fn pump(
             },
         };
         let now = clock.now_ms();
+        // Bytes arrived, even while the first ones are still being looked at: this
+        // publisher is not silent (see `claim`).
+        for lane in &lanes {
+            lane.guard.rendition.stats.touch(now);
+        }
         let Some(h) = &mut head else {
             for lane in &mut lanes {
                 lane.push(&app, &data, now);
@@ -242,6 +352,13 @@ async fn pump(
                 "server shutting down\n".to_string(),
             )
         }
+        End::TakenOver => {
+            info!("taken over by a new publisher: disconnected; {summary}");
+            (
+                StatusCode::CONFLICT,
+                "another publisher took this rendition over\n".to_string(),
+            )
+        }
         End::Stopped => {
             info!("stopped by an operator: publisher disconnected; {summary}");
             (
@@ -256,17 +373,20 @@ async fn pump(
     })
 }
 
-/// Completes when the server shuts down or an operator stops `lane`'s publish.
+/// Completes when the server shuts down, an operator stops `lane`'s publish, or a new
+/// publisher takes its rendition over.
 fn cancelled(
     mut shutdown: watch::Receiver<bool>,
     lane: &Lane,
 ) -> impl Future<Output = End> + Send + 'static {
     let mut stop = lane.guard.rendition.stats.stop_signal();
+    let mut taken = lane.guard.rendition.stats.takeover_signal();
     let id = lane.guard.id;
     async move {
         tokio::select! {
             _ = shutdown.wait_for(|v| *v) => End::Shutdown,
             Ok(_) = stop.wait_for(|stopped| *stopped == id) => End::Stopped,
+            Ok(_) = taken.wait_for(|t| *t == id) => End::TakenOver,
         }
     }
 }

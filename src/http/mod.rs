@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod lane;
 pub mod playback;
 pub mod range;
+pub mod redact;
 pub mod service;
 pub mod web;
 
@@ -29,6 +30,8 @@ pub struct AppState {
     pub first_segment_wait: Duration,
     /// This server's Prometheus metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Who may publish; its rules are replaced on SIGHUP.
+    pub auth: Arc<crate::ingest::auth::Auth>,
 }
 
 /// The whole HTTP service: [`service::Dispatch`] opens a `tracing` span per request and

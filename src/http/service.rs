@@ -51,7 +51,7 @@ impl Service<Request> for Dispatch {
         let span = debug_span!(
             "request",
             method = %req.method(),
-            uri = %req.uri(),
+            uri = %super::redact::Redacted(req.uri()),
             version = ?req.version(),
         );
         let inner = span.in_scope(|| {

@@ -25,10 +25,14 @@ pub struct PushArgs {
     /// Largest HTTP chunk in bytes.
     #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
     pub chunk: u32,
+    /// Publish key, sent as `Authorization: Bearer KEY` (default: $HLSD_PUBLISH_KEY).
+    #[arg(long, env = "HLSD_PUBLISH_KEY", hide_env_values = true)]
+    pub key: Option<String>,
 }
 
 pub async fn run(args: PushArgs) -> anyhow::Result<()> {
-    let target = Target::parse(&args.url)?;
+    let mut target = Target::parse(&args.url)?;
+    target.key = args.key.clone();
     // Read once; the rewriter keeps its packets, and the file itself is let go.
     let mut rw = {
         let file = std::fs::read(&args.file)
@@ -42,7 +46,7 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     };
     info!(
         file = %args.file.display(),
-        url = args.url,
+        url = %crate::http::redact::redact_query(&args.url),
         seconds = rw.duration().secs(),
         "pushing"
     );

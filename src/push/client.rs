@@ -26,11 +26,13 @@ pub struct Target {
     /// The Host header.
     pub host: String,
     pub path: String,
+    /// Sent as `Authorization: Bearer KEY`.
+    pub key: Option<String>,
 }
 
 impl Target {
     pub fn parse(url: &str) -> Result<Target, PushError> {
-        let bad = || PushError::BadUrl(url.to_string());
+        let bad = || PushError::BadUrl(crate::http::redact::redact_query(url).into_owned());
         let rest = url.strip_prefix("http://").ok_or_else(bad)?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -53,6 +55,7 @@ impl Target {
             connect,
             host: authority.to_string(),
             path: path.to_string(),
+            key: None,
         })
     }
 }
@@ -126,8 +129,12 @@ pub async fn push(
     // An encoder wants each chunk on the wire now, not after Nagle's delay.
     stream.set_nodelay(true)?;
     let (mut reader, mut writer) = stream.into_split();
+    let auth = target
+        .key
+        .as_ref()
+        .map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
     let head = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hlsd-push/{}\r\n\
+        "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: hlsd-push/{}\r\n{auth}\
          Content-Type: video/mp2t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
         target.path,
         target.host,

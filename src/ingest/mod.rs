@@ -1,0 +1,14 @@
+//! What every way of publishing shares, whatever the transport: who may publish
+//! ([`auth`], with its [`hook`]), and how long a silent publisher keeps its rendition
+//! against a credentialed newcomer ([`TAKEOVER_SILENCE`]). Each transport (HTTP push today;
+//! SRT and RTMP later) maps the answers to its own codes.
+
+pub mod auth;
+pub mod hook;
+
+use std::time::Duration;
+
+/// A publisher that has delivered no bytes for this long may be replaced by a new publish
+/// presenting the right credential (an encoder back after a network blip whose old
+/// connection the server still holds).
+pub const TAKEOVER_SILENCE: Duration = Duration::from_secs(2);
