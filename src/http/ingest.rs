@@ -6,7 +6,7 @@
 use super::App;
 use super::error::HttpError;
 use super::lane::Lane;
-use crate::feeds::PublishGuard;
+use crate::feeds::{ClaimError, PublishGuard};
 use crate::segmenter::SegmenterStats;
 use crate::ts::framer::{SNIFF_LEN, looks_like_ts};
 use crate::ts::programs::{ProgramName, rendition_name, scan};
@@ -81,6 +81,8 @@ enum End {
     /// An operator stopped the feed (DELETE /api/feeds/{feed}).
     Stopped,
     Broken(String),
+    /// The stream cannot be taken on (a lane said why).
+    Refused(&'static str),
 }
 
 async fn publish(
@@ -158,6 +160,9 @@ async fn pump(
         let Some(h) = &mut head else {
             for lane in &mut lanes {
                 lane.push(&app, &data, now);
+            }
+            if let Some(why) = lanes.iter().find_map(|l| l.refused) {
+                break End::Refused(why);
             }
             continue;
         };
@@ -253,6 +258,13 @@ async fn pump(
             warn!("publisher connection lost: {e}; {summary}");
             (StatusCode::BAD_REQUEST, format!("connection lost: {e}\n"))
         }
+        End::Refused(why) => {
+            warn!("publisher disconnected: {why}; {summary}");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("disconnected: {why}\n"),
+            )
+        }
     })
 }
 
@@ -285,6 +297,11 @@ fn program_lanes(
     // The URL's rendition published nothing: releasing it removes it.
     drop(first);
     let names: Vec<String> = programs.iter().map(rendition_name).collect();
+    let max = app.registry.config().limits.max_renditions;
+    if names.len() > max && !app.registry.is_demo(&feed) {
+        // Refused whole: no program is taken on.
+        return Err(ClaimError::TooManyRenditions(max).into());
+    }
     info!(renditions = ?names, "multi-program stream: one rendition per program");
     programs
         .iter()

@@ -185,9 +185,11 @@ async fn media_playlist(
 ) -> Result<Response, HttpError> {
     // Most requests are answered from the current snapshot; a receiver is subscribed only
     // to wait.
+    // A waiter holds no snapshot while it sleeps: a snapshot pins every segment it lists.
     let ready = |s: &Arc<Snapshot>| s.playlist.is_some() || s.ended();
     let mut snap = r.snapshot();
     if !ready(&snap) {
+        drop(snap);
         snap = wait_first(app, &mut r.subscribe(), ready).await?;
     }
     let td = snap.target_duration;
@@ -195,7 +197,10 @@ async fn media_playlist(
         match decide(&d, &snap.position, |m| snap.parts_of(m)) {
             Decision::Now => {}
             Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
-            Decision::Wait => snap = block(app, r.subscribe(), &d, td).await?,
+            Decision::Wait => {
+                drop(snap);
+                snap = block(app, r.subscribe(), &d, td).await?;
+            }
         }
     }
     let rendered = match (&snap.delta, d.skip) {
@@ -216,11 +221,14 @@ async fn block(
     let deadline = Instant::now() + Duration::from_secs(3 * u64::from(td.max(1)));
     let mut shutdown = app.shutdown.clone();
     loop {
-        let snap = rx.borrow_and_update().clone();
-        match decide(d, &snap.position, |m| snap.parts_of(m)) {
-            Decision::Now => return Ok(snap),
-            Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
-            Decision::Wait => {}
+        {
+            // Looked at in place: nothing of the snapshot is kept across the wait.
+            let snap = rx.borrow_and_update();
+            match decide(d, &snap.position, |m| snap.parts_of(m)) {
+                Decision::Now => return Ok(snap.clone()),
+                Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
+                Decision::Wait => {}
+            }
         }
         tokio::select! {
             r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
@@ -253,16 +261,21 @@ async fn part(
     };
     let mut shutdown = app.shutdown.clone();
     loop {
-        let snap = rx.borrow_and_update().clone();
-        if let Some(p) = snap.part(token, msn, index) {
-            return media_response(p.data.pieces().to_vec(), range);
-        }
-        let hinted = token == snap.token
-            && !snap.ended()
-            && msn == snap.position.next_msn
-            && index as u64 == snap.position.building_parts;
-        if !hinted {
-            return Err(HttpError::NoSegment);
+        {
+            // Looked at in place: nothing of the snapshot is kept across the wait.
+            let snap = rx.borrow_and_update();
+            if let Some(p) = snap.part(token, msn, index) {
+                let pieces = p.data.pieces().to_vec();
+                drop(snap);
+                return media_response(pieces, range);
+            }
+            let hinted = token == snap.token
+                && !snap.ended()
+                && msn == snap.position.next_msn
+                && index as u64 == snap.position.building_parts;
+            if !hinted {
+                return Err(HttpError::NoSegment);
+            }
         }
         tokio::select! {
             r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
