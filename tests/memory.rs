@@ -65,7 +65,10 @@ async fn an_unpaced_publisher_holds_at_most_three_windows() {
     // Right after the push every retired segment is still within the spec's time rule:
     // only the cap keeps them out.
     let held = metric(&server, "hlsd_store_bytes").await;
-    assert!(held <= bound, "{held} bytes held after the push, bound {bound}");
+    assert!(
+        held <= bound,
+        "{held} bytes held after the push, bound {bound}"
+    );
     assert!(
         held >= 4.0 * segment_bytes as f64 * 0.8,
         "the listed window is kept: {held}"
@@ -193,7 +196,9 @@ async fn the_memory_budget_refuses_new_feeds_but_never_a_resume() {
     // ~2.4 MB held: over the budget.
     let data = video(25 * 4);
     assert_eq!(
-        push(server.addr, data.clone(), Push::new("big")).await.status,
+        push(server.addr, data.clone(), Push::new("big"))
+            .await
+            .status,
         Some(200)
     );
     let held = metric(&server, "hlsd_store_bytes").await;

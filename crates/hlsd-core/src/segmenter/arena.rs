@@ -272,7 +272,7 @@ mod tests {
     fn a_held_part_pins_its_own_block_only() {
         let mut a = PartArena::default();
         a.size_for(REUSE_MIN_BLOCK);
-        let mut fill = |a: &mut PartArena, byte: u8| {
+        let fill = |a: &mut PartArena, byte: u8| {
             a.append(&vec![byte; REUSE_MIN_BLOCK / 4]);
             a.take()
         };

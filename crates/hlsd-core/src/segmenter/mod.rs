@@ -502,10 +502,9 @@ impl Core {
             if self.frozen_run > self.cfg.max_frozen_bytes {
                 if !self.frozen {
                     self.frozen = true;
-                    self.events
-                        .push_back(Event::Warning(Warning::FrozenClock {
-                            bytes: self.frozen_run - bytes.len(),
-                        }));
+                    self.events.push_back(Event::Warning(Warning::FrozenClock {
+                        bytes: self.frozen_run - bytes.len(),
+                    }));
                 }
                 self.stats.dropped_packets += (bytes.len() / 188) as u64;
                 return;
