@@ -404,6 +404,49 @@ mod tests {
         })
     }
 
+    /// A blocking reload asked for a segment far ahead sleeps holding no snapshot: the
+    /// channel's current snapshot is referenced by the channel and this test only.
+    #[tokio::test]
+    async fn a_blocking_waiter_holds_no_snapshot_while_it_sleeps() {
+        use crate::http::lane::Lane;
+        let config = Arc::new(crate::Config::default());
+        let registry = crate::feeds::Registry::new(config, crate::clock::Clock::new());
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let app: App = Arc::new(crate::http::AppState {
+            metrics: Arc::new(crate::metrics::Metrics::new(registry.clone())),
+            registry: registry.clone(),
+            shutdown,
+            first_segment_wait: Duration::from_secs(1),
+        });
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let guard = registry.claim("w", "main", addr).unwrap();
+        let r = guard.rendition.clone();
+        let mut lane = Lane::new(&app, guard, None);
+        let data = crate::synth::Synth::default().build(25 * 8);
+        let (first, rest) = data.split_at(data.len() / 2 / 188 * 188);
+        lane.push(&app, first, 1_000_000);
+        let next = r.snapshot().position.next_msn;
+        assert!(r.snapshot().playlist.is_some() && r.snapshot().part_target.is_some());
+        let d = parse_directives(Some(&format!("_HLS_msn={}", next + 1))).unwrap();
+        let waiter = {
+            let (app, r) = (app.clone(), r.clone());
+            tokio::spawn(async move {
+                media_playlist(&app, &r, d, &HeaderMap::new())
+                    .await
+                    .map(|res| res.status())
+            })
+        };
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished());
+        assert_eq!(Arc::strong_count(&r.snapshot()), 2);
+        // More media: the waiter wakes and answers.
+        lane.push(&app, rest, 1_004_000);
+        let status = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert_eq!(status.unwrap().unwrap().unwrap(), StatusCode::OK);
+    }
+
     #[test]
     fn cache_control_values() {
         for secs in [1, 2, 60, 61, 3600] {
