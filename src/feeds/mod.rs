@@ -181,10 +181,11 @@ impl Registry {
     /// budget. What exists already (a resume within the grace, a new session of an ended
     /// rendition) is never refused; the demo feed is exempt.
     fn check_limits(&self, feed: Option<&Feed>, rendition: &str) -> Result<(), ClaimError> {
-        let renditions = feed.map_or(0, |f| f.renditions().len());
-        if feed.is_some_and(|f| f.renditions().contains_key(rendition)) {
-            return Ok(());
-        }
+        let renditions = match feed.map(Feed::renditions) {
+            Some(r) if r.contains_key(rendition) => return Ok(()),
+            Some(r) => r.len(),
+            None => 0,
+        };
         let max = self.config.limits.max_renditions;
         if renditions >= max {
             return Err(ClaimError::TooManyRenditions(max));
