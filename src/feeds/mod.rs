@@ -10,6 +10,7 @@ pub mod admin;
 pub mod rendition;
 pub mod siblings;
 pub mod stats;
+pub mod store;
 pub mod view;
 
 use crate::clock::{Clock, new_token};
@@ -43,6 +44,12 @@ pub enum ClaimError {
     },
     #[error("too many feeds: the limit (feeds.max_feeds) is {0}")]
     TooManyFeeds(usize),
+    #[error("too many renditions in this feed: the limit (limits.max_renditions) is {0}")]
+    TooManyRenditions(usize),
+    #[error(
+        "memory budget reached: feeds hold {used_mb} MiB of media, the budget (limits.max_memory_mb) is {budget_mb} MiB"
+    )]
+    MemoryBudget { used_mb: u64, budget_mb: u64 },
     #[error("the server is shutting down")]
     ShuttingDown,
 }
@@ -109,6 +116,7 @@ pub struct Registry {
     feeds: Mutex<HashMap<String, Arc<Feed>>>,
     next_publisher: AtomicU64,
     shutting_down: AtomicBool,
+    store: Arc<store::Store>,
 }
 
 /// A publisher's hold on a rendition. Dropping it (the request ended in any way) releases
@@ -136,7 +144,9 @@ impl Drop for PublishGuard {
 
 impl Registry {
     pub fn new(config: Arc<Config>, clock: Clock) -> Arc<Self> {
+        let store = Arc::new(store::Store::from_limits(&config.limits));
         Arc::new(Registry {
+            store,
             config,
             clock,
             feeds: Mutex::new(HashMap::new()),
@@ -165,6 +175,37 @@ impl Registry {
         self.feeds().len()
     }
 
+    /// Media bytes held by all feeds, and the budget for them.
+    pub fn store(&self) -> &store::Store {
+        &self.store
+    }
+
+    /// `[limits]` on a new feed or rendition: `max_renditions` per feed, and the memory
+    /// budget. What exists already (a resume within the grace, a new session of an ended
+    /// rendition) is never refused; the demo feed is exempt.
+    fn check_limits(&self, feed: Option<&Feed>, rendition: &str) -> Result<(), ClaimError> {
+        let renditions = match feed.map(Feed::renditions) {
+            Some(r) if r.contains_key(rendition) => return Ok(()),
+            Some(r) => r.len(),
+            None => 0,
+        };
+        let max = self.config.limits.max_renditions;
+        if renditions >= max {
+            return Err(ClaimError::TooManyRenditions(max));
+        }
+        if self.store.is_full() {
+            return Err(ClaimError::MemoryBudget {
+                used_mb: self.store.bytes() >> 20,
+                budget_mb: self.store.budget() >> 20,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn is_demo(&self, feed: &str) -> bool {
+        self.config.demo.enabled && self.config.demo.feed == feed
+    }
+
     /// Takes the rendition for a new publisher, creating the feed and rendition if needed.
     pub fn claim(
         self: &Arc<Self>,
@@ -177,6 +218,9 @@ impl Registry {
         }
         let now = self.clock.now_ms();
         let mut feeds = self.feeds();
+        if !self.is_demo(feed) {
+            self.check_limits(feeds.get(feed).map(|f| &**f), rendition)?;
+        }
         let f = match feeds.get(feed) {
             Some(f) => f.clone(),
             None => {
@@ -216,6 +260,7 @@ impl Registry {
                     token: new_token(),
                     siblings: f.siblings.clone(),
                     created_ms: now,
+                    store: self.store.clone(),
                 };
                 Arc::new(Rendition::new(feed, rendition, init))
             })

@@ -14,6 +14,7 @@ use crate::ts::Ts;
 use bytes::Bytes;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::watch;
 
@@ -161,6 +162,21 @@ pub struct Rendition {
     snapshot: watch::Sender<Arc<Snapshot>>,
     /// Counters for the API and metrics, updated by ingest without the state lock.
     pub stats: super::stats::RenditionStats,
+    /// The store-wide byte count, and this rendition's share of it (its window's bytes at
+    /// its last snapshot); nothing more is counted once it is removed.
+    store: Arc<super::store::Store>,
+    accounted: AtomicU64,
+    removed: AtomicBool,
+}
+
+/// What adding a segment did.
+#[derive(Debug, Clone, Copy)]
+pub struct Pushed {
+    pub msn: u64,
+    /// The advertised bandwidth changed (the multivariant playlist must be rendered again).
+    pub variants_changed: bool,
+    /// Retired segments dropped before their time by the retention cap, and their bytes.
+    pub capped: (u64, u64),
 }
 
 /// How a new rendition starts.
@@ -174,6 +190,7 @@ pub struct RenditionInit {
     pub siblings: SharedSiblings,
     /// Unix milliseconds.
     pub created_ms: i64,
+    pub store: Arc<super::store::Store>,
 }
 
 impl Rendition {
@@ -204,6 +221,9 @@ impl Rendition {
             state: Mutex::new(state),
             snapshot,
             stats: super::stats::RenditionStats::new(init.created_ms),
+            store: init.store,
+            accounted: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
         }
     }
 
@@ -224,6 +244,7 @@ impl Rendition {
 
     /// Renders and publishes a new snapshot of `state`, waking every waiting reader.
     pub fn publish(&self, state: &State) {
+        self.account(state.window.bytes() as u64);
         let (reports, feed_part_target) = self.siblings_view(state);
         self.snapshot
             .send_replace(Arc::new(snapshot_of(state, &reports, feed_part_target)));
@@ -252,9 +273,26 @@ impl Rendition {
         &self.siblings
     }
 
-    /// Forgets this rendition among its siblings (it is being removed).
+    /// Forgets this rendition among its siblings and in the store's byte count (it is
+    /// being removed).
     pub fn leave_siblings(&self) {
         self.siblings.lock().leave(&self.name);
+        // Under the state lock, so that no snapshot being published counts bytes again.
+        let _st = self.lock();
+        self.removed.store(true, Ordering::SeqCst);
+        self.account(0);
+    }
+
+    /// Records that this rendition holds `bytes` in the store's count. Called under the
+    /// state lock, so updates of one rendition do not interleave.
+    fn account(&self, bytes: u64) {
+        let bytes = if self.removed.load(Ordering::SeqCst) {
+            0
+        } else {
+            bytes
+        };
+        let old = self.accounted.swap(bytes, Ordering::Relaxed);
+        self.store.update(old, bytes);
     }
 
     /// Records what the streams are; returns true when it changed.
@@ -310,14 +348,8 @@ impl Rendition {
         }
     }
 
-    /// Adds a finished segment; returns its MSN and whether the advertised bandwidth changed
-    /// (the multivariant playlist must be rendered again).
-    pub fn push_segment(
-        &self,
-        seg: Segment,
-        segment_duration_ticks: i64,
-        now_ms: i64,
-    ) -> (u64, bool) {
+    /// Adds a finished segment.
+    pub fn push_segment(&self, seg: Segment, segment_duration_ticks: i64, now_ms: i64) -> Pushed {
         let mut st = self.lock();
         // The first segment of a session: the multivariant playlist leaves out renditions
         // without one (and may have been rendered empty while this one had none), so it must
@@ -327,10 +359,16 @@ impl Rendition {
             .bitrate
             .add(seg.len(), seg.duration.0, segment_duration_ticks / 2);
         let token = st.token;
+        let before = st.window.capped();
         let msn = st.window.push(seg, token, now_ms);
+        let after = st.window.capped();
         st.segments_made += 1;
         self.publish(&st);
-        (msn, raised || first)
+        Pushed {
+            msn,
+            variants_changed: raised || first,
+            capped: (after.0 - before.0, after.1 - before.1),
+        }
     }
 }
 

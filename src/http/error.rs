@@ -46,7 +46,11 @@ impl HttpError {
         match self {
             HttpError::BadName => StatusCode::BAD_REQUEST,
             HttpError::Claim(ClaimError::Busy { .. }) => StatusCode::CONFLICT,
-            HttpError::Claim(ClaimError::TooManyFeeds(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            HttpError::Claim(
+                ClaimError::TooManyFeeds(_)
+                | ClaimError::TooManyRenditions(_)
+                | ClaimError::MemoryBudget { .. },
+            ) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Claim(ClaimError::ShuttingDown) | HttpError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

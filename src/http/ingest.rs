@@ -139,6 +139,8 @@ enum End {
     /// A new publisher with the right credential took the rendition over.
     TakenOver,
     Broken(String),
+    /// The stream cannot be taken on (a lane said why).
+    Refused(&'static str),
 }
 
 async fn publish(
@@ -269,6 +271,9 @@ async fn pump(
             for lane in &mut lanes {
                 lane.push(&app, &data, now);
             }
+            if let Some(why) = lanes.iter().find_map(|l| l.refused) {
+                break End::Refused(why);
+            }
             continue;
         };
         h.extend_from_slice(&data);
@@ -370,6 +375,13 @@ async fn pump(
             warn!("publisher connection lost: {e}; {summary}");
             (StatusCode::BAD_REQUEST, format!("connection lost: {e}\n"))
         }
+        End::Refused(why) => {
+            warn!("publisher disconnected: {why}; {summary}");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("disconnected: {why}\n"),
+            )
+        }
     })
 }
 
@@ -405,6 +417,11 @@ fn program_lanes(
     // The URL's rendition published nothing: releasing it removes it.
     drop(first);
     let names: Vec<String> = programs.iter().map(rendition_name).collect();
+    let max = app.registry.config().limits.max_renditions;
+    if names.len() > max && !app.registry.is_demo(&feed) {
+        // Refused whole: no program is taken on.
+        return Err(ClaimError::TooManyRenditions(max).into());
+    }
     info!(renditions = ?names, "multi-program stream: one rendition per program");
     programs
         .iter()

@@ -16,6 +16,10 @@ pub struct Lane {
     warnings: u64,
     probe: IngestProbe,
     span: Span,
+    /// The retention cap is dropping retired segments (logged once per episode).
+    capping: bool,
+    /// Why the publish must end (the stream's clock is frozen), once known.
+    pub refused: Option<&'static str>,
 }
 
 impl Lane {
@@ -36,6 +40,8 @@ impl Lane {
             probe: IngestProbe::new(app.metrics.clone(), guard.rendition.clone()),
             guard,
             span,
+            capping: false,
+            refused: None,
         }
     }
 
@@ -83,15 +89,16 @@ impl Lane {
                 Event::Segment(s) => {
                     let (duration, bytes, independent) =
                         (s.duration.secs(), s.len(), s.independent);
-                    let (msn, variants_changed) =
-                        self.guard
-                            .rendition
-                            .push_segment(s, self.segment_ticks, now_ms);
+                    let pushed = self
+                        .guard
+                        .rendition
+                        .push_segment(s, self.segment_ticks, now_ms);
                     self.probe.segment();
-                    debug!(msn, duration, bytes, independent, "segment");
-                    if variants_changed {
+                    debug!(msn = pushed.msn, duration, bytes, independent, "segment");
+                    if pushed.variants_changed {
                         self.guard.feed.update_multivariant();
                     }
+                    self.note_cap(pushed.capped);
                 }
                 Event::TargetDuration(td) => {
                     info!(target_duration = td, "target duration fixed");
@@ -113,9 +120,33 @@ impl Lane {
         }
     }
 
+    /// Counts retired segments the retention cap dropped; logs once per episode.
+    fn note_cap(&mut self, (segments, bytes): (u64, u64)) {
+        if segments == 0 {
+            self.capping = false;
+            return;
+        }
+        self.probe.capped(segments);
+        if !self.capping {
+            self.capping = true;
+            warn!(
+                segments,
+                bytes,
+                "publisher faster than real time: retired segments dropped before their time to keep memory under twice the window's bytes"
+            );
+        }
+    }
+
     /// Logs stream anomalies; the noisy kinds (one per bad packet) are thinned out.
     fn warn(&mut self, w: Warning) {
         match w {
+            Warning::FrozenClock { bytes } => {
+                warn!(
+                    bytes,
+                    "the stream's clock is frozen: its media time did not advance while this many bytes arrived; publisher disconnected"
+                );
+                self.refused = Some("the stream's clock is frozen: its timestamps do not advance");
+            }
             Warning::BadPsi(_) | Warning::BadPes { .. } => {
                 self.warnings += 1;
                 if self.warnings <= 10 || self.warnings.is_power_of_two() {

@@ -185,9 +185,11 @@ async fn media_playlist(
 ) -> Result<Response, HttpError> {
     // Most requests are answered from the current snapshot; a receiver is subscribed only
     // to wait.
+    // A waiter holds no snapshot while it sleeps: a snapshot pins every segment it lists.
     let ready = |s: &Arc<Snapshot>| s.playlist.is_some() || s.ended();
     let mut snap = r.snapshot();
     if !ready(&snap) {
+        drop(snap);
         snap = wait_first(app, &mut r.subscribe(), ready).await?;
     }
     let td = snap.target_duration;
@@ -195,7 +197,10 @@ async fn media_playlist(
         match decide(&d, &snap.position, |m| snap.parts_of(m)) {
             Decision::Now => {}
             Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
-            Decision::Wait => snap = block(app, r.subscribe(), &d, td).await?,
+            Decision::Wait => {
+                drop(snap);
+                snap = block(app, r.subscribe(), &d, td).await?;
+            }
         }
     }
     let rendered = match (&snap.delta, d.skip) {
@@ -216,11 +221,14 @@ async fn block(
     let deadline = Instant::now() + Duration::from_secs(3 * u64::from(td.max(1)));
     let mut shutdown = app.shutdown.clone();
     loop {
-        let snap = rx.borrow_and_update().clone();
-        match decide(d, &snap.position, |m| snap.parts_of(m)) {
-            Decision::Now => return Ok(snap),
-            Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
-            Decision::Wait => {}
+        {
+            // Looked at in place: nothing of the snapshot is kept across the wait.
+            let snap = rx.borrow_and_update();
+            match decide(d, &snap.position, |m| snap.parts_of(m)) {
+                Decision::Now => return Ok(snap.clone()),
+                Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
+                Decision::Wait => {}
+            }
         }
         tokio::select! {
             r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
@@ -253,16 +261,21 @@ async fn part(
     };
     let mut shutdown = app.shutdown.clone();
     loop {
-        let snap = rx.borrow_and_update().clone();
-        if let Some(p) = snap.part(token, msn, index) {
-            return media_response(p.data.pieces().to_vec(), range);
-        }
-        let hinted = token == snap.token
-            && !snap.ended()
-            && msn == snap.position.next_msn
-            && index as u64 == snap.position.building_parts;
-        if !hinted {
-            return Err(HttpError::NoSegment);
+        {
+            // Looked at in place: nothing of the snapshot is kept across the wait.
+            let snap = rx.borrow_and_update();
+            if let Some(p) = snap.part(token, msn, index) {
+                let pieces = p.data.pieces().to_vec();
+                drop(snap);
+                return media_response(pieces, range);
+            }
+            let hinted = token == snap.token
+                && !snap.ended()
+                && msn == snap.position.next_msn
+                && index as u64 == snap.position.building_parts;
+            if !hinted {
+                return Err(HttpError::NoSegment);
+            }
         }
         tokio::select! {
             r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
@@ -389,6 +402,50 @@ mod tests {
             rendition: rendition.into(),
             file: file.into(),
         })
+    }
+
+    /// A blocking reload asked for a segment far ahead sleeps holding no snapshot: the
+    /// channel's current snapshot is referenced by the channel and this test only.
+    #[tokio::test]
+    async fn a_blocking_waiter_holds_no_snapshot_while_it_sleeps() {
+        use crate::http::lane::Lane;
+        let config = Arc::new(crate::Config::default());
+        let registry = crate::feeds::Registry::new(config, crate::clock::Clock::new());
+        let (_stop, shutdown) = tokio::sync::watch::channel(false);
+        let app: App = Arc::new(crate::http::AppState {
+            metrics: Arc::new(crate::metrics::Metrics::new(registry.clone())),
+            registry: registry.clone(),
+            shutdown,
+            first_segment_wait: Duration::from_secs(1),
+            auth: Arc::new(crate::ingest::auth::Auth::new(None)),
+        });
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let guard = registry.claim("w", "main", addr).unwrap();
+        let r = guard.rendition.clone();
+        let mut lane = Lane::new(&app, guard, None);
+        let data = crate::synth::Synth::default().build(25 * 8);
+        let (first, rest) = data.split_at(data.len() / 2 / 188 * 188);
+        lane.push(&app, first, 1_000_000);
+        let next = r.snapshot().position.next_msn;
+        assert!(r.snapshot().playlist.is_some() && r.snapshot().part_target.is_some());
+        let d = parse_directives(Some(&format!("_HLS_msn={}", next + 1))).unwrap();
+        let waiter = {
+            let (app, r) = (app.clone(), r.clone());
+            tokio::spawn(async move {
+                media_playlist(&app, &r, d, &HeaderMap::new())
+                    .await
+                    .map(|res| res.status())
+            })
+        };
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished());
+        assert_eq!(Arc::strong_count(&r.snapshot()), 2);
+        // More media: the waiter wakes and answers.
+        lane.push(&app, rest, 1_004_000);
+        let status = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert_eq!(status.unwrap().unwrap().unwrap(), StatusCode::OK);
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! bytes and packets per feed, media bytes held in memory.
 
 use crate::feeds::Registry as Feeds;
-use crate::feeds::admin::memory_bytes;
 use crate::feeds::rendition::Phase;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -30,7 +29,7 @@ struct PerFeed {
 impl Collector for FeedCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let mut by_state = [0i64; 3];
-        let (mut publishers, mut memory) = (0i64, 0i64);
+        let mut publishers = 0i64;
         let mut per_feed = Vec::new();
         for f in self.0.feed_list() {
             let mut pf = PerFeed {
@@ -45,7 +44,6 @@ impl Collector for FeedCollector {
                     (Phase::Reconnecting, _) | (_, Phase::Reconnecting) => Phase::Reconnecting,
                     _ => Phase::Ended,
                 };
-                memory += memory_bytes(&snap) as i64;
                 if r.lock().publisher.is_some() {
                     publishers += 1;
                 }
@@ -77,11 +75,18 @@ impl Collector for FeedCollector {
             "Publishers connected",
             publishers,
         )?;
+        let store = self.0.store();
         gauge(
             &mut encoder,
             "hlsd_store_bytes",
-            "Media bytes held in memory by all windows",
-            memory,
+            "Media bytes held in memory by all windows (listed, retired but fetchable, being built)",
+            i64::try_from(store.bytes()).unwrap_or(i64::MAX),
+        )?;
+        gauge(
+            &mut encoder,
+            "hlsd_store_budget_bytes",
+            "Budget for hlsd_store_bytes (limits.max_memory_mb): new feeds and renditions get 503 at or above it",
+            i64::try_from(store.budget()).unwrap_or(i64::MAX),
         )?;
         for (name, help, value) in [
             (

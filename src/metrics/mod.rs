@@ -42,6 +42,10 @@ pub struct Metrics {
     /// kind = playlist | media
     pub response_bytes: Family<Labels<1>, Counter>,
     pub blocking_waiting: Gauge,
+    /// Retired segments dropped before their time by the retention cap.
+    pub retired_capped: Counter,
+    /// Publishes disconnected because their media time stopped advancing.
+    pub frozen_clock: Counter,
     pub part_delay: Histogram,
     /// `requests` and `response_bytes` of playback, resolved once.
     pub playback: requests::Counters,
@@ -59,6 +63,8 @@ impl Metrics {
             requests: Family::default(),
             response_bytes: Family::default(),
             blocking_waiting: Gauge::default(),
+            retired_capped: Counter::default(),
+            frozen_clock: Counter::default(),
             part_delay: Histogram::new(DELAY_BUCKETS),
             playback: requests::Counters::default(),
         };
@@ -103,6 +109,16 @@ impl Metrics {
             "hlsd_part_publish_delay_seconds",
             "Time from the arrival of the ingest chunk that completes a part to its publication",
             m.part_delay.clone(),
+        );
+        r.register(
+            "hlsd_retired_segments_capped",
+            "Retired segments dropped before the spec's retention time because they exceeded twice the window's bytes (publishers faster than real time)",
+            m.retired_capped.clone(),
+        );
+        r.register(
+            "hlsd_frozen_clock_disconnects",
+            "Publishes disconnected because their media time stopped advancing (frozen timestamps)",
+            m.frozen_clock.clone(),
         );
         r.register_collector(Box::new(collector::FeedCollector(feeds)));
         m

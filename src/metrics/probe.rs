@@ -76,6 +76,11 @@ impl IngestProbe {
             .observe(self.arrival.elapsed().as_secs_f64());
     }
 
+    /// Retired segments dropped before their time by the retention cap.
+    pub fn capped(&self, segments: u64) {
+        self.metrics.retired_capped.inc_by(segments);
+    }
+
     pub fn segment(&self) {
         RenditionStats::add(&self.rendition.stats.segments, 1);
         self.metrics.segments.inc();
@@ -94,6 +99,10 @@ impl IngestProbe {
                 Some("bad_psi")
             }
             Warning::UnknownStream { .. } => Some("unknown_stream"),
+            Warning::FrozenClock { .. } => {
+                self.metrics.frozen_clock.inc();
+                None
+            }
             _ => None,
         };
         if let Some(kind) = kind {
@@ -128,6 +137,9 @@ pub fn describe(w: &Warning) -> String {
             to.secs()
         ),
         Warning::CodecInfo(e) => format!("cannot read codec information: {e}"),
+        Warning::FrozenClock { bytes } => format!(
+            "frozen clock: media time did not advance over {bytes} bytes; publisher disconnected"
+        ),
         // Kinds added later read as their debug form until they get words here.
         #[allow(unreachable_patterns)]
         _ => format!("{w:?}"),

@@ -109,7 +109,23 @@ pub struct Window {
     pdt_next: Option<i64>,
     /// Added to the segmenter's PROGRAM-DATE-TIMEs so that they follow a sibling's.
     pdt_shift: i64,
+    /// Bytes of the listed, retired and building segments, kept as they change.
+    listed_bytes: usize,
+    retired_bytes: usize,
+    building_bytes: usize,
+    /// Bytes of the listed segments when the window was last full (or a session ended):
+    /// what the retention cap is measured against.
+    full_window_bytes: usize,
+    /// Retired segments dropped before their time by the retention cap, and their bytes.
+    capped_segments: u64,
+    capped_bytes: u64,
 }
+
+/// Retired segments are kept by the time rule of §6.2.2, but their bytes never exceed this
+/// many times the listed window's (DESIGN invariant 7). A publisher sending in real time
+/// retires about one window's worth per window duration, so the cap only bites for one
+/// sending faster than real time.
+pub const RETIRED_CAP: usize = 2;
 
 impl Window {
     /// A window listing `size` segments, whose first segment gets media sequence 1.
@@ -127,6 +143,12 @@ impl Window {
             min_retention_ms: 0,
             pdt_next: None,
             pdt_shift: 0,
+            listed_bytes: 0,
+            retired_bytes: 0,
+            building_bytes: 0,
+            full_window_bytes: 0,
+            capped_segments: 0,
+            capped_bytes: 0,
         }
     }
 
@@ -218,6 +240,7 @@ impl Window {
 
     /// Adds a finished part to the segment being built.
     pub fn push_part(&mut self, ev: &PartEvent, token: u64) {
+        self.building_bytes += ev.part.data.len();
         let b = match self.building.take() {
             Some(b) => self.building.insert(b),
             None => self.start_building(token, ev.head.pdt_ms, ev.head.discontinuity),
@@ -248,6 +271,8 @@ impl Window {
             })
             .collect();
         self.pdt_end_ms = Some(b.pdt_ms + seg.duration.0 / 90);
+        self.building_bytes = 0;
+        self.listed_bytes += parts.iter().map(|p| p.data.len()).sum::<usize>();
         self.listed.push_back(StoredSegment {
             msn: b.msn,
             token: b.token,
@@ -260,14 +285,41 @@ impl Window {
         while self.listed.len() > self.size {
             self.retire_front(now_ms);
         }
+        if self.listed.len() >= self.size {
+            self.full_window_bytes = self.listed_bytes;
+        }
         self.prune(now_ms);
+        self.cap_retired();
         b.msn
+    }
+
+    /// Drops the oldest retired segments while retired bytes exceed [`RETIRED_CAP`] times
+    /// the listed window's bytes. Listed and building segments are never dropped.
+    fn cap_retired(&mut self) {
+        let cap = RETIRED_CAP.saturating_mul(self.listed_bytes.max(self.full_window_bytes));
+        while self.retired_bytes > cap {
+            let Some((s, _)) = self.retired.pop_front() else {
+                break;
+            };
+            let len = s.len();
+            self.retired_bytes -= len;
+            self.capped_segments += 1;
+            self.capped_bytes += len as u64;
+        }
+    }
+
+    /// Retired segments dropped early by the retention cap so far, and their bytes.
+    pub fn capped(&self) -> (u64, u64) {
+        (self.capped_segments, self.capped_bytes)
     }
 
     fn retire_front(&mut self, now_ms: i64) {
         // §6.2.2: available for its own duration plus the longest playlist that listed it.
         let playlist_ms = self.duration().0 / 90;
         if let Some(s) = self.listed.pop_front() {
+            let len = s.len();
+            self.listed_bytes -= len;
+            self.retired_bytes += len;
             if s.discontinuity {
                 self.discontinuity_sequence += 1;
             }
@@ -278,7 +330,15 @@ impl Window {
 
     /// Frees retired segments whose time is up.
     pub fn prune(&mut self, now_ms: i64) {
-        self.retired.retain(|(_, until)| *until > now_ms);
+        let mut freed = 0;
+        self.retired.retain(|(s, until)| {
+            let keep = *until > now_ms;
+            if !keep {
+                freed += s.len();
+            }
+            keep
+        });
+        self.retired_bytes -= freed;
     }
 
     /// The last segment is in: the playlist gets EXT-X-ENDLIST.
@@ -286,10 +346,13 @@ impl Window {
         self.ended = true;
         self.discontinuity_next = false;
         self.building = None;
+        self.building_bytes = 0;
     }
 
     /// A new session after the end: the listed segments retire, numbering continues.
     pub fn restart(&mut self, now_ms: i64) {
+        self.full_window_bytes = self.full_window_bytes.max(self.listed_bytes);
+        self.building_bytes = 0;
         while !self.listed.is_empty() {
             self.retire_front(now_ms);
         }
@@ -306,13 +369,12 @@ impl Window {
 
     /// Bytes held, listed, retired and being built.
     pub fn bytes(&self) -> usize {
-        let building: usize = self
-            .building
-            .iter()
-            .flat_map(|b| &b.parts)
-            .map(|p| p.data.len())
-            .sum();
-        self.fetchable().map(StoredSegment::len).sum::<usize>() + building
+        self.listed_bytes + self.retired_bytes + self.building_bytes
+    }
+
+    /// Bytes of the listed segments.
+    pub fn listed_bytes(&self) -> usize {
+        self.listed_bytes
     }
 }
 

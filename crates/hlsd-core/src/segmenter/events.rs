@@ -7,6 +7,11 @@ use crate::ts::pes::PesError;
 use crate::ts::psi::{Pmt, PsiError};
 use crate::ts::{FramerStats, Pid, Ts};
 
+/// Default of [`SegmenterConfig::max_frozen_bytes`]: between two advances of the timeline
+/// comes one video frame (or audio PES) and what is interleaved with it; 8 MiB is more than
+/// any single frame of a live encode (a 4K intra frame is a few MB).
+pub const FROZEN_CLOCK_BYTES: usize = 8 << 20;
+
 #[derive(Debug, Clone)]
 pub struct SegmenterConfig {
     /// Media time after which a segment is cut at the next keyframe.
@@ -16,6 +21,10 @@ pub struct SegmenterConfig {
     pub target_duration: Option<u32>,
     /// A segment is cut, keyframe or not, when it reaches this many bytes.
     pub max_segment_bytes: usize,
+    /// Bytes that may arrive while the timeline's media time does not advance; beyond
+    /// them the clock is frozen ([`Warning::FrozenClock`]) and packets are dropped until
+    /// it advances again.
+    pub max_frozen_bytes: usize,
     /// Until the target duration is fixed, a segment is cut, keyframe or not, at this length;
     /// a stream with no keyframe at all starts being served after this long.
     pub first_segment_limit: Ts,
@@ -34,6 +43,7 @@ impl SegmenterConfig {
             segment_duration: Ts::from_secs(segment_duration),
             target_duration,
             max_segment_bytes: 64 << 20,
+            max_frozen_bytes: FROZEN_CLOCK_BYTES,
             first_segment_limit: Ts::from_secs((segment_duration * 5.0).max(10.0)),
             part_duration: None,
             part_target: None,
@@ -90,6 +100,12 @@ pub enum Warning {
     },
     /// An SPS or audio header could not be read.
     CodecInfo(InfoError),
+    /// The timeline's media time has not advanced while `bytes` arrived: the stream's
+    /// clock is frozen. Packets are dropped until it advances again (the segment being
+    /// built keeps what came before); it is reported once per episode.
+    FrozenClock {
+        bytes: usize,
+    },
     /// A reconnected publisher's frames cannot fill parts within 85–100 % of the feed's
     /// PART-TARGET.
     PartTargetMismatch {

@@ -22,7 +22,7 @@ pub use arena::PartBytes;
 use building::Building;
 pub use building::{Part, Segment, SegmentHead};
 use demux::{Class, Demux, Notice, PesStart, Role};
-pub use events::{Event, PartEvent, SegmenterConfig, SegmenterStats, Warning};
+pub use events::{Event, FROZEN_CLOCK_BYTES, PartEvent, SegmenterConfig, SegmenterStats, Warning};
 use info::{InfoChange, InfoTracker};
 pub use parts::PartSizes;
 use std::collections::VecDeque;
@@ -70,6 +70,10 @@ struct Core {
     last_audio: Option<(Pid, Ts)>,
     audio_run: Ts,
     first_seen: Option<Ts>,
+    /// Bytes appended since the timeline's media time last advanced, and whether they
+    /// passed `max_frozen_bytes` (packets are then dropped).
+    frozen_run: usize,
+    frozen: bool,
     /// Where parts are written; a segment being built holds it.
     arena: PartArena,
     stats: SegmenterStats,
@@ -113,6 +117,8 @@ impl Segmenter {
                 last_audio: None,
                 audio_run: Ts(0),
                 first_seen: None,
+                frozen_run: 0,
+                frozen: false,
                 arena: PartArena::default(),
                 stats: SegmenterStats::default(),
             },
@@ -259,6 +265,9 @@ impl Core {
         let mut jump = None;
         if let Some(last) = self.last_frame {
             let step = s.dts - last;
+            if step > Ts(0) || step < Ts(-JUMP_BACKWARD.0) {
+                self.clock_advanced();
+            }
             if step > JUMP_FORWARD || step < Ts(-JUMP_BACKWARD.0) {
                 jump = Some(last);
             } else if step > Ts(0) {
@@ -476,11 +485,31 @@ impl Core {
             let duration = self.audio_run.max(s.dts - cur.head.start);
             self.audio_run = Ts(0);
             self.last_frame = Some(s.dts);
+            self.clock_advanced();
             self.forced(s.dts, false, "video stalled", duration);
         }
     }
 
+    /// The timeline's media time moved: the frozen-clock count starts again.
+    fn clock_advanced(&mut self) {
+        self.frozen_run = 0;
+        self.frozen = false;
+    }
+
     fn append(&mut self, bytes: &[u8]) {
+        if self.cur.is_some() {
+            self.frozen_run += bytes.len();
+            if self.frozen_run > self.cfg.max_frozen_bytes {
+                if !self.frozen {
+                    self.frozen = true;
+                    self.events.push_back(Event::Warning(Warning::FrozenClock {
+                        bytes: self.frozen_run - bytes.len(),
+                    }));
+                }
+                self.stats.dropped_packets += (bytes.len() / 188) as u64;
+                return;
+            }
+        }
         match &mut self.cur {
             Some(cur) => {
                 cur.append(bytes);

@@ -658,3 +658,83 @@ fn frame_chunks_start_at_video_frames() {
             .all(|c| pid_of(c) == synth::VIDEO_PID.0 && c[1] & 0x40 != 0)
     );
 }
+
+#[test]
+fn a_frozen_clock_is_reported_once_and_its_bytes_dropped() {
+    // Every frame has the same timestamps: media time never advances.
+    let frozen = Synth {
+        frame_ticks: Some(0.0),
+        audio: false,
+        frame_bytes: 10_000,
+        ..Synth::default()
+    }
+    .build(200);
+    let mut cfg = SegmenterConfig::new(2.0, None);
+    cfg.max_frozen_bytes = 100_000;
+    let mut s = Segmenter::new(cfg);
+    for c in frozen.chunks(65536) {
+        s.push(c, 1_000_000);
+    }
+    s.finish(1_000_000);
+    let mut warnings = 0;
+    let mut held = 0;
+    let mut segments = Vec::new();
+    while let Some(ev) = s.poll_event() {
+        match ev {
+            Event::Warning(Warning::FrozenClock { bytes }) => {
+                warnings += 1;
+                assert!(bytes <= 100_000, "{bytes}");
+            }
+            Event::Segment(seg) => {
+                held += seg.len();
+                segments.push(seg);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(warnings, 1);
+    // The input is ~2.5 MB; what was kept is the frozen allowance and one packet's worth
+    // of tables per part.
+    assert!(frozen.len() > 2_000_000);
+    assert!(held <= 100_000 + 2 * 188 + 188 * 64, "{held} bytes held");
+    assert!(s.stats().dropped_packets > 10_000);
+    // Its one segment still has a duration (one frame), never EXTINF:0.
+    assert_eq!(segments.len(), 1);
+    assert!(segments[0].duration > Ts(0));
+}
+
+#[test]
+fn a_clock_that_moves_again_is_followed_again() {
+    let mut cfg = SegmenterConfig::new(2.0, None);
+    cfg.max_frozen_bytes = 100_000;
+    let frozen = Synth {
+        frame_ticks: Some(0.0),
+        audio: false,
+        frame_bytes: 10_000,
+        ..Synth::default()
+    }
+    .build(50);
+    // Then a normal stream, far later in time (a jump: a discontinuity).
+    let moving = Synth {
+        start: 900_000,
+        ..Synth::default()
+    }
+    .build(25 * 10);
+    let mut s = Segmenter::new(cfg);
+    s.push(&frozen, 1_000_000);
+    s.push(&moving, 1_000_000);
+    s.finish(1_000_000);
+    let mut frozen_warnings = 0;
+    let mut durations = Vec::new();
+    while let Some(ev) = s.poll_event() {
+        match ev {
+            Event::Warning(Warning::FrozenClock { .. }) => frozen_warnings += 1,
+            Event::Segment(seg) => durations.push(seg.duration.secs()),
+            _ => {}
+        }
+    }
+    assert_eq!(frozen_warnings, 1);
+    // 10 s of moving media came through after the frozen part.
+    let total: f64 = durations.iter().sum();
+    assert!(total >= 9.9, "{durations:?}");
+}

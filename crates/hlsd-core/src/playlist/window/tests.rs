@@ -189,3 +189,68 @@ fn a_joining_rendition_takes_its_siblings_msn_and_pdt() {
         "MSNs only grow"
     );
 }
+
+/// The bytes counted as segments come and go are the bytes held.
+fn counted_bytes_match(w: &Window) {
+    let building: usize = w
+        .building()
+        .iter()
+        .flat_map(|b| &b.parts)
+        .map(|p| p.data.len())
+        .sum();
+    let held: usize = w.fetchable().map(StoredSegment::len).sum::<usize>() + building;
+    assert_eq!(w.bytes(), held);
+    assert_eq!(
+        w.listed_bytes(),
+        w.listed().map(StoredSegment::len).sum::<usize>()
+    );
+}
+
+#[test]
+fn a_publisher_faster_than_real_time_keeps_at_most_twice_the_window_retired() {
+    let mut w = Window::new(4);
+    // 2 s segments of 100 bytes, all pushed within the same second: the time rule alone
+    // would keep every one.
+    for i in 0..40 {
+        push(&mut w, 2.0, 1, false, 0, 7, 1000 + i);
+        counted_bytes_match(&w);
+        assert!(w.bytes() <= 3 * w.listed_bytes(), "{} bytes", w.bytes());
+    }
+    assert_eq!(w.listed_bytes(), 400);
+    assert_eq!(w.bytes(), 1200);
+    // 40 segments: 4 listed, 8 retired, the 28 oldest dropped by the cap.
+    assert_eq!(w.capped(), (28, 2800));
+    let oldest = w.fetchable().next().map(|s| s.msn);
+    assert_eq!(oldest, Some(29));
+    // The listed ones are all there.
+    assert!((37..=40).all(|msn| w.find(7, msn).is_some()));
+}
+
+#[test]
+fn a_publisher_in_real_time_is_never_capped() {
+    for window in [3, 6] {
+        let mut w = Window::new(window);
+        w.set_min_retention(3 * 2000);
+        for i in 0..100 {
+            push(&mut w, 2.0, 3, i % 7 == 3, 0, 7, i * 2000);
+            counted_bytes_match(&w);
+        }
+        assert_eq!(w.capped(), (0, 0), "window {window}");
+    }
+}
+
+#[test]
+fn a_new_session_keeps_the_old_segments_by_their_time() {
+    let mut w = Window::new(3);
+    for i in 0..5 {
+        push(&mut w, 2.0, 1, false, 0, 7, i * 2000);
+    }
+    w.end();
+    w.restart(10_000);
+    counted_bytes_match(&w);
+    push(&mut w, 2.0, 1, false, 0, 8, 12_000);
+    counted_bytes_match(&w);
+    // Old segments 3–5 and retired 2 (until 18 s) are still fetchable.
+    assert!((2..=5).all(|msn| w.find(7, msn).is_some()));
+    assert_eq!(w.capped(), (0, 0));
+}
