@@ -25,6 +25,20 @@ struct Args {
 enum Command {
     /// Publish an MPEG-TS file to an hlsd like an encoder would.
     Push(hlsd::push::cli::PushArgs),
+    /// Print a signed playback path for a feed (needs auth.playback_secret).
+    Sign(SignArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SignArgs {
+    /// The feed to sign.
+    feed: String,
+    /// Seconds the path stays valid.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    ttl: u64,
+    /// Configuration file holding the secret (default: the embedded config.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -36,8 +50,18 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    if let Some(Command::Push(push)) = args.command {
-        return hlsd::push::cli::run(push).await;
+    match args.command {
+        Some(Command::Push(push)) => return hlsd::push::cli::run(push).await,
+        Some(Command::Sign(sign)) => {
+            let config = match sign.config.as_ref().or(args.config.as_ref()) {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            let path = hlsd::http::signed::sign_command(&config, &sign.feed, sign.ttl)?;
+            println!("{path}");
+            return Ok(());
+        }
+        None => {}
     }
     raise_open_file_limit();
     let mut config = match &args.config {
