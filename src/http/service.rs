@@ -75,10 +75,11 @@ impl Dispatch {
 type DispatchFuture = Either<<Playback as Service<Request>>::Future, RouteFuture<Infallible>>;
 
 /// Takes the first `skip` bytes (the `/s/{token}` prefix) off the request's path: one copy
-/// of the rest of the path and query. False, the request unchanged, if that is no URI.
+/// of the rest of the path and query, the URI's other parts moved. False if that is no URI
+/// (the request is then only fit to be refused).
 fn strip(req: &mut Request, skip: usize) -> bool {
-    let uri = req.uri();
-    let Some(rest) = uri
+    let Some(rest) = req
+        .uri()
         .path_and_query()
         .and_then(|pq| pq.as_str().get(skip..))
         .and_then(|rest| {
@@ -87,7 +88,7 @@ fn strip(req: &mut Request, skip: usize) -> bool {
     else {
         return false;
     };
-    let mut parts = uri.clone().into_parts();
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
     parts.path_and_query = Some(rest);
     match Uri::from_parts(parts) {
         Ok(uri) => {

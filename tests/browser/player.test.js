@@ -229,3 +229,39 @@ test('an ABR ladder of three pushed renditions plays in hls.js', { timeout: 1500
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a signed watch page plays under its prefix; unsigned playback is refused', { timeout: 90000 }, async () => {
+  // A second hlsd (demo on) with a playback secret; `hlsd sign` makes the link.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-signed-'));
+  const file = path.join(dir, 'hlsd.toml');
+  fs.writeFileSync(file, fs.readFileSync(path.join(ROOT, 'config.toml'), 'utf8') +
+    '\n[auth]\nplayback_secret = "browser-test-secret"\n');
+  const s = startServer(log, ['--config', file]);
+  const url = await s.url;
+  const page = await context.newPage();
+  try {
+    const signed = execFileSync(binary(), ['sign', 'demo', '--ttl', '600', '--config', file]).toString().trim();
+    assert.match(signed, /^\/s\/\d+-[0-9a-f]{64}\/live\/demo\/index\.m3u8$/);
+    const prefix = signed.slice(0, signed.indexOf('/live/'));
+    for (const p of ['/watch/demo', '/live/demo/index.m3u8']) {
+      assert.equal((await fetch(url + p)).status, 401, p);
+    }
+    await page.goto(url + prefix + '/watch/demo');
+    await page.waitForFunction(() => window.hlsdPlayer && window.hlsdPlayer.state === 'live', null, { timeout: 45000 });
+    const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+    await page.waitForTimeout(4000);
+    const seen = await page.evaluate(() => ({
+      t: document.getElementById('video').currentTime,
+      src: window.hlsdPlayer.src,
+      fatal: window.hlsdPlayer.fatalErrors,
+    }));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'signed.png') });
+    assert.equal(seen.src, prefix + '/live/demo/index.m3u8');
+    assert.deepEqual(seen.fatal, []);
+    assert.ok(seen.t - t0 > 2, 'plays: ' + t0 + ' → ' + seen.t);
+  } finally {
+    await page.close();
+    s.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
