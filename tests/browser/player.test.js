@@ -259,6 +259,15 @@ test('a signed watch page plays under its prefix; unsigned playback is refused',
     assert.equal(seen.src, prefix + '/live/demo/index.m3u8');
     assert.deepEqual(seen.fatal, []);
     assert.ok(seen.t - t0 > 2, 'plays: ' + t0 + ' → ' + seen.t);
+
+    // A link that expires while it plays: the next playlist reload is 403 and the page says
+    // so instead of retrying.
+    const short = execFileSync(binary(), ['sign', 'demo', '--ttl', '5', '--config', file]).toString().trim();
+    await page.goto(url + short.slice(0, short.indexOf('/live/')) + '/watch/demo');
+    await page.waitForFunction(() => window.hlsdPlayer && window.hlsdPlayer.state === 'error', null, { timeout: 30000 });
+    assert.match(await page.locator('#overlay-title').textContent(), /not valid/);
+    const fatal = await page.evaluate(() => window.hlsdPlayer.fatalErrors.map((e) => e.code));
+    assert.deepEqual(fatal, [403]);
   } finally {
     await page.close();
     s.child.kill('SIGKILL');
