@@ -1,7 +1,8 @@
 // Headless Chromium test of the web player: starts the hlsd binary (demo feed on) on a free
 // port, opens `/` and `/watch/demo` in /usr/bin/chromium through playwright-core, and
 // checks that the demo plays: `video.currentTime` advances for several seconds and hls.js
-// reports no fatal error. Screenshots go to target/browser-artifacts/.
+// reports no fatal error; further hlsd instances cover ended feeds, an ABR ladder and signed
+// playback (`hlsd sign`, `/s/.../watch/demo`). Screenshots go to target/browser-artifacts/.
 //
 // HLSD_BIN picks the binary; otherwise target/release/hlsd or target/debug/hlsd (under
 // CARGO_TARGET_DIR when set), whichever is newer.
