@@ -28,6 +28,20 @@ enum Command {
     Push(hlsd::push::cli::PushArgs),
     /// Fetch a URL; exit 0 when the answer is 2xx (a container's health check).
     Check(hlsd::check::CheckArgs),
+    /// Print a signed playback path for a feed (needs auth.playback_secret).
+    Sign(SignArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SignArgs {
+    /// The feed to sign.
+    feed: String,
+    /// Seconds the path stays valid.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    ttl: u64,
+    /// Configuration file holding the secret (default: the embedded config.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -51,6 +65,15 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Some(Command::Sign(sign)) => {
+            let config = match sign.config.as_ref().or(args.config.as_ref()) {
+                Some(path) => Config::load(path)?,
+                None => Config::default(),
+            };
+            let path = hlsd::http::signed::sign_command(&config, &sign.feed, sign.ttl)?;
+            println!("{path}");
+            return Ok(());
+        }
         None => {}
     }
     raise_open_file_limit();

@@ -1,13 +1,16 @@
-// The watch page: plays /live/{feed}/index.m3u8 with hls.js in low-latency mode (or natively
-// where there is no MSE, i.e. Safari on iOS), shows latency, buffer and level, recovers from
-// errors by itself and says when the feed does not exist or has ended.
+// The watch page: plays ../live/{feed}/index.m3u8 (relative to the page) with hls.js in
+// low-latency mode (or natively where there is no MSE, i.e. Safari on iOS), shows latency,
+// buffer and level, recovers from errors by itself and says when the feed does not exist or
+// has ended, or when a signed link is refused (expired or wrong: no retry).
 // `window.hlsdPlayer` exposes the state for tests and the console.
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
   const video = $('video');
-  const feed = decodeURIComponent(location.pathname.split('/')[2] || '');
-  const src = '/live/' + encodeURIComponent(feed) + '/index.m3u8';
+  // The page is /watch/{feed}, or /s/{expires}-{sig}/watch/{feed} with signed playback: the
+  // playlist is ../live/{feed}/index.m3u8 from either, so a signed page plays under its prefix.
+  const feed = decodeURIComponent(location.pathname.split('/').pop() || '');
+  const src = new URL('../live/' + encodeURIComponent(feed) + '/index.m3u8', location.href).pathname;
   const player = (window.hlsdPlayer = { feed, src, state: 'connecting', engine: '', fatalErrors: [], errors: [] });
   const plot = new window.LatencyPlot($('plot'));
   const MAX_RETRY_MS = 15000;
@@ -59,6 +62,13 @@
   function missing() {
     setState('missing', 'No feed named “' + feed + '”',
       'Nothing is being published under this name. This page keeps checking and plays it when it starts.');
+  }
+
+  // Signed playback: the link's signature is missing, wrong or expired. Retrying cannot help.
+  function refused(code) {
+    setState('error', code === 401 ? 'This feed needs a signed link' : 'This link is not valid',
+      code === 401 ? 'Playback on this server needs a /s/… link from its operator.'
+        : 'The link has expired or its signature is wrong: ask for a new one.');
   }
 
   // ENDLIST: the publisher stopped and its grace ran out. Watch for a new session.
@@ -155,6 +165,10 @@
     }
     player.fatalErrors.push(entry);
     log('fatal: ' + data.details + (code ? ' (' + code + ')' : ''), 'bad');
+    if ((code === 401 || code === 403) && data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      stop();
+      return refused(code);
+    }
     if (code === 404 && data.type === Hls.ErrorTypes.NETWORK_ERROR) {
       missing();
       return retry('not found');
@@ -180,6 +194,7 @@
     try {
       const res = await fetch(src, { cache: 'no-store' });
       if (res.status === 404) { missing(); return retry('not found'); }
+      if (res.status === 401 || res.status === 403) return refused(res.status);
     } catch (e) {
       setState('reconnecting', 'Reconnecting…', 'The server did not answer.');
       return retry('unreachable');

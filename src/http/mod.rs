@@ -9,6 +9,7 @@ pub mod playback;
 pub mod range;
 pub mod redact;
 pub mod service;
+pub mod signed;
 pub mod web;
 
 use crate::feeds::Registry;
@@ -37,7 +38,8 @@ pub struct AppState {
 /// The whole HTTP service: [`service::Dispatch`] opens a `tracing` span per request and
 /// sends `/live` to playback (CORS for any origin and request counting, see
 /// [`service::Playback`]) and the rest to the ingest, admin and web routes, which grant no
-/// CORS.
+/// CORS. With `auth.playback_secret`, the playback trees are served only under a signed
+/// prefix ([`signed`]).
 pub fn service(app: App) -> service::Dispatch {
     let ingest = Router::new()
         .route(
@@ -54,8 +56,10 @@ pub fn service(app: App) -> service::Dispatch {
         .merge(web::routes())
         .merge(api::routes())
         .with_state(app.clone());
+    let signer = signed::Signer::from_config(app.registry.config()).map(Arc::new);
     service::Dispatch {
         playback: service::Playback { app: app.clone() },
         other,
+        signer,
     }
 }

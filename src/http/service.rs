@@ -1,7 +1,9 @@
 //! The server's outermost services, written by hand because they run for every request:
 //! [`Dispatch`] sends `/live` requests to [`Playback`] and everything else to the axum
 //! router of the other routes; [`Playback`] adds CORS and request counting around
-//! [`playback::answer`].
+//! [`playback::answer`]. With a playback secret, [`signed::gate`] runs first: signed
+//! paths lose their `/s/{expires}-{sig}` prefix and go on as unsigned ones did, refusals
+//! are answered by [`Playback`] (CORS, counted) except an unsigned `/watch` page's.
 //!
 //! Layers added with `Router::layer` wrap every route in a boxed service cloned per request
 //! and box each response future; on 2.5 KB playlist answers that overhead (with tower-http's
@@ -9,15 +11,18 @@
 //! URI rewrite) cost more than the handler. Here a playlist request costs one boxed future
 //! and a few `match`es before the handler.
 
+use super::signed::{self, Gate, Signer, Tree};
 use super::{App, playback};
 use crate::metrics::Metrics;
 use crate::metrics::requests::Tracked;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::uri::PathAndQuery;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
+use bytes::Bytes;
 use futures_util::future::{BoxFuture, Either, Ready, ready};
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,17 +34,75 @@ use tower::Service;
 use tracing::{Span, debug, debug_span, error};
 
 /// Routes `/live` and `/live/...` to `playback`, the rest to `other`, each request in its
-/// own `tracing` span.
+/// own `tracing` span; with a `signer`, after [`signed::gate`].
 #[derive(Clone)]
 pub struct Dispatch {
     pub playback: Playback,
     pub other: Router,
+    /// `auth.playback_secret`'s key, when playback is signed.
+    pub signer: Option<Arc<Signer>>,
+}
+
+impl Dispatch {
+    fn route(&mut self, req: Request) -> DispatchFuture {
+        let path = req.uri().path();
+        match signed::gate(self.signer.as_deref(), path, signed::unix_now) {
+            Gate::Open if path == "/live" || path.starts_with("/live/") => {
+                Either::Left(self.playback.call(req))
+            }
+            Gate::Open => Either::Right(self.other.call(req)),
+            Gate::Signed { tree, skip } => {
+                let mut req = req;
+                if !strip(&mut req, skip) {
+                    self.playback.refuse(&req, StatusCode::NOT_FOUND)
+                } else if tree == Tree::Live {
+                    Either::Left(self.playback.call(req))
+                } else {
+                    Either::Right(self.other.call(req))
+                }
+            }
+            // The page is not a playback answer: no CORS, not counted.
+            Gate::Unsigned(Tree::Watch) => Either::Left(Either::Left(ready(Ok(signed::refusal(
+                StatusCode::UNAUTHORIZED,
+            ))))),
+            Gate::Unsigned(_) => self.playback.refuse(&req, StatusCode::UNAUTHORIZED),
+            Gate::Forbidden => self.playback.refuse(&req, StatusCode::FORBIDDEN),
+            Gate::NotFound => self.playback.refuse(&req, StatusCode::NOT_FOUND),
+        }
+    }
+}
+
+type DispatchFuture = Either<<Playback as Service<Request>>::Future, RouteFuture<Infallible>>;
+
+/// Takes the first `skip` bytes (the `/s/{token}` prefix) off the request's path: one copy
+/// of the rest of the path and query, the URI's other parts moved. False if that is no URI
+/// (the request is then only fit to be refused).
+fn strip(req: &mut Request, skip: usize) -> bool {
+    let Some(rest) = req
+        .uri()
+        .path_and_query()
+        .and_then(|pq| pq.as_str().get(skip..))
+        .and_then(|rest| {
+            PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(rest.as_bytes())).ok()
+        })
+    else {
+        return false;
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.path_and_query = Some(rest);
+    match Uri::from_parts(parts) {
+        Ok(uri) => {
+            *req.uri_mut() = uri;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 impl Service<Request> for Dispatch {
     type Response = Response;
     type Error = Infallible;
-    type Future = Traced<Either<<Playback as Service<Request>>::Future, RouteFuture<Infallible>>>;
+    type Future = Traced<DispatchFuture>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Both are always ready.
@@ -56,12 +119,7 @@ impl Service<Request> for Dispatch {
         );
         let inner = span.in_scope(|| {
             debug!("started processing request");
-            let path = req.uri().path();
-            if path == "/live" || path.starts_with("/live/") {
-                Either::Left(self.playback.call(req))
-            } else {
-                Either::Right(self.other.call(req))
-            }
+            self.route(req)
         });
         Traced { inner, span, start }
     }
@@ -146,6 +204,23 @@ impl Service<Request> for Playback {
     }
 }
 
+impl Playback {
+    /// A refusal of a playback path (401, 403, 404), with CORS and counted like any answer.
+    fn refuse(&self, req: &Request, status: StatusCode) -> DispatchFuture {
+        let tracked = Tracked::start(&self.app.metrics, req);
+        let mut res = signed::refusal(status);
+        add_cors(&mut res);
+        tracked.finish(&self.app.metrics, &res);
+        Either::Left(Either::Left(ready(Ok(res))))
+    }
+}
+
+fn add_cors(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
+}
+
 /// A playback answer on its way: gets the CORS headers and is counted when ready.
 pub struct Counted {
     answer: BoxFuture<'static, Response>,
@@ -158,9 +233,7 @@ impl Future for Counted {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut res = std::task::ready!(self.answer.as_mut().poll(cx));
-        let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
-        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
+        add_cors(&mut res);
         if let Some(tracked) = self.tracked.take() {
             tracked.finish(&self.metrics, &res);
         }

@@ -1,7 +1,8 @@
 // Headless Chromium test of the web player: starts the hlsd binary (demo feed on) on a free
 // port, opens `/` and `/watch/demo` in /usr/bin/chromium through playwright-core, and
 // checks that the demo plays: `video.currentTime` advances for several seconds and hls.js
-// reports no fatal error. Screenshots go to target/browser-artifacts/.
+// reports no fatal error; further hlsd instances cover ended feeds, an ABR ladder and signed
+// playback (`hlsd sign`, `/s/.../watch/demo`). Screenshots go to target/browser-artifacts/.
 //
 // HLSD_BIN picks the binary; otherwise target/release/hlsd or target/debug/hlsd (under
 // CARGO_TARGET_DIR when set), whichever is newer.
@@ -225,6 +226,51 @@ test('an ABR ladder of three pushed renditions plays in hls.js', { timeout: 1500
   } finally {
     await page.close();
     for (const p of pushers) p.kill('SIGKILL');
+    s.child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a signed watch page plays under its prefix; unsigned playback is refused', { timeout: 90000 }, async () => {
+  // A second hlsd (demo on) with a playback secret; `hlsd sign` makes the link.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-signed-'));
+  const file = path.join(dir, 'hlsd.toml');
+  fs.writeFileSync(file, fs.readFileSync(path.join(ROOT, 'config.toml'), 'utf8') +
+    '\n[auth]\nplayback_secret = "browser-test-secret"\n');
+  const s = startServer(log, ['--config', file]);
+  const url = await s.url;
+  const page = await context.newPage();
+  try {
+    const signed = execFileSync(binary(), ['sign', 'demo', '--ttl', '600', '--config', file]).toString().trim();
+    assert.match(signed, /^\/s\/\d+-[0-9a-f]{64}\/live\/demo\/index\.m3u8$/);
+    const prefix = signed.slice(0, signed.indexOf('/live/'));
+    for (const p of ['/watch/demo', '/live/demo/index.m3u8']) {
+      assert.equal((await fetch(url + p)).status, 401, p);
+    }
+    await page.goto(url + prefix + '/watch/demo');
+    await page.waitForFunction(() => window.hlsdPlayer && window.hlsdPlayer.state === 'live', null, { timeout: 45000 });
+    const t0 = await page.evaluate(() => document.getElementById('video').currentTime);
+    await page.waitForTimeout(4000);
+    const seen = await page.evaluate(() => ({
+      t: document.getElementById('video').currentTime,
+      src: window.hlsdPlayer.src,
+      fatal: window.hlsdPlayer.fatalErrors,
+    }));
+    await page.screenshot({ path: path.join(ARTIFACTS, 'signed.png') });
+    assert.equal(seen.src, prefix + '/live/demo/index.m3u8');
+    assert.deepEqual(seen.fatal, []);
+    assert.ok(seen.t - t0 > 2, 'plays: ' + t0 + ' → ' + seen.t);
+
+    // A link that expires while it plays: the next playlist reload is 403 and the page says
+    // so instead of retrying.
+    const short = execFileSync(binary(), ['sign', 'demo', '--ttl', '5', '--config', file]).toString().trim();
+    await page.goto(url + short.slice(0, short.indexOf('/live/')) + '/watch/demo');
+    await page.waitForFunction(() => window.hlsdPlayer && window.hlsdPlayer.state === 'error', null, { timeout: 30000 });
+    assert.match(await page.locator('#overlay-title').textContent(), /not valid/);
+    const fatal = await page.evaluate(() => window.hlsdPlayer.fatalErrors.map((e) => e.code));
+    assert.deepEqual(fatal, [403]);
+  } finally {
+    await page.close();
     s.child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
