@@ -341,6 +341,12 @@ fn ll_playlists_listing_dependent_parts_do_not_claim_independent_segments() {
     // drops it.
     push_parts(&mut audio, &[part(0.25, true)], false, true, 0xab);
     assert!(render_media(&audio, &ll(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS\n"));
-    push_parts(&mut audio, &[part(0.25, true), part(0.25, false)], false, true, 0xab);
+    push_parts(
+        &mut audio,
+        &[part(0.25, true), part(0.25, false)],
+        false,
+        true,
+        0xab,
+    );
     assert!(!render_media(&audio, &ll(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS"));
 }
