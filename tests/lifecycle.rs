@@ -258,7 +258,7 @@ async fn sigterm_ends_feeds_and_exits() {
     c.feeds.reconnect_grace = 10.0;
     c.feeds.idle_timeout = 30.0;
     std::fs::write(&file, config_toml(&c)).unwrap();
-    let (mut child, addr) = spawn_binary(&file).await;
+    let (mut child, addr, log) = spawn_binary_logged(&file).await;
 
     let publisher = spawn_push(addr, data.clone(), Push::new("term").paced(&data, 16.0));
     let url = format!("http://{addr}/live/term/main/media.m3u8");
@@ -291,4 +291,13 @@ async fn sigterm_ends_feeds_and_exits() {
         pushed.sent < data.len(),
         "the push was not cut short: {pushed:?}"
     );
+    // An orderly shutdown is not an error: nothing at ERROR for the publisher it closed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lines = log.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("server shutting down")),
+        "{lines:#?}"
+    );
+    let errors: Vec<_> = lines.iter().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
 }

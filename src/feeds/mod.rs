@@ -16,7 +16,6 @@ pub mod view;
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
 use crate::playlist::{Variant, render_multivariant};
-use crate::ts::Ts;
 use rendition::{Phase, Publisher};
 pub use rendition::{Rendered, Rendition, RenditionInit, Snapshot};
 use std::collections::{BTreeMap, HashMap};
@@ -253,7 +252,7 @@ impl Registry {
                 let h = &self.config.hls;
                 let init = RenditionInit {
                     window: h.window,
-                    window_span: Ts::from_secs(h.window as f64 * h.segment_duration),
+                    window_segments: h.window,
                     // Renditions of a feed share its target duration (§6.2.4).
                     target_duration: h.target_duration.or(f.siblings.lock().target_duration()),
                     low_latency: h.part_duration > 0.0,

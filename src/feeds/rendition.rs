@@ -129,8 +129,8 @@ pub struct State {
     /// Fixed once too, when LL-HLS is on (§4.4.3.7).
     pub part_target: Option<Ts>,
     pub low_latency: bool,
-    /// `hls.window` × `hls.segment_duration` (see [`RenderParams::window_span`]).
-    pub window_span: Ts,
+    /// `hls.window` (see [`RenderParams::window_segments`]).
+    pub window_segments: usize,
     pub publisher: Option<Publisher>,
     pub phase: Phase,
     /// Bumped on every publisher change and end, so stale timers do nothing.
@@ -183,7 +183,7 @@ pub struct Pushed {
 pub struct RenditionInit {
     pub window: usize,
     /// `window` × `hls.segment_duration`.
-    pub window_span: Ts,
+    pub window_segments: usize,
     pub target_duration: Option<u32>,
     pub low_latency: bool,
     pub token: u64,
@@ -201,7 +201,7 @@ impl Rendition {
             target_duration: None,
             part_target: None,
             low_latency: init.low_latency,
-            window_span: init.window_span,
+            window_segments: init.window_segments,
             publisher: None,
             phase: Phase::Live,
             epoch: 0,
@@ -380,7 +380,7 @@ fn snapshot_of(st: &State, reports: &[RenditionReport], feed_part_target: Option
         part_target,
         token: st.token,
         feed_part_target,
-        window_span: st.window_span,
+        window_segments: st.window_segments,
     });
     let (playlist, delta) = match params {
         Some(p) if w.listed().len() > 0 => {

@@ -73,9 +73,32 @@ impl HttpError {
     }
 }
 
+/// Marks a 5xx answer that is part of normal operation (the server shutting down, a viewer
+/// early for a feed's first segment or a part that did not come in time): it is logged
+/// where it happens, at the level it deserves, and the request span does not report it as
+/// an error that needs a human.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected;
+
+impl HttpError {
+    /// Whether answering this error is part of normal operation (see [`Expected`]).
+    fn expected(&self) -> bool {
+        matches!(
+            self,
+            HttpError::ShuttingDown
+                | HttpError::Claim(ClaimError::ShuttingDown)
+                | HttpError::NotReady
+                | HttpError::BlockTimeout
+        )
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let mut res = (self.status(), format!("{self}\n")).into_response();
+        if self.expected() {
+            res.extensions_mut().insert(Expected);
+        }
         let h = res.headers_mut();
         // Errors are cached briefly, so a CDN shields the origin without hiding a feed
         // that appears a moment later.

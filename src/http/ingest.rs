@@ -167,7 +167,12 @@ async fn publish(
     match task.await {
         Ok(r) => {
             let (status, text) = r?;
-            Ok((status, text).into_response())
+            let mut res = (status, text).into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // The server is shutting down: logged at INFO by `pump`, not an error.
+                res.extensions_mut().insert(super::error::Expected);
+            }
+            Ok(res)
         }
         Err(e) => {
             warn!("ingest task failed: {e}");

@@ -148,7 +148,9 @@ where
         let Ok(res) = std::task::ready!(Pin::new(&mut this.inner).poll(cx));
         let status = res.status();
         // Field values are evaluated only when the event is enabled: no clock read otherwise.
-        if status.is_server_error() {
+        // A 5xx that is part of normal operation (shutdown, a viewer early for the first
+        // segment) is logged where it happens; every other one needs a human.
+        if status.is_server_error() && res.extensions().get::<super::error::Expected>().is_none() {
             error!(
                 classification = %format_args!("Status code: {status}"),
                 latency = %format_args!("{} ms", this.start.elapsed().as_millis()),

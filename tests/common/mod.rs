@@ -1118,7 +1118,25 @@ pub fn config_toml(c: &Config) -> String {
 /// Spawns the `hlsd` binary on 127.0.0.1:0 and waits for its `listening on http://ADDR` line.
 /// Its stderr is forwarded to the test's stderr.
 pub async fn spawn_binary(config_file: &Path) -> (tokio::process::Child, SocketAddr) {
+    let (child, addr, _) = spawn_binary_logged(config_file).await;
+    (child, addr)
+}
+
+/// What a spawned hlsd wrote to stderr so far, line by line.
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Log {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// [`spawn_binary`], keeping its stderr lines.
+pub async fn spawn_binary_logged(config_file: &Path) -> (tokio::process::Child, SocketAddr, Log) {
     use tokio::io::AsyncBufReadExt;
+    let log = Log::default();
+    let kept = log.clone();
     let mut child = tool(env!("CARGO_BIN_EXE_hlsd"))
         .arg("--config")
         .arg(config_file)
@@ -1134,6 +1152,7 @@ pub async fn spawn_binary(config_file: &Path) -> (tokio::process::Child, SocketA
         let mut lines = tokio::io::BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             eprintln!("[hlsd] {line}");
+            kept.0.lock().unwrap().push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr: String = rest
                     .chars()
@@ -1151,7 +1170,7 @@ pub async fn spawn_binary(config_file: &Path) -> (tokio::process::Child, SocketA
         .await
         .expect("hlsd printed no `listening on http://ADDR` line within 20 s")
         .expect("hlsd exited before listening");
-    (child, addr)
+    (child, addr, log)
 }
 
 /// LL-HLS helpers (tests/ll_hls*.rs).

@@ -18,9 +18,9 @@ pub struct RenderParams {
     /// The longest PART-TARGET among the feed's renditions, when longer than this one's:
     /// PART-HOLD-BACK is three of those, so every rendition's SERVER-CONTROL is the same.
     pub feed_part_target: Option<Ts>,
-    /// What a full window lists: `hls.window` × `hls.segment_duration`. The same for every
-    /// rendition of a feed and for its whole life, so CAN-SKIP-UNTIL is too.
-    pub window_span: Ts,
+    /// Segments a full window lists (`hls.window`). The same for every rendition of a feed
+    /// and for its whole life, so CAN-SKIP-UNTIL is too.
+    pub window_segments: usize,
 }
 
 impl RenderParams {
@@ -28,13 +28,15 @@ impl RenderParams {
         Ts(i64::from(self.target_duration) * Ts::HZ)
     }
 
-    /// CAN-SKIP-UNTIL (6 × TD), advertised only when a full window is longer than that,
-    /// since only then can a delta update skip anything. It depends on the configuration
-    /// and TD alone, not on how full the window is now: SERVER-CONTROL must not change
-    /// over time or differ between the renditions of a feed.
+    /// CAN-SKIP-UNTIL (6 × TD, the least §4.4.3.8 allows), advertised exactly when a full
+    /// window holds 7 segments or more, so that a delta update of a full window can skip
+    /// at least one. It depends on the configuration and TD alone, not on how full the
+    /// window is now: SERVER-CONTROL must not change over time or differ between the
+    /// renditions of a feed. While the window is shorter, a delta update is the full
+    /// playlist.
     pub fn skip_until(&self) -> Option<Ts> {
         let until = Ts(6 * self.td().0);
-        (self.part_target.is_some() && self.window_span > until).then_some(until)
+        (self.part_target.is_some() && self.window_segments >= 7).then_some(until)
     }
 }
 

@@ -53,7 +53,7 @@ fn plain(td: u32) -> RenderParams {
         part_target: None,
         token: 0xab,
         feed_part_target: None,
-        window_span: Ts::from_secs(1000.0),
+        window_segments: 1000,
     }
 }
 
@@ -106,7 +106,7 @@ fn ll(td: u32) -> RenderParams {
         part_target: Some(Ts::from_secs(0.255)),
         token: 0xab,
         feed_part_target: None,
-        window_span: Ts(6 * i64::from(td) * Ts::HZ),
+        window_segments: 6,
     }
 }
 
@@ -169,7 +169,7 @@ fn delta_update_skips_old_segments() {
         push(&mut w, 2.0, 8, false, true, 0xab);
     }
     let p = RenderParams {
-        window_span: Ts::from_secs(20.0),
+        window_segments: 10,
         ..ll(2)
     };
     assert_eq!(p.skip_until(), Some(Ts::from_secs(12.0)));
@@ -183,10 +183,10 @@ fn delta_update_skips_old_segments() {
     assert!(!delta.contains("seg-ab-4.ts"));
     assert!(delta.contains("seg-ab-5.ts"));
     assert!(delta.contains("#EXT-X-MEDIA-SEQUENCE:1\n"));
-    // A window configured shorter than 6 × TD advertises no skipping, however long it
-    // is now, and a delta request gets the full playlist.
+    // A window configured for fewer than 7 segments advertises no skipping, however long
+    // it is now, and a delta request gets the full playlist.
     let short = RenderParams {
-        window_span: Ts::from_secs(12.0),
+        window_segments: 6,
         ..p
     };
     assert_eq!(short.skip_until(), None);
@@ -240,7 +240,7 @@ fn delta_keeps_the_parts_of_recent_segments_and_is_ignored_after_the_end() {
         part_target: Some(Ts::from_secs(0.255)),
         token: 0xab,
         feed_part_target: None,
-        window_span: Ts::from_secs(12.0),
+        window_segments: 12,
     };
     let full = render_media(&w, &p, false, &[]);
     let delta = render_media(&w, &p, true, &[]);
@@ -349,4 +349,32 @@ fn ll_playlists_listing_dependent_parts_do_not_claim_independent_segments() {
         0xab,
     );
     assert!(!render_media(&audio, &ll(2), false, &[]).contains("#EXT-X-INDEPENDENT-SEGMENTS"));
+}
+
+/// CAN-SKIP-UNTIL = 6 × TD exactly when the configured window holds 7 segments or more,
+/// whatever the segment duration: `window = 12` with 1 s segments cut at a 2 s GOP (TD 2,
+/// 24 s listed) offers delta updates, `window = 6` does not.
+#[test]
+fn skip_until_follows_the_window_length_in_segments() {
+    for (window, td, want) in [
+        (12, 2, Some(12.0)),
+        (7, 2, Some(12.0)),
+        (6, 2, None),
+        (7, 4, Some(24.0)),
+    ] {
+        let p = RenderParams {
+            window_segments: window,
+            ..ll(td)
+        };
+        assert_eq!(
+            p.skip_until().map(Ts::secs),
+            want,
+            "window {window} TD {td}"
+        );
+    }
+    let plain = RenderParams {
+        window_segments: 12,
+        ..plain(2)
+    };
+    assert_eq!(plain.skip_until(), None, "no LL-HLS, no delta updates");
 }
