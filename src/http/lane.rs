@@ -164,10 +164,14 @@ impl Lane {
                 "the encoder's GOP is longer than the target duration: segment cut without a keyframe"
             ),
             Warning::NoKeyframe { waited } => {
-                warn!(
-                    waited = waited.secs(),
-                    "no keyframe yet: serving from a non-key frame"
-                )
+                // Repeats at every segment while the encoder sends none: thinned out.
+                self.warnings += 1;
+                if self.warnings <= 3 || self.warnings.is_power_of_two() {
+                    warn!(
+                        "no keyframe for {:.0} s: segments are cut without keyframes (players may not start on them)",
+                        waited.secs()
+                    )
+                }
             }
             Warning::ForcedCut {
                 reason,

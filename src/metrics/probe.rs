@@ -125,7 +125,7 @@ pub fn describe(w: &Warning) -> String {
         Warning::BadPsi(e) => format!("bad PAT/PMT: {e}"),
         Warning::BadPes { pid, error } => format!("bad PES on PID {:#x}: {error}", pid.0),
         Warning::NoKeyframe { waited } => format!(
-            "no keyframe for {:.1} s: serving from a non-key frame",
+            "no keyframe for {:.0} s: segments are cut without keyframes",
             waited.secs()
         ),
         Warning::GopOverrun { target_duration } => format!(

@@ -70,6 +70,8 @@ struct Core {
     last_audio: Option<(Pid, Ts)>,
     audio_run: Ts,
     first_seen: Option<Ts>,
+    /// Decode time of the last keyframe on the timeline (none yet: `first_seen` stands in).
+    last_key: Option<Ts>,
     /// Bytes appended since the timeline's media time last advanced, and whether they
     /// passed `max_frozen_bytes` (packets are then dropped).
     frozen_run: usize,
@@ -117,6 +119,7 @@ impl Segmenter {
                 last_audio: None,
                 audio_run: Ts(0),
                 first_seen: None,
+                last_key: None,
                 frozen_run: 0,
                 frozen: false,
                 arena: PartArena::default(),
@@ -409,14 +412,26 @@ impl Core {
     /// Decides, at the start of a timeline frame, whether a new segment starts here.
     fn decide(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
         let key = kind == FrameKind::Key;
+        let first = *self.first_seen.get_or_insert(s.dts);
+        if key {
+            self.last_key = Some(s.dts);
+        }
         let Some(cur) = &self.cur else {
-            let first = *self.first_seen.get_or_insert(s.dts);
             let waited = s.dts - first;
             if key {
                 self.open(s.dts, true, false);
             } else if waited >= self.cfg.first_segment_limit {
                 self.events
                     .push_back(Event::Warning(Warning::NoKeyframe { waited }));
+                // No keyframe to size the first segment by: fix the target duration from
+                // the configuration now, so the segments that follow are cut at it (without
+                // keyframes, as for a GOP longer than the target) instead of at the
+                // first-segment ceiling for the feed's whole life.
+                if self.target_duration.is_none() {
+                    let td = target_duration_for(self.cfg.segment_duration, Ts(0));
+                    self.target_duration = Some(td);
+                    self.events.push_back(Event::TargetDuration(td));
+                }
                 self.open(s.dts, false, false);
             }
             return;
@@ -438,9 +453,17 @@ impl Core {
             self.open(s.dts, true, false);
         } else if let Some(td) = self.target_duration.filter(|_| !key) {
             if elapsed + frame > Ts(i64::from(td) * Ts::HZ) + TD_MARGIN {
-                self.events.push_back(Event::Warning(Warning::GopOverrun {
-                    target_duration: td,
-                }));
+                // Long without any keyframe (none at all, or none for two target
+                // durations): say so, rather than blame a long GOP.
+                let since_key = s.dts - self.last_key.unwrap_or(first);
+                let warning = if since_key > Ts(2 * i64::from(td) * Ts::HZ) {
+                    Warning::NoKeyframe { waited: since_key }
+                } else {
+                    Warning::GopOverrun {
+                        target_duration: td,
+                    }
+                };
+                self.events.push_back(Event::Warning(warning));
                 self.close(elapsed);
                 self.open(s.dts, false, false);
             } else if bytes >= self.cfg.max_segment_bytes {

@@ -326,14 +326,33 @@ fn stream_without_keyframes_is_bounded() {
     }
     .build(25 * 40);
     let r = run(&input, 65536, 2.0);
+    let waits: Vec<f64> = r
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::NoKeyframe { waited } => Some(waited.secs()),
+            _ => None,
+        })
+        .collect();
+    // The first after the first-segment wait (10 s), then one per segment, growing.
+    assert!(waits.len() >= 5, "{waits:?}");
     assert!(
-        r.warnings
-            .iter()
-            .any(|w| matches!(w, Warning::NoKeyframe { .. }))
+        waits[0] >= 10.0 && waits.windows(2).all(|w| w[1] > w[0]),
+        "{waits:?}"
     );
-    assert!(!r.segments.is_empty());
+    assert!(
+        !r.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::GopOverrun { .. })),
+        "a stream without keyframes is not a long GOP"
+    );
+    // TD is fixed from the configuration (2 s), not from a 10 s first segment, and the
+    // segments after the wait are cut at it: 30 s of media make about 13 segments, not 3.
+    assert_eq!(r.td, Some(2));
+    assert!(r.segments.len() >= 12, "{}", r.segments.len());
     for s in &r.segments {
-        assert!(s.duration.secs() <= 10.25, "{}", s.duration.secs());
+        assert!(s.duration.secs() <= 2.25, "{}", s.duration.secs());
+        assert!(!s.independent);
     }
 }
 
