@@ -64,6 +64,8 @@ struct Core {
     anchor_ms: Option<i64>,
     served: Ts,
     frame_duration: Option<Ts>,
+    /// The longest timeline frame step seen (audio PES vary in length).
+    longest_frame: Ts,
     last_frame: Option<Ts>,
     /// The audio stream followed for stall detection, and its media time since the last
     /// video frame.
@@ -115,6 +117,7 @@ impl Segmenter {
                 anchor_ms: None,
                 served: Ts(0),
                 frame_duration: None,
+                longest_frame: Ts(0),
                 last_frame: None,
                 last_audio: None,
                 audio_run: Ts(0),
@@ -275,6 +278,7 @@ impl Core {
                 jump = Some(last);
             } else if step > Ts(0) {
                 self.frame_duration = Some(step);
+                self.longest_frame = self.longest_frame.max(step);
                 if self.part_sizes.is_none() {
                     self.fix_part_sizes(step);
                 }
@@ -389,7 +393,13 @@ impl Core {
         // one more frame would take it past PART-TARGET (§4.4.4.9). Every audio part is
         // independent.
         let planned = self.plan.front().copied().unwrap_or(sizes.max_frames);
-        let full = cur.part_elapsed(s.dts) + frame > sizes.target;
+        // Audio PES vary: room is kept for the longest seen so far.
+        let next = if video {
+            frame
+        } else {
+            self.longest_frame.max(frame)
+        };
+        let full = cur.part_elapsed(s.dts) + next > sizes.target;
         let cut = if video {
             key || self.part_frames >= planned || full
         } else {

@@ -30,9 +30,19 @@ impl PartSizes {
                 min_frames: n as u32,
                 max_frames: n as u32 + 1,
             }
-        } else {
+        } else if video {
             PartSizes {
                 target: Ts(n * f + (n * f + 15) / 16),
+                min_frames: n as u32,
+                max_frames: n as u32,
+            }
+        } else {
+            // Audio PES are not all alike: muxers pack frames into PES by bytes (ffmpeg's
+            // hold 8 or 9 AAC frames at 128 kbit/s, by the encoder's frame sizes), and a PES
+            // cannot be split, so a part may hold a PES a quarter longer than the one this
+            // target was measured on and still fit it (§4.4.4.9: a MUST).
+            PartSizes {
+                target: Ts(n * f + ((n * f + 15) / 16).max((f + 3) / 4)),
                 min_frames: n as u32,
                 max_frames: n as u32,
             }

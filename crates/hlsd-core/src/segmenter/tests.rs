@@ -545,10 +545,16 @@ fn part_size_policy() {
         (s10.min_frames, s10.max_frames, s10.target.0),
         (2, 2, 18_000 + 1125)
     );
+    // Audio keeps a quarter of a PES to spare: PES lengths vary.
     let audio = sizes(0.3, false);
     assert_eq!(
         (audio.min_frames, audio.max_frames, audio.target.0),
-        (1, 1, 27_000 + 1688)
+        (1, 1, 27_000 + 6750)
+    );
+    let short_pes = sizes(0.02, false);
+    assert_eq!(
+        (short_pes.min_frames, short_pes.target.0),
+        (12, 12 * 1800 + 1350)
     );
     // A GOP of 25 frames: 7 + 6 + 6 + 6; of 29: no exact split.
     assert_eq!(s25.plan(25), [7, 6, 6, 6]);
