@@ -65,6 +65,8 @@ struct Core {
     served: Ts,
     frame_duration: Option<Ts>,
     last_frame: Option<Ts>,
+    /// Timestamp jumps (discontinuities) of the timeline so far.
+    jumps: u64,
     /// The audio stream followed for stall detection, and its media time since the last
     /// video frame.
     last_audio: Option<(Pid, Ts)>,
@@ -114,6 +116,7 @@ impl Segmenter {
                 served: Ts(0),
                 frame_duration: None,
                 last_frame: None,
+                jumps: 0,
                 last_audio: None,
                 audio_run: Ts(0),
                 first_seen: None,
@@ -177,6 +180,24 @@ impl Segmenter {
     pub fn frame_duration(&self) -> Option<Ts> {
         self.core.frame_duration
     }
+
+    /// Where the publish's media time stands: the unrolled decode time of the last timeline
+    /// frame taken in, and how many timestamp jumps came before it. `None` before the first
+    /// timeline frame. Media time is comparable only between readings with the same
+    /// `jumps`; a jump starts a new reference.
+    pub fn media_clock(&self) -> Option<MediaClock> {
+        self.core.last_frame.map(|dts| MediaClock {
+            dts,
+            jumps: self.core.jumps,
+        })
+    }
+}
+
+/// See [`Segmenter::media_clock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaClock {
+    pub dts: Ts,
+    pub jumps: u64,
 }
 
 impl Core {
@@ -356,6 +377,9 @@ impl Core {
 
     /// At the start of a timeline frame: a new segment, or a new part, or neither.
     fn frame_start(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
+        if jump.is_some() {
+            self.jumps += 1;
+        }
         let key = kind == FrameKind::Key;
         let video = self.demux.video_codec().is_some();
         if video && key {

@@ -738,3 +738,32 @@ fn a_clock_that_moves_again_is_followed_again() {
     let total: f64 = durations.iter().sum();
     assert!(total >= 9.9, "{durations:?}");
 }
+
+#[test]
+fn media_clock_follows_the_timeline_and_counts_jumps() {
+    let input = Synth {
+        keyframes: Some(vec![0, 25, 50, 60, 85]),
+        jumps: vec![(60, 30 * 90_000)],
+        ..Synth::default()
+    }
+    .build(100);
+    let mut s = Segmenter::new(SegmenterConfig::new(2.0, None));
+    assert_eq!(s.media_clock(), None);
+    let mut readings = Vec::new();
+    for c in input.chunks(188) {
+        s.push(c, 0);
+        while s.poll_event().is_some() {}
+        if let Some(m) = s.media_clock() {
+            readings.push(m);
+        }
+    }
+    // Never backwards within a reference; one jump, by its size.
+    assert!(readings.windows(2).all(|w| w[0].jumps != w[1].jumps || w[1].dts >= w[0].dts));
+    let first = readings[0];
+    let last = readings[readings.len() - 1];
+    assert_eq!(first, MediaClock { dts: Ts(90_000), jumps: 0 });
+    assert_eq!(last.jumps, 1);
+    assert_eq!(last.dts, Ts(90_000 + 99 * 3600 + 30 * 90_000));
+    let before = readings.iter().rev().find(|m| m.jumps == 0).unwrap();
+    assert_eq!(before.dts, Ts(90_000 + 59 * 3600));
+}
