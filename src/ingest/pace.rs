@@ -3,14 +3,15 @@
 //! A [`Pacer`] is a token bucket of media time, sans-I/O (time passed in): it starts full
 //! with one window's worth (`hls.window` × `hls.segment_duration`: an encoder's backlog after
 //! connecting may come at once), wall-clock time refills it at `speed` × real time up to that
-//! burst, and the publish's media time (the timeline stream's, [`MediaClock`]) drains it.
-//! When it runs dry the transport stops reading for [`Pacer::delay`]'s answer, so TCP
-//! backpressure slows the publisher down: nothing is refused or dropped. A timestamp jump
-//! starts a new reference (the media time across the jump is not counted) but keeps the
-//! bucket as it was, so jumps do not grant new bursts. A publish in real time never waits:
-//! it refills at `speed` ≥ 1 what it drains at 1.
+//! burst, and the publish's media time drains it ([`Segmenter::media_time`]: the timeline
+//! stream's progress, in which a timestamp jump starts a new reference and counts as
+//! nothing, so a jump neither stalls the publish nor grants it a new burst). When the
+//! bucket runs dry the transport stops reading for [`Pacer::delay`]'s answer, so TCP
+//! backpressure slows the publisher down: nothing is refused or dropped. A publish in real
+//! time never waits: it refills at `speed` ≥ 1 what it drains at 1.
+//!
+//! [`Segmenter::media_time`]: crate::segmenter::Segmenter::media_time
 
-use crate::segmenter::MediaClock;
 use crate::ts::Ts;
 
 /// A pause shorter than this is not taken yet: the deficit is carried to the next chunk, so
@@ -24,8 +25,8 @@ pub struct Pacer {
     /// Media time that may still be read now, in milliseconds (negative: owed).
     credit_ms: f64,
     last_wall_ms: i64,
-    /// The media clock at the last reading; `None` before the first timeline frame.
-    last: Option<MediaClock>,
+    /// The media time at the last reading.
+    last_media: Ts,
 }
 
 impl Pacer {
@@ -39,30 +40,22 @@ impl Pacer {
                 burst_ms,
                 credit_ms: burst_ms,
                 last_wall_ms: now_ms,
-                last: None,
+                last_media: Ts(0),
             }
         })
     }
 
-    /// Takes the media clock after a chunk was read at `now_ms`; answers how many
+    /// Takes the publish's media time after a chunk was read at `now_ms`; answers how many
     /// milliseconds to wait before reading the next one, if any.
-    pub fn delay(&mut self, clock: Option<MediaClock>, now_ms: i64) -> Option<u64> {
-        let clock = clock?;
+    pub fn delay(&mut self, media: Ts, now_ms: i64) -> Option<u64> {
         let wall = now_ms - self.last_wall_ms;
         if wall > 0 {
             self.credit_ms = (self.credit_ms + wall as f64 * self.speed).min(self.burst_ms);
             self.last_wall_ms = now_ms;
         }
-        match self.last {
-            // Small steps back (within one reference) are not media time to count twice.
-            Some(last) if last.jumps == clock.jumps => {
-                let step = clock.dts - last.dts;
-                if step > Ts(0) {
-                    self.credit_ms -= step.0 as f64 / 90.0;
-                    self.last = Some(clock);
-                }
-            }
-            _ => self.last = Some(clock),
+        if media > self.last_media {
+            self.credit_ms -= (media - self.last_media).0 as f64 / 90.0;
+            self.last_media = media;
         }
         let wait_ms = -self.credit_ms / self.speed;
         (wait_ms >= MIN_PAUSE_MS as f64).then(|| wait_ms.ceil() as u64)
@@ -78,11 +71,8 @@ impl Pacer {
 mod tests {
     use super::*;
 
-    fn clock(secs: f64, jumps: u64) -> Option<MediaClock> {
-        Some(MediaClock {
-            dts: Ts::from_secs(10.0 + secs),
-            jumps,
-        })
+    fn media(secs: f64) -> Ts {
+        Ts::from_secs(secs)
     }
 
     /// Drives a pacer the way the ingest loop does: one frame of `frame_s` per chunk, read as
@@ -91,7 +81,7 @@ mod tests {
         let mut t = 0.0;
         let mut marks = Vec::new();
         while t <= media_s {
-            if let Some(d) = p.delay(clock(t, 0), now) {
+            if let Some(d) = p.delay(media(t), now) {
                 now += d as i64;
             }
             if (t / frame_s).round() as i64 % (1.0 / frame_s).round() as i64 == 0 {
@@ -128,62 +118,47 @@ mod tests {
         let mut p = Pacer::new(1.0, Ts::from_secs(2.0), 0).unwrap();
         for i in 0..10_000 {
             let t = f64::from(i) * 0.04;
-            assert_eq!(p.delay(clock(t, 0), (t * 1000.0) as i64), None, "at {t} s");
+            assert_eq!(p.delay(media(t), (t * 1000.0) as i64), None, "at {t} s");
         }
     }
 
     #[test]
     fn small_deficits_are_carried_not_paused_for() {
         let mut p = Pacer::new(1.0, Ts::from_secs(1.0), 0).unwrap();
-        assert_eq!(p.delay(clock(0.0, 0), 0), None);
-        assert_eq!(p.delay(clock(1.0, 0), 0), None);
+        assert_eq!(p.delay(media(0.0), 0), None);
+        assert_eq!(p.delay(media(1.0), 0), None);
         // 40 ms owed: carried.
-        assert_eq!(p.delay(clock(1.04, 0), 0), None);
+        assert_eq!(p.delay(media(1.04), 0), None);
         // 80 ms owed: paused for, all of it.
-        assert_eq!(p.delay(clock(1.08, 0), 0), Some(80));
-        assert_eq!(p.delay(clock(1.08, 0), 80), None);
+        assert_eq!(p.delay(media(1.08), 0), Some(80));
+        assert_eq!(p.delay(media(1.08), 80), None);
     }
 
     #[test]
-    fn a_jump_starts_a_new_reference_without_a_new_burst() {
-        let mut p = Pacer::new(2.0, Ts::from_secs(4.0), 0).unwrap();
-        assert_eq!(p.delay(clock(0.0, 0), 0), None);
-        assert_eq!(p.delay(clock(3.0, 0), 0), None);
-        // An hour forwards: not an hour owed.
-        assert_eq!(p.delay(clock(3600.0, 1), 0), None);
-        assert_eq!(p.delay(clock(3601.0, 1), 0), None);
-        // The burst was spent before the jump: the next second is owed.
-        assert_eq!(p.delay(clock(3602.0, 1), 0), Some(500));
-        // Backwards (an encoder restart): the same.
-        assert_eq!(p.delay(clock(-50.0, 2), 500), None);
-        assert_eq!(p.delay(clock(-49.0, 2), 500), Some(500));
-    }
-
-    #[test]
-    fn steps_back_within_a_reference_are_not_counted_twice() {
+    fn a_reading_below_the_last_is_not_counted_again() {
         let mut p = Pacer::new(1.0, Ts::from_secs(2.0), 0).unwrap();
-        assert_eq!(p.delay(clock(0.0, 0), 0), None);
-        assert_eq!(p.delay(clock(1.5, 0), 0), None);
-        assert_eq!(p.delay(clock(0.8, 0), 0), None);
-        assert_eq!(p.delay(clock(1.9, 0), 0), None);
+        assert_eq!(p.delay(media(0.0), 0), None);
+        assert_eq!(p.delay(media(1.5), 0), None);
+        assert_eq!(p.delay(media(0.8), 0), None);
+        assert_eq!(p.delay(media(1.9), 0), None);
         assert!((p.credit_ms() - 100.0).abs() < 1.0, "{}", p.credit_ms());
     }
 
     #[test]
     fn idle_time_refills_at_most_one_burst() {
         let mut p = Pacer::new(2.0, Ts::from_secs(4.0), 0).unwrap();
-        assert_eq!(p.delay(clock(0.0, 0), 0), None);
+        assert_eq!(p.delay(media(0.0), 0), None);
         // An hour at real time, then silence: the credit is one burst, not an hour.
         for t in 1..=3600 {
-            assert_eq!(p.delay(clock(f64::from(t), 0), i64::from(t) * 1000), None);
+            assert_eq!(p.delay(media(f64::from(t)), i64::from(t) * 1000), None);
         }
-        assert_eq!(p.delay(clock(3604.0, 0), 7_200_000), None);
-        assert_eq!(p.delay(clock(3606.0, 0), 7_200_000), Some(1000));
+        assert_eq!(p.delay(media(3604.0), 7_200_000), None);
+        assert_eq!(p.delay(media(3606.0), 7_200_000), Some(1000));
     }
 
     #[test]
     fn no_timeline_yet_no_pause() {
         let mut p = Pacer::new(1.0, Ts::from_secs(0.0), 0).unwrap();
-        assert_eq!(p.delay(None, 0), None);
+        assert_eq!(p.delay(Ts(0), 0), None);
     }
 }

@@ -65,8 +65,10 @@ struct Core {
     served: Ts,
     frame_duration: Option<Ts>,
     last_frame: Option<Ts>,
-    /// Timestamp jumps (discontinuities) of the timeline so far.
-    jumps: u64,
+    /// Media time of the timeline since the publish's first frame (see `media_time`), and
+    /// the highest decode time of the current reference (a jump starts a new one).
+    media_time: Ts,
+    timeline_high: Option<Ts>,
     /// The audio stream followed for stall detection, and its media time since the last
     /// video frame.
     last_audio: Option<(Pid, Ts)>,
@@ -116,7 +118,8 @@ impl Segmenter {
                 served: Ts(0),
                 frame_duration: None,
                 last_frame: None,
-                jumps: 0,
+                media_time: Ts(0),
+                timeline_high: None,
                 last_audio: None,
                 audio_run: Ts(0),
                 first_seen: None,
@@ -181,23 +184,13 @@ impl Segmenter {
         self.core.frame_duration
     }
 
-    /// Where the publish's media time stands: the unrolled decode time of the last timeline
-    /// frame taken in, and how many timestamp jumps came before it. `None` before the first
-    /// timeline frame. Media time is comparable only between readings with the same
-    /// `jumps`; a jump starts a new reference.
-    pub fn media_clock(&self) -> Option<MediaClock> {
-        self.core.last_frame.map(|dts| MediaClock {
-            dts,
-            jumps: self.core.jumps,
-        })
+    /// The publish's media time: how far its timeline stream has advanced since its first
+    /// frame, counting each frame's step forwards. A timestamp jump counts as nothing (its
+    /// frame starts a new reference) and steps back are not counted twice, so this only
+    /// grows, by about as much as the media lasts, whatever the timestamps do.
+    pub fn media_time(&self) -> Ts {
+        self.core.media_time
     }
-}
-
-/// See [`Segmenter::media_clock`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MediaClock {
-    pub dts: Ts,
-    pub jumps: u64,
 }
 
 impl Core {
@@ -377,8 +370,14 @@ impl Core {
 
     /// At the start of a timeline frame: a new segment, or a new part, or neither.
     fn frame_start(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
-        if jump.is_some() {
-            self.jumps += 1;
+        match self.timeline_high {
+            Some(high) if jump.is_none() => {
+                if s.dts > high {
+                    self.media_time = self.media_time + (s.dts - high);
+                    self.timeline_high = Some(s.dts);
+                }
+            }
+            _ => self.timeline_high = Some(s.dts),
         }
         let key = kind == FrameKind::Key;
         let video = self.demux.video_codec().is_some();
