@@ -213,3 +213,57 @@ async fn a_rendition_under_max_ingest_bitrate_passes() {
     let text = get(&server.url("/metrics")).await.text();
     assert_eq!(refused(&text, "bitrate"), Some(0.0), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hlsd_push_fast_is_slowed_down_not_refused() {
+    use hlsd::demo::CLIP;
+    use hlsd::push::{LoopRewriter, Outcome, PushOptions, Target, push};
+    let server = TestServer::start(paced_config(2.0)).await;
+    let mut rw = LoopRewriter::new(CLIP).unwrap();
+    let target = Target::parse(&server.url("/ingest/fast")).unwrap();
+    let opts = PushOptions {
+        looped: false,
+        fast: true,
+        chunk: 7 * 188,
+    };
+    let started = Instant::now();
+    let out = push(&mut rw, &target, &opts, std::future::pending())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(
+        out,
+        Outcome::Done {
+            status: 200,
+            passes: 1,
+            bytes: CLIP.len() as u64
+        }
+    );
+    // The clip lasts 8 s: 2 s of burst, 6 s at 2 x real time.
+    assert!(
+        took.as_secs_f64() >= 0.6 * 3.0,
+        "hlsd push --fast of the 8 s clip at max_ingest_speed = 2 took {took:?}"
+    );
+    eprintln!("hlsd push --fast of the 8 s clip took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_feed_is_exempt() {
+    let mut c = paced_config(1.0);
+    c.limits.max_ingest_bitrate = 1_000;
+    c.demo.enabled = true;
+    let server = TestServer::start(c).await;
+    // The demo publishes in real time; any other publish would be ended after 10 s of media
+    // at 1 kbit/s. 13 segments of 1 s = more than 10 s of media taken on.
+    let url = server.url("/api/feeds/demo");
+    let feed = eventually(Duration::from_secs(30), "13 demo segments", || async {
+        let r = get(&url).await;
+        let v: serde_json::Value = serde_json::from_str(&r.text()).ok()?;
+        (v["renditions"][0]["segments"].as_u64()? >= 13).then_some(v)
+    })
+    .await;
+    assert_eq!(feed["state"], "live", "{feed}");
+    assert!(!feed.to_string().contains("max_ingest_bitrate"), "{feed}");
+    let text = get(&server.url("/metrics")).await.text();
+    assert_eq!(refused(&text, "bitrate"), Some(0.0), "{text}");
+}
