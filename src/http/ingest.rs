@@ -10,6 +10,7 @@ use super::lane::Lane;
 use crate::feeds::{ClaimError, PublishGuard};
 use crate::ingest::TAKEOVER_SILENCE;
 use crate::ingest::auth::{Grant, Protocol, PublishRequest};
+use crate::ingest::bitrate::OverLimit;
 use crate::segmenter::SegmenterStats;
 use crate::ts::framer::{SNIFF_LEN, looks_like_ts};
 use crate::ts::programs::{ProgramName, rendition_name, scan};
@@ -141,6 +142,8 @@ enum End {
     Broken(String),
     /// The stream cannot be taken on (a lane said why).
     Refused(&'static str),
+    /// A rendition went over `limits.max_ingest_bitrate`.
+    OverBitrate(OverLimit),
 }
 
 async fn publish(
@@ -237,6 +240,9 @@ async fn pump(
     let mut cancel = Box::pin(cancelled(app.shutdown.clone(), &lanes[0]));
     let idle_timer = tokio::time::sleep(idle);
     tokio::pin!(idle_timer);
+    // Reset for each pause of `limits.max_ingest_speed` (a timer entry only while pausing).
+    let pause = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pause);
     let mut last_data = Instant::now();
     let clock = app.registry.clock();
     // Bytes held until the first bytes have been looked at, then `None`.
@@ -272,43 +278,63 @@ async fn pump(
         for lane in &lanes {
             lane.guard.rendition.stats.touch(now);
         }
-        let Some(h) = &mut head else {
+        if let Some(h) = &mut head {
+            h.extend_from_slice(&data);
+            if !is_ts {
+                match looks_like_ts(&h[..h.len().min(SNIFF_LEN)]) {
+                    Some(true) => is_ts = true,
+                    Some(false) => return Err(HttpError::NotTs),
+                    None => continue,
+                }
+            }
+            // Look for the PAT (and SDT) at most once per packet's worth of new bytes.
+            let full = h.len() >= SNIFF_LEN;
+            if h.len() < scanned + 188 && !full {
+                continue;
+            }
+            scanned = h.len();
+            // No PAT in the first 64 KB: the segmenter waits for one as usual.
+            let programs = match scan(h, full) {
+                Some(p) => p,
+                None if full => Vec::new(),
+                None => continue,
+            };
+            if programs.len() > 1 {
+                lanes = program_lanes(&app, lanes, &programs)?;
+                cancel = Box::pin(cancelled(app.shutdown.clone(), &lanes[0]));
+            }
+            for lane in &mut lanes {
+                lane.push(&app, h, now);
+            }
+            head = None;
+        } else {
             for lane in &mut lanes {
                 lane.push(&app, &data, now);
             }
-            if let Some(why) = lanes.iter().find_map(|l| l.refused) {
-                break End::Refused(why);
-            }
+        }
+        if let Some(why) = lanes.iter().find_map(|l| l.refused) {
+            break End::Refused(why);
+        }
+        if let Some(over) = lanes.iter().find_map(|l| l.over_bitrate) {
+            break End::OverBitrate(over);
+        }
+        // limits.max_ingest_speed: no pause, or one at most every MIN_PAUSE_MS.
+        let Some(ms) = lanes.iter_mut().filter_map(|l| l.pace(now)).max() else {
             continue;
         };
-        h.extend_from_slice(&data);
-        if !is_ts {
-            match looks_like_ts(&h[..h.len().min(SNIFF_LEN)]) {
-                Some(true) => is_ts = true,
-                Some(false) => return Err(HttpError::NotTs),
-                None => continue,
-            }
+        // Not reading is hlsd's doing, not the publisher's silence: it counts as delivering
+        // until the pause ends (takeover), and the idle timeout counts from then.
+        for lane in &lanes {
+            lane.guard.rendition.stats.touch(now + ms as i64);
         }
-        // Look for the PAT (and SDT) at most once per packet's worth of new bytes.
-        let full = h.len() >= SNIFF_LEN;
-        if h.len() < scanned + 188 && !full {
-            continue;
+        pause
+            .as_mut()
+            .reset(Instant::now() + Duration::from_millis(ms));
+        tokio::select! {
+            () = &mut pause => {}
+            end = &mut cancel => break end,
         }
-        scanned = h.len();
-        // No PAT in the first 64 KB: the segmenter waits for one as usual.
-        let programs = match scan(h, full) {
-            Some(p) => p,
-            None if full => Vec::new(),
-            None => continue,
-        };
-        if programs.len() > 1 {
-            lanes = program_lanes(&app, lanes, &programs)?;
-            cancel = Box::pin(cancelled(app.shutdown.clone(), &lanes[0]));
-        }
-        for lane in &mut lanes {
-            lane.push(&app, h, now);
-        }
-        head = None;
+        last_data = Instant::now();
     };
     if matches!(end, End::Done)
         && let Some(h) = head
@@ -379,6 +405,17 @@ async fn pump(
         End::Broken(e) => {
             warn!("publisher connection lost: {e}; {summary}");
             (StatusCode::BAD_REQUEST, format!("connection lost: {e}\n"))
+        }
+        End::OverBitrate(o) => {
+            // The lane logged it with the rendition's name.
+            info!("publisher disconnected: over limits.max_ingest_bitrate; {summary}");
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "disconnected: {} bit/s of media over the last {:.1} s, more than limits.max_ingest_bitrate = {} bit/s\n",
+                    o.measured_bps, o.span_secs, o.allowed_bps
+                ),
+            )
         }
         End::Refused(why) => {
             warn!("publisher disconnected: {why}; {summary}");

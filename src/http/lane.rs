@@ -3,8 +3,11 @@
 
 use super::App;
 use crate::feeds::PublishGuard;
+use crate::ingest::bitrate::{BitrateMeter, OverLimit};
+use crate::ingest::pace::Pacer;
 use crate::metrics::probe::IngestProbe;
 use crate::segmenter::{Event, Segmenter, SegmenterConfig, SegmenterStats, Warning};
+use crate::ts::Ts;
 use tracing::{Span, debug, info, info_span, warn};
 
 /// One rendition being published: its hold on the rendition, its segmenter, and where the
@@ -20,6 +23,12 @@ pub struct Lane {
     capping: bool,
     /// Why the publish must end (the stream's clock is frozen), once known.
     pub refused: Option<&'static str>,
+    /// `limits.max_ingest_speed` and `limits.max_ingest_bitrate`, when set (the demo feed
+    /// is exempt).
+    pacer: Option<Pacer>,
+    meter: Option<BitrateMeter>,
+    /// The rendition went over `limits.max_ingest_bitrate`: the publish must end (413).
+    pub over_bitrate: Option<OverLimit>,
 }
 
 impl Lane {
@@ -33,6 +42,15 @@ impl Lane {
             Some(n) => info_span!("program", number = n, rendition = %guard.rendition.name),
             None => Span::none(),
         };
+        let limited = !app.registry.is_demo(&guard.feed.name);
+        let burst = Ts::from_secs(cfg.hls.window as f64 * cfg.hls.segment_duration);
+        let now_ms = app.registry.clock().now_ms();
+        let pacer = limited
+            .then(|| Pacer::new(cfg.limits.max_ingest_speed, burst, now_ms))
+            .flatten();
+        let meter = limited
+            .then(|| BitrateMeter::new(cfg.limits.max_ingest_bitrate))
+            .flatten();
         Lane {
             segment_ticks: seg_cfg.segment_duration.0,
             seg: Segmenter::new(seg_cfg),
@@ -42,7 +60,17 @@ impl Lane {
             span,
             capping: false,
             refused: None,
+            pacer,
+            meter,
+            over_bitrate: None,
         }
+    }
+
+    /// How long to stop reading the publish after a chunk read at `now_ms`
+    /// (`limits.max_ingest_speed`), in milliseconds.
+    pub fn pace(&mut self, now_ms: i64) -> Option<u64> {
+        let pacer = self.pacer.as_mut()?;
+        pacer.delay(self.seg.media_time(), now_ms)
     }
 
     /// Feeds a body chunk received at `now_ms`.
@@ -74,6 +102,26 @@ impl Lane {
                 Event::Part(p) => {
                     self.guard.rendition.push_part(&p);
                     self.probe.part();
+                    if let Some(m) = &mut self.meter
+                        && let Some(over) = m.part(p.part.duration, p.part.data.len())
+                        && self.over_bitrate.is_none()
+                    {
+                        self.over_bitrate = Some(over);
+                        self.probe.refused("bitrate");
+                        self.guard.rendition.stats.set_warning(
+                            format!(
+                                "{} bit/s of media over {:.1} s, above limits.max_ingest_bitrate ({} bit/s): publisher disconnected",
+                                over.measured_bps, over.span_secs, over.allowed_bps
+                            ),
+                            now_ms,
+                        );
+                        warn!(
+                            measured_bps = over.measured_bps,
+                            allowed_bps = over.allowed_bps,
+                            over_s = over.span_secs,
+                            "publisher over limits.max_ingest_bitrate: disconnected"
+                        );
+                    }
                 }
                 Event::MediaInfo(info) => {
                     let codecs = info.codecs().unwrap_or_default();

@@ -1,10 +1,14 @@
 //! What every way of publishing shares, whatever the transport: who may publish
-//! ([`auth`], with its [`hook`]), and how long a silent publisher keeps its rendition
-//! against a credentialed newcomer ([`TAKEOVER_SILENCE`]). Each transport (HTTP push today;
-//! SRT and RTMP later) maps the answers to its own codes.
+//! ([`auth`], with its [`hook`]), how long a silent publisher keeps its rendition
+//! against a credentialed newcomer ([`TAKEOVER_SILENCE`]), how fast a publish is read
+//! ([`pace`], `limits.max_ingest_speed`) and how heavy a rendition may be ([`bitrate`],
+//! `limits.max_ingest_bitrate`). Each transport (HTTP push today; SRT and RTMP later) maps
+//! the answers to its own codes and does the waiting itself.
 
 pub mod auth;
+pub mod bitrate;
 pub mod hook;
+pub mod pace;
 
 use std::time::Duration;
 

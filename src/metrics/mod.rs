@@ -46,6 +46,8 @@ pub struct Metrics {
     pub retired_capped: Counter,
     /// Publishes disconnected because their media time stopped advancing.
     pub frozen_clock: Counter,
+    /// Publishes ended by a limit, by reason (`bitrate`: `limits.max_ingest_bitrate`).
+    pub ingest_refused: Family<Labels<1>, Counter>,
     pub part_delay: Histogram,
     /// `requests` and `response_bytes` of playback, resolved once.
     pub playback: requests::Counters,
@@ -65,6 +67,7 @@ impl Metrics {
             blocking_waiting: Gauge::default(),
             retired_capped: Counter::default(),
             frozen_clock: Counter::default(),
+            ingest_refused: Family::default(),
             part_delay: Histogram::new(DELAY_BUCKETS),
             playback: requests::Counters::default(),
         };
@@ -119,6 +122,13 @@ impl Metrics {
             "hlsd_frozen_clock_disconnects",
             "Publishes disconnected because their media time stopped advancing (frozen timestamps)",
             m.frozen_clock.clone(),
+        );
+        // Present at 0 before the first refusal.
+        let _ = m.ingest_refused.get_or_create(&[("reason", "bitrate")]);
+        r.register(
+            "hlsd_ingest_refused",
+            "Publishes ended because they went over a limit, by reason (bitrate: limits.max_ingest_bitrate)",
+            m.ingest_refused.clone(),
         );
         r.register_collector(Box::new(collector::FeedCollector(feeds)));
         m

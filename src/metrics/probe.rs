@@ -81,6 +81,14 @@ impl IngestProbe {
         self.metrics.retired_capped.inc_by(segments);
     }
 
+    /// A publish ended by a limit (`reason`: `bitrate`).
+    pub fn refused(&self, reason: &'static str) {
+        self.metrics
+            .ingest_refused
+            .get_or_create(&[("reason", reason)])
+            .inc();
+    }
+
     pub fn segment(&self) {
         RenditionStats::add(&self.rendition.stats.segments, 1);
         self.metrics.segments.inc();

@@ -13,7 +13,8 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{debug, info};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long to wait for the answer once the body has ended.
+/// How long to wait for the answer once the body has ended (plus, unpaced, the media
+/// duration sent).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 4 * 1024;
@@ -193,7 +194,16 @@ pub async fn push(
         let _ = writer.shutdown().await;
         return answered(a, &sent);
     }
-    match timeout(ANSWER_TIMEOUT, answer).await {
+    // Unpaced, the body may sit in socket buffers while a server that paces its ingest
+    // (hlsd's `limits.max_ingest_speed`, at least real time) reads it: at most the media
+    // sent, on top of the usual wait.
+    let wait = if opts.fast {
+        let media = rw.duration().secs().max(0.0) * sent.passes as f64;
+        ANSWER_TIMEOUT + Duration::from_secs_f64(media.min(86_400.0))
+    } else {
+        ANSWER_TIMEOUT
+    };
+    match timeout(wait, answer).await {
         Ok(a) => answered(a?, &sent),
         Err(_) => Err(PushError::BadAnswer),
     }

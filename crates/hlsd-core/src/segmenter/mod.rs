@@ -67,6 +67,10 @@ struct Core {
     /// The longest timeline frame step seen (audio PES vary in length).
     longest_frame: Ts,
     last_frame: Option<Ts>,
+    /// Media time of the timeline since the publish's first frame (see `media_time`), and
+    /// the highest decode time of the current reference (a jump starts a new one).
+    media_time: Ts,
+    timeline_high: Option<Ts>,
     /// The audio stream followed for stall detection, and its media time since the last
     /// video frame.
     last_audio: Option<(Pid, Ts)>,
@@ -119,6 +123,8 @@ impl Segmenter {
                 frame_duration: None,
                 longest_frame: Ts(0),
                 last_frame: None,
+                media_time: Ts(0),
+                timeline_high: None,
                 last_audio: None,
                 audio_run: Ts(0),
                 first_seen: None,
@@ -182,6 +188,14 @@ impl Segmenter {
     /// Duration of one timeline frame (video frame or audio PES), once two were seen.
     pub fn frame_duration(&self) -> Option<Ts> {
         self.core.frame_duration
+    }
+
+    /// The publish's media time: how far its timeline stream has advanced since its first
+    /// frame, counting each frame's step forwards. A timestamp jump counts as nothing (its
+    /// frame starts a new reference) and steps back are not counted twice, so this only
+    /// grows, by about as much as the media lasts, whatever the timestamps do.
+    pub fn media_time(&self) -> Ts {
+        self.core.media_time
     }
 }
 
@@ -363,6 +377,15 @@ impl Core {
 
     /// At the start of a timeline frame: a new segment, or a new part, or neither.
     fn frame_start(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
+        match self.timeline_high {
+            Some(high) if jump.is_none() => {
+                if s.dts > high {
+                    self.media_time = self.media_time + (s.dts - high);
+                    self.timeline_high = Some(s.dts);
+                }
+            }
+            _ => self.timeline_high = Some(s.dts),
+        }
         let key = kind == FrameKind::Key;
         let video = self.demux.video_codec().is_some();
         if video && key {

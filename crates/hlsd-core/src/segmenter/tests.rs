@@ -763,3 +763,39 @@ fn a_clock_that_moves_again_is_followed_again() {
     let total: f64 = durations.iter().sum();
     assert!(total >= 9.9, "{durations:?}");
 }
+
+#[test]
+fn media_time_follows_the_timeline_across_jumps() {
+    for jump in [30 * 90_000, -10 * 90_000] {
+        let input = Synth {
+            keyframes: Some(vec![0, 25, 50, 60, 85]),
+            jumps: vec![(60, jump)],
+            ..Synth::default()
+        }
+        .build(100);
+        let mut s = Segmenter::new(SegmenterConfig::new(2.0, None));
+        let mut readings = vec![s.media_time()];
+        for c in input.chunks(188) {
+            s.push(c, 0);
+            while s.poll_event().is_some() {}
+            readings.push(s.media_time());
+        }
+        assert_eq!(readings[0], Ts(0));
+        assert!(readings.windows(2).all(|w| w[1] >= w[0]), "jump {jump}");
+        // 100 frames: 99 steps of 3600, less the step of the jump.
+        assert_eq!(s.media_time(), Ts(98 * 3600), "jump {jump}");
+    }
+}
+
+#[test]
+fn media_time_does_not_count_steps_back_twice() {
+    let input = Synth {
+        jumps: vec![(50, -90_000 / 2)],
+        ..Synth::default()
+    }
+    .build(100);
+    let mut s = Segmenter::new(SegmenterConfig::new(2.0, None));
+    s.push(&input, 0);
+    // Half a second back at frame 50 (not a jump): the 0.5 s are not counted again.
+    assert_eq!(s.media_time(), Ts(99 * 3600 - 45_000));
+}
