@@ -63,7 +63,37 @@ wait_http() {
   return 1
 }
 
-# cpu_ticks PID: user + system clock ticks the process has used so far.
+# make_small_clip SECONDS: a 640x360 25 fps H.264 (~1 Mbit/s, 2 s GOP) + AAC MPEG-TS of
+# SECONDS seconds, made once and cached; prints its path.
+make_small_clip() {
+  local clip="$DATA/clip360-1M-$1s.ts"
+  if [ ! -s "$clip" ]; then
+    mkdir -p "$DATA"
+    ffmpeg -hide_banner -loglevel error -y \
+      -f lavfi -i testsrc2=size=640x360:rate=25 -f lavfi -i sine=frequency=440:sample_rate=48000 \
+      -t "$1" -c:v libx264 -preset veryfast -b:v 1M -maxrate 1M -bufsize 2M \
+      -g 50 -keyint_min 50 -sc_threshold 0 -pix_fmt yuv420p -c:a aac -b:a 64k \
+      -f mpegts "$clip.tmp" && mv "$clip.tmp" "$clip"
+  fi
+  echo "$clip"
+}
+
+# start_hlsd_config FILE PORT: starts the release hlsd with the configuration FILE (only the
+# keys it changes; the rest are the shipped defaults), listening on 127.0.0.1:PORT; sets
+# HLSD_PID and waits until it answers.
+start_hlsd_config() {
+  "$HLSD" --config "$1" --listen "127.0.0.1:$2" 2>"$TMP/hlsd.log" &
+  HLSD_PID=$!
+  PIDS+=("$HLSD_PID")
+  wait_http "http://127.0.0.1:$2/healthz"
+}
+
+# metric PORT NAME: the value of a metric of the hlsd on PORT, summed over its labels.
+metric() {
+  curl -fsS --max-time 10 "http://127.0.0.1:$1/metrics" |
+    awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $2; n++} END {if (n) printf "%.0f\n", s}'
+}
+
 # Starts the release hlsd on 127.0.0.1:PORT with the shipped configuration, demo off; sets
 # HLSD_PID and waits until it answers.
 start_hlsd() {
@@ -76,6 +106,7 @@ start_hlsd() {
   wait_http "http://127.0.0.1:$port/healthz"
 }
 
+# cpu_ticks PID: user + system clock ticks the process has used so far.
 cpu_ticks() {
   awk '{print $14 + $15}' "/proc/$1/stat"
 }
