@@ -13,57 +13,21 @@
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
-
-const ROOT = path.resolve(__dirname, '../..');
-const TARGET = process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target');
-const ARTIFACTS = path.join(ROOT, 'target', 'browser-artifacts');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-
-function binary() {
-  if (process.env.HLSD_BIN) return process.env.HLSD_BIN;
-  const found = ['release', 'debug']
-    .map((p) => path.join(TARGET, p, 'hlsd'))
-    .filter((p) => fs.existsSync(p))
-    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-  if (!found.length) throw new Error('no hlsd binary under ' + TARGET + ': run cargo build first');
-  return found[0];
-}
+const { ARTIFACTS, startServer, launch } = require('./common');
 
 let server, base, context, userDataDir, log;
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   log = fs.createWriteStream(path.join(ARTIFACTS, 'hlsd-players.log'));
-  server = spawn(binary(), ['--listen', '127.0.0.1:0'], {
-    env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  base = await new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('hlsd did not say where it listens')), 20000);
-    server.stderr.on('data', (d) => {
-      log.write(d);
-      buf += d.toString();
-      // eslint-disable-next-line no-control-regex
-      const m = buf.replace(/\x1b\[[0-9;]*m/g, '').match(/hlsd listening on (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    server.on('exit', (code) => { clearTimeout(timer); reject(new Error('hlsd exited with ' + code)); });
-  });
+  const s = startServer(log);
+  server = s.child;
+  base = await s.url;
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required'],
-  });
+  context = await launch(userDataDir);
 });
 
 after(async () => {
