@@ -392,7 +392,6 @@ fn target_duration_policy() {
     assert_eq!(td(0.5, 0.5), 1);
 }
 
-
 #[test]
 fn continuity_errors_are_counted() {
     let clean = Synth::default().build(50);
