@@ -1174,4 +1174,5 @@ pub async fn spawn_binary_logged(config_file: &Path) -> (tokio::process::Child, 
 }
 
 /// LL-HLS helpers (tests/ll_hls*.rs).
+pub mod caches;
 pub mod ll;
