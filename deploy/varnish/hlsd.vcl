@@ -14,7 +14,7 @@ vcl 4.1;
 # signers. Use the nginx configuration (deploy/nginx) for signed playback behind a cache.
 #
 # Publishers connect to the origin directly (or through deploy/nginx): ingest, /api and
-# /metrics are not served here.
+# /metrics are not served here (the web player's feed list says so; its watch page plays).
 
 import std;
 
@@ -34,7 +34,8 @@ sub vcl_recv {
     if (req.url ~ "^/s/") {
         return (pass);
     }
-    if (req.url !~ "^/(live|watch|vod)(/|$)" && req.url != "/healthz") {
+    # Playback, the web player and its files; not ingest, /api or /metrics.
+    if (req.url !~ "^/(live|watch|vod|static)(/|$)" && req.url !~ "^/(healthz)?(\?|$)") {
         return (synth(404, "Not Found"));
     }
     # Cache key: the path and the three LL-HLS directives, nothing else. Other query
