@@ -76,11 +76,12 @@ impl Gates {
         }
     }
 
-    /// Flushes every [`INTERVAL_MS`] until `shutdown` becomes true.
+    /// Flushes every tenth of [`INTERVAL_MS`] (a summary comes at most that late) until
+    /// `shutdown` becomes true.
     pub fn spawn_flusher(self: &Arc<Gates>, mut shutdown: watch::Receiver<bool>) {
         let gates = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(INTERVAL_MS as u64));
+            let mut tick = tokio::time::interval(Duration::from_millis(INTERVAL_MS as u64 / 10));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
