@@ -113,6 +113,32 @@ async fn a_frozen_clock_422_reaches_a_client_still_sending() {
     server.stop().await;
 }
 
+/// A rendition over `limits.max_ingest_bitrate` is ended with 413 after ~10 s of media while
+/// the rest (~6 s) is on its way: the 413 reaches a client that writes everything first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_reaches_a_client_still_sending() {
+    let seconds = 16;
+    // ~3.2 Mbit/s: about 6.4 MB in all, 2.4 MB after the verdict.
+    let data = Bytes::from(
+        Synth {
+            frame_bytes: 16_000,
+            ..Synth::default()
+        }
+        .build(25 * seconds),
+    );
+    let bps = data.len() as f64 * 8.0 / seconds as f64;
+    let mut c = config();
+    c.limits.max_ingest_bitrate = (bps / 2.0) as u64;
+    let server = TestServer::start(c).await;
+    let mut got = Vec::new();
+    for _ in 0..20 {
+        got.push(post_then_read(server.addr, "/ingest/heavy", "", &data).await);
+    }
+    let ok = got.iter().filter(|r| **r == Ok(413)).count();
+    assert_eq!(ok, 20, "answers: {got:?}");
+    server.stop().await;
+}
+
 /// A wrong key is refused before the body is read; a 3 MB body still being sent does not
 /// lose the 403 to a reset.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
