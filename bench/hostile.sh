@@ -4,14 +4,15 @@
 #
 #   bench/hostile.sh
 #   ATTACK=30 PUBLISHERS=50 VIEWERS=500 SLOW=100 SILENT=100 bench/hostile.sh   # smaller
+#   MAX_INGEST_SPEED=1.5 bench/hostile.sh    # with limits.max_ingest_speed
 #
 # One release hlsd on 127.0.0.1 with `[auth] publish_key`, demo off, and [limits]
 # header_timeout HEADER_TIMEOUT (5 s), max_connections MAX_CONNECTIONS (6000),
 # max_renditions 4, max_memory_mb 2048, and feeds.linger 10 s (the attackers' feeds, ended
 # 10 s after their publisher goes, are removed before the "after" window ends); everything
 # else as shipped (2 s segments, LL-HLS parts, window 6, reconnect_grace 10 s,
-# limits.max_ingest_speed 0). The clip is 10 s of 640x360 25 fps H.264 ~1 Mbit/s (2 s GOP)
-# + AAC, made once with ffmpeg.
+# limits.max_ingest_speed MAX_INGEST_SPEED, 0 unless given). The clip is 10 s of 640x360
+# 25 fps H.264 ~1 Mbit/s (2 s GOP) + AAC, made once with ffmpeg.
 # Phases: PUBLISHERS (200) honest `hlsd push --loop --key KEY` (paced, one process each),
 # one of them the feed `victim`, run from the start to the end; after WARM (20 s) a window
 # of BASE (10 s) measures hlsd's CPU and RSS "before"; then for ATTACK (60 s), all at once
@@ -54,6 +55,7 @@ ATTACK="${ATTACK:-60}"
 AFTER="${AFTER:-30}"
 HEADER_TIMEOUT="${HEADER_TIMEOUT:-5}"
 MAX_CONNECTIONS="${MAX_CONNECTIONS:-6000}"
+MAX_INGEST_SPEED="${MAX_INGEST_SPEED:-0}"
 KEY="bench-$RANDOM$RANDOM"
 
 need ffmpeg:ffmpeg curl:curl python3:python3
@@ -80,6 +82,7 @@ header_timeout = $HEADER_TIMEOUT
 max_connections = $MAX_CONNECTIONS
 max_renditions = 4
 max_memory_mb = 2048
+max_ingest_speed = $MAX_INGEST_SPEED
 [feeds]
 linger = 10
 [demo]
@@ -90,7 +93,7 @@ EOF
 ulimit -n "$(ulimit -Hn)"
 start_hlsd_config "$TMP/hlsd.toml" "$PORT"
 TCK="$(getconf CLK_TCK)"
-echo "hlsd ${HLSD_BIN:-$(git -C "$ROOT" rev-parse --short HEAD)}, $(nproc) cores, open files $(ulimit -n)"
+echo "hlsd ${HLSD_BIN:-$(git -C "$ROOT" rev-parse --short HEAD)}, $(nproc) cores, open files $(ulimit -n), max_ingest_speed $MAX_INGEST_SPEED"
 echo "clip $(basename "$CLIP") $(stat -c %s "$CLIP") bytes; frozen $(stat -c %s "$FROZEN") bytes"
 RSS_IDLE="$(rss_kb "$HLSD_PID")"
 
@@ -218,6 +221,6 @@ print("victim:", "NO LOST SEGMENT" if ok else "LOST OR BROKEN SEGMENTS",
       f"(MSN {c.get('first_msn')}..{c.get('last_msn')}, {c.get('segments_seen')} segments, all fetched: {c.get('segments_fetched_ok')})")
 EOF
 echo "unpaced publisher (api): $(tr -d '\n' <<<"$FAST_INFO" | head -c 600)"
-echo "hlsd log: $(grep -c ' WARN ' "$TMP/hlsd.log" || true) warnings, $(grep -c ' ERROR ' "$TMP/hlsd.log" || true) errors; most frequent warnings:"
+echo "hlsd log: $(grep -c ' WARN ' "$TMP/hlsd.log" || true) warnings, $(grep -c ' ERROR ' "$TMP/hlsd.log" || true) errors, $(wc -c <"$TMP/hlsd.log") bytes; most frequent warnings:"
 grep ' WARN ' "$TMP/hlsd.log" | sed -E 's/^[^ ]+ +WARN +//; s/[0-9]+/N/g' | cut -c1-140 | sort | uniq -c | sort -rn | head -8 || true
 cp "$TMP/hlsd.log" "$DATA/hostile-hlsd.log" 2>/dev/null || true

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod feeds;
 pub mod http;
 pub mod ingest;
+pub mod logging;
 pub mod metrics;
 pub mod push;
 pub mod serve;
@@ -107,12 +108,16 @@ pub async fn run_with(
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
     let registry = feeds::Registry::new(config, clock::Clock::new());
     let (tx, rx) = watch::channel(false);
+    let metrics = Arc::new(metrics::Metrics::new(registry.clone()));
+    let gates = logging::Gates::new(registry.clock(), metrics.log_suppressed.clone());
+    gates.spawn_flusher(rx.clone());
     let app = Arc::new(http::AppState {
         registry: registry.clone(),
         shutdown: rx.clone(),
         first_segment_wait: Duration::from_secs_f64(first_wait),
-        metrics: Arc::new(metrics::Metrics::new(registry.clone())),
+        metrics,
         auth: auth.clone(),
+        gates: gates.clone(),
     });
     if registry.config().demo.enabled {
         let key = auth.internal_key().to_string();
@@ -123,7 +128,7 @@ pub async fn run_with(
             rx.clone(),
         );
     }
-    let server = serve::Server::new(&registry.config().limits, http::service(app));
+    let server = serve::Server::new(&registry.config().limits, http::service(app), gates);
     server.listen(listener, None);
     if let Some((listener, acceptor)) = tls {
         server.listen(listener, Some(acceptor));

@@ -171,7 +171,7 @@ async fn sighup_reloads_auth_and_no_key_is_logged() {
     let log = log.lock().unwrap().clone();
     assert!(log.contains("/ingest/bad.name?key=REDACTED"), "{log}");
     assert!(log.contains("key=REDACTED"), "{log}");
-    assert!(log.contains("bad feed or rendition name"), "{log}");
+    assert!(log.contains("publish refused: bad name"), "{log}");
     assert!(log.contains("wrong publish key"), "{log}");
     assert!(log.contains("ignored until a restart"), "{log}");
     assert!(log.contains("[\"feeds\"]"), "{log}");

@@ -73,6 +73,27 @@ impl HttpError {
     }
 }
 
+impl HttpError {
+    /// The `reason` of `hlsd_ingest_refused_total` (and the log gate's kind) when this
+    /// error refuses a publish; `None` for the server shutting down and non-ingest errors.
+    pub fn refusal_reason(&self) -> Option<&'static str> {
+        Some(match self {
+            HttpError::FromBrowser => "browser",
+            HttpError::BadName => "bad_name",
+            HttpError::Publish(Refusal::MissingKey) => "missing_key",
+            HttpError::Publish(Refusal::WrongKey) => "wrong_key",
+            HttpError::Publish(Refusal::Denied) => "denied",
+            HttpError::Publish(Refusal::Unavailable) => "hook_unavailable",
+            HttpError::Claim(ClaimError::Busy { .. }) => "busy",
+            HttpError::Claim(ClaimError::TooManyFeeds(_)) => "feeds",
+            HttpError::Claim(ClaimError::TooManyRenditions(_)) => "renditions",
+            HttpError::Claim(ClaimError::MemoryBudget { .. }) => "memory",
+            HttpError::NotTs => "not_ts",
+            _ => return None,
+        })
+    }
+}
+
 /// Marks a 5xx answer that is part of normal operation (the server shutting down, a viewer
 /// early for a feed's first segment or a part that did not come in time): it is logged
 /// where it happens, at the level it deserves, and the request span does not report it as

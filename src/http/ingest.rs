@@ -7,6 +7,7 @@
 use super::App;
 use super::error::HttpError;
 use super::lane::Lane;
+use super::linger::linger;
 use crate::feeds::{ClaimError, PublishGuard};
 use crate::ingest::TAKEOVER_SILENCE;
 use crate::ingest::auth::{Grant, Protocol, PublishRequest};
@@ -101,12 +102,12 @@ async fn ingest(
     body: Body,
 ) -> Response {
     if from_browser(headers) {
-        warn!(%peer, "publish refused: sent by a web page (Origin or Sec-Fetch-* header)");
-        return HttpError::FromBrowser.into_response();
+        let span = info_span!("ingest", %peer);
+        return span.in_scope(|| refuse(&app, HttpError::FromBrowser, Some(body)));
     }
     if !valid_name(&feed) || !valid_name(&rendition) {
-        warn!(%peer, "publish refused: bad feed or rendition name");
-        return HttpError::BadName.into_response();
+        let span = info_span!("ingest", %peer);
+        return span.in_scope(|| refuse(&app, HttpError::BadName, Some(body)));
     }
     let span = info_span!("ingest", feed = %feed, rendition = %rendition, %peer);
     let key = presented_key(headers, uri);
@@ -118,16 +119,47 @@ async fn ingest(
         ip: peer.ip(),
     };
     let decided = async {
-        let grant = app.auth.decide(&req).await?;
-        publish(app.clone(), &feed, &rendition, peer, grant, body).await
-    };
-    match decided.instrument(span.clone()).await {
-        Ok(res) => res,
-        Err(e) => {
-            span.in_scope(|| warn!(status = e.status().as_u16(), "publish refused: {e}"));
-            e.into_response()
+        match app.auth.decide(&req).await {
+            Ok(grant) => publish(app.clone(), &feed, &rendition, peer, grant, body).await,
+            Err(e) => (Err(e.into()), Some(body)),
         }
+    };
+    let (res, rest) = decided.instrument(span.clone()).await;
+    match res {
+        Ok(res) => {
+            if let Some(body) = rest {
+                linger(body);
+            }
+            res
+        }
+        Err(e) => span.in_scope(|| refuse(&app, e, rest)),
     }
+}
+
+/// Answers a refused publish: counted by reason, logged through the reason's log gate (an
+/// attacker can repeat refusals at will), and the body still arriving read away before the
+/// connection closes ([`linger`]).
+fn refuse(app: &App, e: HttpError, body: Option<Body>) -> Response {
+    let status = e.status().as_u16();
+    match e.refusal_reason() {
+        Some(reason) => {
+            app.metrics
+                .ingest_refused
+                .get_or_create(&[("reason", reason)])
+                .inc();
+            if app.gates.admit(reason) {
+                warn!(status, "publish refused: {e}");
+            }
+        }
+        None => info!(status, "publish refused: {e}"),
+    }
+    let mut res = e.into_response();
+    // Logged here, at the level it deserves: not a server error that needs a human.
+    res.extensions_mut().insert(super::error::Expected);
+    if let Some(body) = body {
+        linger(body);
+    }
+    res
 }
 
 /// How an ingest request ended.
@@ -146,6 +178,10 @@ enum End {
     OverBitrate(OverLimit),
 }
 
+/// The publish's answer (or why it was refused), and the body if it is still arriving and
+/// must be read away before the connection closes.
+type Outcome<T> = (Result<T, HttpError>, Option<Body>);
+
 async fn publish(
     app: App,
     feed: &str,
@@ -153,8 +189,11 @@ async fn publish(
     peer: SocketAddr,
     grant: Grant,
     body: Body,
-) -> Result<Response, HttpError> {
-    let guard = claim(&app, feed, rendition, peer, grant.credentialed).await?;
+) -> Outcome<Response> {
+    let guard = match claim(&app, feed, rendition, peer, grant.credentialed).await {
+        Ok(g) => g,
+        Err(e) => return (Err(e), Some(body)),
+    };
     info!(resumed = guard.resumed, "publisher connected");
     // The body is read in a task of its own: when the publisher's connection drops, hyper
     // drops this handler, but the task still sees the body end and flushes the last segment.
@@ -168,18 +207,18 @@ async fn publish(
         .in_current_span(),
     );
     match task.await {
-        Ok(r) => {
-            let (status, text) = r?;
+        Ok((Ok((status, text)), rest)) => {
             let mut res = (status, text).into_response();
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 // The server is shutting down: logged at INFO by `pump`, not an error.
                 res.extensions_mut().insert(super::error::Expected);
             }
-            Ok(res)
+            (Ok(res), rest)
         }
+        Ok((Err(e), rest)) => (Err(e), rest),
         Err(e) => {
             warn!("ingest task failed: {e}");
-            Err(HttpError::ShuttingDown)
+            (Err(HttpError::ShuttingDown), None)
         }
     }
 }
@@ -228,10 +267,26 @@ async fn claim(
 /// is MPEG-TS at all (415 if not), and whether it carries several programs, in which case
 /// each program becomes a rendition of the feed named after it (its SDT service name, else
 /// `program{number}`) with a lane of its own, instead of the rendition the URL named.
-async fn pump(
+async fn pump(app: App, guard: PublishGuard, mut body: Body) -> Outcome<(StatusCode, String)> {
+    let res = read_body(app, guard, &mut body).await;
+    // An answer before the body's end: the publisher is probably still sending.
+    let early = match &res {
+        Ok((status, _)) => ![
+            StatusCode::OK,
+            StatusCode::BAD_REQUEST,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ]
+        .contains(status),
+        Err(e) => e.refusal_reason().is_some(),
+    };
+    (res, early.then_some(body))
+}
+
+/// [`pump`]'s reading loop, until the body ends or the publish must end.
+async fn read_body(
     app: App,
     guard: PublishGuard,
-    mut body: Body,
+    body: &mut Body,
 ) -> Result<(StatusCode, String), HttpError> {
     let cfg = app.registry.config();
     let idle = Duration::from_secs_f64(cfg.feeds.idle_timeout);

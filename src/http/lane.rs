@@ -5,10 +5,14 @@ use super::App;
 use crate::feeds::PublishGuard;
 use crate::ingest::bitrate::{BitrateMeter, OverLimit};
 use crate::ingest::pace::Pacer;
+use crate::logging::gate::LogGate;
 use crate::metrics::probe::IngestProbe;
 use crate::segmenter::{Event, Segmenter, SegmenterConfig, SegmenterStats, Warning};
 use crate::ts::Ts;
 use tracing::{Span, debug, info, info_span, warn};
+
+/// At most one "faster than real time" line per lane in this many milliseconds.
+const CAP_LOG_MS: i64 = 60_000;
 
 /// One rendition being published: its hold on the rendition, its segmenter, and where the
 /// segmenter's events go (the rendition, the metrics, the log).
@@ -19,8 +23,11 @@ pub struct Lane {
     warnings: u64,
     probe: IngestProbe,
     span: Span,
-    /// The retention cap is dropping retired segments (logged once per episode).
+    /// The retention cap is dropping retired segments (an episode), and the gate that logs
+    /// at most one episode a minute (a publisher faster than real time starts one every
+    /// few segments).
     capping: bool,
+    cap_log: LogGate,
     /// Why the publish must end (the stream's clock is frozen), once known.
     pub refused: Option<&'static str>,
     /// `limits.max_ingest_speed` and `limits.max_ingest_bitrate`, when set (the demo feed
@@ -59,6 +66,7 @@ impl Lane {
             guard,
             span,
             capping: false,
+            cap_log: LogGate::new(1, CAP_LOG_MS),
             refused: None,
             pacer,
             meter,
@@ -146,7 +154,7 @@ impl Lane {
                     if pushed.variants_changed {
                         self.guard.feed.update_multivariant();
                     }
-                    self.note_cap(pushed.capped);
+                    self.note_cap(pushed.capped, now_ms);
                 }
                 Event::TargetDuration(td) => {
                     info!(target_duration = td, "target duration fixed");
@@ -168,19 +176,29 @@ impl Lane {
         }
     }
 
-    /// Counts retired segments the retention cap dropped; logs once per episode.
-    fn note_cap(&mut self, (segments, bytes): (u64, u64)) {
+    /// Counts retired segments the retention cap dropped; logs the first episode, then at
+    /// most one a minute with the number of episodes not logged.
+    fn note_cap(&mut self, (segments, bytes): (u64, u64), now_ms: i64) {
         if segments == 0 {
             self.capping = false;
             return;
         }
         self.probe.capped(segments);
-        if !self.capping {
-            self.capping = true;
+        if self.capping {
+            return;
+        }
+        self.capping = true;
+        let verdict = self.cap_log.event(now_ms);
+        if verdict.log {
+            let (not_logged, over_s) = verdict
+                .summary
+                .map_or((0, 0.0), |s| (s.count, s.over_ms as f64 / 1000.0));
             warn!(
                 segments,
                 bytes,
-                "publisher faster than real time: retired segments dropped before their time to keep memory under twice the window's bytes"
+                not_logged,
+                over_s,
+                "publisher faster than real time: retired segments dropped before their time to keep memory under twice the window's bytes (hlsd_retired_segments_capped_total counts them; at most one line a minute)"
             );
         }
     }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod error;
 pub mod ingest;
 pub mod lane;
+pub mod linger;
 pub mod playback;
 pub mod range;
 pub mod redact;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Who may publish; its rules are replaced on SIGHUP.
     pub auth: Arc<crate::ingest::auth::Auth>,
+    /// Thins out the logging of refusals (see [`crate::logging`]).
+    pub gates: Arc<crate::logging::Gates>,
 }
 
 /// The whole HTTP service: [`service::Dispatch`] opens a `tracing` span per request and

@@ -16,9 +16,11 @@
 //! clones the `Arc` and never holds the lock across an `.await`.
 
 use super::hook::{Hook, HookRequest};
+use crate::clock::Clock;
 use crate::config::AuthConfig;
+use crate::logging::gate::LogGate;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use tracing::{info, warn};
 
 /// The transport a publish came in by, as the hook's `protocol` names it.
@@ -117,6 +119,10 @@ pub struct Auth {
     rules: RwLock<Arc<Rules>>,
     /// The in-process publishers' (the demo feed's) credential, random per process.
     internal: String,
+    /// The hook's refusals and failures, as many as publishers try: logged through a gate
+    /// (the refusal itself is counted and logged thinly by the transport).
+    hook_log: Mutex<LogGate>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Auth {
@@ -132,7 +138,24 @@ impl Auth {
         Auth {
             rules: RwLock::new(Arc::new(Rules::new(config))),
             internal: random_token(),
+            hook_log: Mutex::new(LogGate::new(
+                crate::logging::BURST,
+                crate::logging::INTERVAL_MS,
+            )),
+            clock: Clock::new(),
         }
+    }
+
+    /// Whether to log a hook decision now, and how many were not logged in the minute
+    /// that ended before it.
+    fn hook_log(&self) -> Option<u64> {
+        let now = self.clock.now_ms();
+        let v = self
+            .hook_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .event(now);
+        v.log.then(|| v.summary.map_or(0, |s| s.count))
     }
 
     /// Replaces the rules (SIGHUP); publishes already allowed go on.
@@ -191,11 +214,18 @@ impl Auth {
                     unpublish: Some((hook.clone(), hreq)),
                 }),
                 Ok(status) => {
-                    info!(status = status.as_u16(), "the publish hook refused");
+                    if let Some(not_logged) = self.hook_log() {
+                        info!(
+                            status = status.as_u16(),
+                            not_logged, "the publish hook refused"
+                        );
+                    }
                     Err(Refusal::Denied)
                 }
                 Err(e) => {
-                    warn!("the publish hook could not decide: {e}");
+                    if let Some(not_logged) = self.hook_log() {
+                        warn!(not_logged, "the publish hook could not decide: {e}");
+                    }
                     Err(Refusal::Unavailable)
                 }
             };

@@ -29,6 +29,26 @@ const DELAY_BUCKETS: [f64; 10] = [
 /// Content-Type of what [`Metrics::render`] returns.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
+/// The `reason` labels of `hlsd_ingest_refused_total`: refused before the body is read
+/// (`browser`, `bad_name`, `missing_key`, `wrong_key`, `denied` by the hook,
+/// `hook_unavailable`, `busy`: another publisher holds the rendition, `feeds`: feeds.max_feeds,
+/// `renditions`: limits.max_renditions, `memory`: limits.max_memory_mb), from its first bytes
+/// (`not_ts`), or ended by a limit (`bitrate`: limits.max_ingest_bitrate).
+pub const REFUSAL_REASONS: [&str; 12] = [
+    "browser",
+    "bad_name",
+    "missing_key",
+    "wrong_key",
+    "denied",
+    "hook_unavailable",
+    "busy",
+    "feeds",
+    "renditions",
+    "memory",
+    "not_ts",
+    "bitrate",
+];
+
 pub struct Metrics {
     registry: Registry,
     pub segments: Counter,
@@ -46,8 +66,10 @@ pub struct Metrics {
     pub retired_capped: Counter,
     /// Publishes disconnected because their media time stopped advancing.
     pub frozen_clock: Counter,
-    /// Publishes ended by a limit, by reason (`bitrate`: `limits.max_ingest_bitrate`).
+    /// Publishes refused or ended by a limit, by reason (see [`REFUSAL_REASONS`]).
     pub ingest_refused: Family<Labels<1>, Counter>,
+    /// Log lines not written by the log gates ([`crate::logging`]), by kind.
+    pub log_suppressed: Family<Labels<1>, Counter>,
     pub part_delay: Histogram,
     /// `requests` and `response_bytes` of playback, resolved once.
     pub playback: requests::Counters,
@@ -68,6 +90,7 @@ impl Metrics {
             retired_capped: Counter::default(),
             frozen_clock: Counter::default(),
             ingest_refused: Family::default(),
+            log_suppressed: Family::default(),
             part_delay: Histogram::new(DELAY_BUCKETS),
             playback: requests::Counters::default(),
         };
@@ -124,11 +147,18 @@ impl Metrics {
             m.frozen_clock.clone(),
         );
         // Present at 0 before the first refusal.
-        let _ = m.ingest_refused.get_or_create(&[("reason", "bitrate")]);
+        for reason in REFUSAL_REASONS {
+            let _ = m.ingest_refused.get_or_create(&[("reason", reason)]);
+        }
         r.register(
             "hlsd_ingest_refused",
-            "Publishes ended because they went over a limit, by reason (bitrate: limits.max_ingest_bitrate)",
+            "Publishes refused, or ended because they went over a limit, by reason",
             m.ingest_refused.clone(),
+        );
+        r.register(
+            "hlsd_log_suppressed",
+            "Log lines about refusals not written because their kind went over its rate (one summary line per minute instead), by kind",
+            m.log_suppressed.clone(),
         );
         r.register_collector(Box::new(collector::FeedCollector(feeds)));
         m

@@ -14,12 +14,12 @@ pub mod tls;
 
 use crate::config::LimitsConfig;
 use crate::http::service::Dispatch;
+use crate::logging::Gates;
 use conn::Stage;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use limit::Connections;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -33,9 +33,6 @@ pub const H2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 /// Bytes of request header fields (HTTP/2 header list) accepted.
 pub const H2_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
-/// At most one log line per this many milliseconds about refused connections.
-const REFUSAL_LOG_MS: u64 = 10_000;
-
 /// What every connection of a server shares.
 pub struct Shared {
     pub builder: auto::Builder<TokioExecutor>,
@@ -43,9 +40,8 @@ pub struct Shared {
     pub header_timeout: Duration,
     pub conns: Arc<Connections>,
     pub stage: watch::Receiver<Stage>,
-    /// When a refused connection was last logged ([`Connections::now_ms`]), so that the limit
-    /// is logged at most every [`REFUSAL_LOG_MS`], not per socket.
-    refusal_logged: AtomicU64,
+    /// Refused connections and accept errors are logged through these, not per socket.
+    gates: Arc<Gates>,
 }
 
 /// The connection builder: hyper's header timeout for HTTP/1.1 (every head and the idle gap
@@ -71,7 +67,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(limits: &LimitsConfig, dispatch: Dispatch) -> Server {
+    pub fn new(limits: &LimitsConfig, dispatch: Dispatch, gates: Arc<Gates>) -> Server {
         let fds = limit::open_file_limit().unwrap_or(u64::MAX);
         let limit = limit::effective_limit(limits.max_connections, fds);
         let conns = Connections::new(limit);
@@ -90,7 +86,7 @@ impl Server {
                 header_timeout,
                 conns,
                 stage: stage_rx,
-                refusal_logged: AtomicU64::new(0),
+                gates,
             }),
             stage,
         }
@@ -132,7 +128,7 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
         let (tcp, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                accept_error(e).await;
+                accept_error(e, &shared.gates).await;
                 continue;
             }
         };
@@ -140,14 +136,7 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
             // Accepted and closed at once: the client learns now, rather than waiting in
             // the kernel's queue, and the backlog keeps moving.
             drop(tcp);
-            let now = shared.conns.now_ms();
-            let last = shared.refusal_logged.load(Ordering::Relaxed);
-            if (last == 0 || now >= last + REFUSAL_LOG_MS)
-                && shared
-                    .refusal_logged
-                    .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if shared.gates.admit("connection_limit") {
                 warn!(
                     limit = shared.conns.limit(),
                     "connection limit reached: closing new connections"
@@ -163,7 +152,7 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
 
 /// Errors of one connection (reset before accept) are skipped; others (out of file
 /// descriptors) pause accepting briefly instead of spinning.
-async fn accept_error(e: std::io::Error) {
+async fn accept_error(e: std::io::Error, gates: &Gates) {
     use std::io::ErrorKind::*;
     if matches!(
         e.kind(),
@@ -172,6 +161,8 @@ async fn accept_error(e: std::io::Error) {
         debug!("accept: {e}");
         return;
     }
-    error!("accept error: {e}");
+    if gates.admit("accept_error") {
+        error!("accept error: {e}");
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
