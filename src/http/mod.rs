@@ -8,9 +8,14 @@ pub mod lane;
 pub mod playback;
 pub mod range;
 pub mod redact;
+pub mod request_id;
 pub mod service;
 pub mod signed;
+pub mod trace;
 pub mod web;
+
+#[cfg(test)]
+mod panic_test;
 
 use crate::feeds::Registry;
 use axum::Router;
@@ -18,6 +23,8 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tower::Layer as _;
+use tower_http::catch_panic::{CatchPanic, CatchPanicLayer, DefaultResponseForPanic};
 
 /// What handlers share, behind one `Arc`: axum clones the state for every request, so a
 /// request costs one reference count, not a copy of each field.
@@ -35,12 +42,30 @@ pub struct AppState {
     pub auth: Arc<crate::ingest::auth::Auth>,
 }
 
-/// The whole HTTP service: [`service::Dispatch`] opens a `tracing` span per request and
-/// sends `/live` to playback (CORS for any origin and request counting, see
-/// [`service::Playback`]) and the rest to the ingest, admin and web routes, which grant no
-/// CORS. With `auth.playback_secret`, the playback trees are served only under a signed
-/// prefix ([`signed`]).
-pub fn service(app: App) -> service::Dispatch {
+/// The whole HTTP service, what every connection serves: [`request_id::RequestId`] (an
+/// `x-request-id` on each request and answer) around tower-http's `CatchPanic` (a handler
+/// that panics answers 500 and is logged; the connection and its other streams live on)
+/// around [`service::Dispatch`].
+pub type Service = request_id::RequestId<CatchPanic<service::Dispatch, DefaultResponseForPanic>>;
+
+/// The outer layers of [`Service`] around `inner`.
+pub fn layers<S>(inner: S) -> request_id::RequestId<CatchPanic<S, DefaultResponseForPanic>> {
+    request_id::RequestId {
+        inner: CatchPanicLayer::new().layer(inner),
+    }
+}
+
+/// [`layers`] around [`dispatch`].
+pub fn service(app: App) -> Service {
+    layers(dispatch(app))
+}
+
+/// [`service::Dispatch`] sends `/live` to playback (its own span, CORS for any origin and
+/// request counting, see [`service::Playback`]) and the rest to the ingest, admin and web
+/// routes, which grant no CORS and are traced by tower-http's `TraceLayer` with sensitive
+/// headers marked ([`trace`]). With `auth.playback_secret`, the playback trees are served
+/// only under a signed prefix ([`signed`]).
+pub fn dispatch(app: App) -> service::Dispatch {
     let ingest = Router::new()
         .route(
             "/ingest/{feed}",
@@ -54,12 +79,20 @@ pub fn service(app: App) -> service::Dispatch {
         .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(web::routes())
-        .merge(api::routes())
-        .with_state(app.clone());
+        .merge(api::routes());
+    #[cfg(test)]
+    let other = other.route("/test/panic", get(panics));
+    let other = other.with_state(app.clone()).layer(trace::layer());
     let signer = signed::Signer::from_config(app.registry.config()).map(Arc::new);
     service::Dispatch {
         playback: service::Playback { app: app.clone() },
         other,
         signer,
     }
+}
+
+/// A handler that panics, for the test of `CatchPanic` (`service::tests`); unit tests only.
+#[cfg(test)]
+async fn panics() -> &'static str {
+    panic!("a handler panicked")
 }

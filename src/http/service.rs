@@ -43,36 +43,38 @@ pub struct Dispatch {
     pub signer: Option<Arc<Signer>>,
 }
 
+/// Where [`Dispatch`] sends a request that is not for the router.
+enum Target {
+    Playback,
+    /// A signed `/live` path: strip this many bytes, then playback.
+    SignedLive(usize),
+    Refuse(StatusCode),
+    /// An unsigned `/watch` page with a secret set: 401, no CORS, not counted.
+    WatchUnsigned,
+}
+
 impl Dispatch {
-    fn route(&mut self, req: Request) -> DispatchFuture {
-        let path = req.uri().path();
-        match signed::gate(self.signer.as_deref(), path, signed::unix_now) {
-            Gate::Open if path == "/live" || path.starts_with("/live/") => {
+    /// Playback (and the gate's answers) in the hand-written span.
+    fn answer(&mut self, target: Target, mut req: Request) -> Answer {
+        match target {
+            Target::Playback => Either::Left(self.playback.call(req)),
+            Target::SignedLive(skip) if strip(&mut req, skip) => {
                 Either::Left(self.playback.call(req))
             }
-            Gate::Open => Either::Right(self.other.call(req)),
-            Gate::Signed { tree, skip } => {
-                let mut req = req;
-                if !strip(&mut req, skip) {
-                    self.playback.refuse(&req, StatusCode::NOT_FOUND)
-                } else if tree == Tree::Live {
-                    Either::Left(self.playback.call(req))
-                } else {
-                    Either::Right(self.other.call(req))
-                }
-            }
+            Target::SignedLive(_) => self.playback.refuse(&req, StatusCode::NOT_FOUND),
+            Target::Refuse(status) => self.playback.refuse(&req, status),
             // The page is not a playback answer: no CORS, not counted.
-            Gate::Unsigned(Tree::Watch) => Either::Left(Either::Left(ready(Ok(signed::refusal(
-                StatusCode::UNAUTHORIZED,
-            ))))),
-            Gate::Unsigned(_) => self.playback.refuse(&req, StatusCode::UNAUTHORIZED),
-            Gate::Forbidden => self.playback.refuse(&req, StatusCode::FORBIDDEN),
-            Gate::NotFound => self.playback.refuse(&req, StatusCode::NOT_FOUND),
+            Target::WatchUnsigned => {
+                Either::Right(ready(Ok(signed::refusal(StatusCode::UNAUTHORIZED))))
+            }
         }
     }
 }
 
-type DispatchFuture = Either<<Playback as Service<Request>>::Future, RouteFuture<Infallible>>;
+/// A playback answer, or one of the gate's.
+type Answer = Either<<Playback as Service<Request>>::Future, Ready<Result<Response, Infallible>>>;
+
+type DispatchFuture = Either<Traced<Answer>, RouteFuture<Infallible>>;
 
 /// Takes the first `skip` bytes (the `/s/{token}` prefix) off the request's path: one copy
 /// of the rest of the path and query, the URI's other parts moved. False if that is no URI
@@ -102,26 +104,45 @@ fn strip(req: &mut Request, skip: usize) -> bool {
 impl Service<Request> for Dispatch {
     type Response = Response;
     type Error = Infallible;
-    type Future = Traced<DispatchFuture>;
+    type Future = DispatchFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Both are always ready.
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let path = req.uri().path();
+        let target = match signed::gate(self.signer.as_deref(), path, signed::unix_now) {
+            Gate::Open if path == "/live" || path.starts_with("/live/") => Target::Playback,
+            // The router's layers trace it (`trace`).
+            Gate::Open => return Either::Right(self.other.call(req)),
+            Gate::Signed {
+                tree: Tree::Live,
+                skip,
+            } => Target::SignedLive(skip),
+            Gate::Signed { skip, .. } if strip(&mut req, skip) => {
+                return Either::Right(self.other.call(req));
+            }
+            Gate::Signed { .. } => Target::Refuse(StatusCode::NOT_FOUND),
+            Gate::Unsigned(Tree::Watch) => Target::WatchUnsigned,
+            Gate::Unsigned(_) => Target::Refuse(StatusCode::UNAUTHORIZED),
+            Gate::Forbidden => Target::Refuse(StatusCode::FORBIDDEN),
+            Gate::NotFound => Target::Refuse(StatusCode::NOT_FOUND),
+        };
         let start = Instant::now();
         let span = debug_span!(
             "request",
             method = %req.method(),
             uri = %super::redact::Redacted(req.uri()),
             version = ?req.version(),
+            request_id = %super::trace::Id(&req),
         );
         let inner = span.in_scope(|| {
             debug!("started processing request");
-            self.route(req)
+            self.answer(target, req)
         });
-        Traced { inner, span, start }
+        Either::Left(Traced { inner, span, start })
     }
 }
 
@@ -208,12 +229,12 @@ impl Service<Request> for Playback {
 
 impl Playback {
     /// A refusal of a playback path (401, 403, 404), with CORS and counted like any answer.
-    fn refuse(&self, req: &Request, status: StatusCode) -> DispatchFuture {
+    fn refuse(&self, req: &Request, status: StatusCode) -> Answer {
         let tracked = Tracked::start(&self.app.metrics, req);
         let mut res = signed::refusal(status);
         add_cors(&mut res);
         tracked.finish(&self.app.metrics, &res);
-        Either::Left(Either::Left(ready(Ok(res))))
+        Either::Right(ready(Ok(res)))
     }
 }
 

@@ -13,7 +13,6 @@ pub mod service;
 pub mod tls;
 
 use crate::config::LimitsConfig;
-use crate::http::service::Dispatch;
 use conn::Stage;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -39,7 +38,7 @@ const REFUSAL_LOG_MS: u64 = 10_000;
 /// What every connection of a server shares.
 pub struct Shared {
     pub builder: auto::Builder<TokioExecutor>,
-    pub dispatch: Dispatch,
+    pub service: crate::http::Service,
     pub header_timeout: Duration,
     pub conns: Arc<Connections>,
     pub stage: watch::Receiver<Stage>,
@@ -71,7 +70,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(limits: &LimitsConfig, dispatch: Dispatch) -> Server {
+    pub fn new(limits: &LimitsConfig, service: crate::http::Service) -> Server {
         let fds = limit::open_file_limit().unwrap_or(u64::MAX);
         let limit = limit::effective_limit(limits.max_connections, fds);
         let conns = Connections::new(limit);
@@ -86,7 +85,7 @@ impl Server {
         Server {
             shared: Arc::new(Shared {
                 builder: builder(header_timeout),
-                dispatch,
+                service,
                 header_timeout,
                 conns,
                 stage: stage_rx,
