@@ -23,8 +23,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tower::Layer as _;
-use tower_http::catch_panic::{CatchPanic, CatchPanicLayer, DefaultResponseForPanic};
+use tower_http::catch_panic::CatchPanicLayer;
 
 /// What handlers share, behind one `Arc`: axum clones the state for every request, so a
 /// request costs one reference count, not a copy of each field.
@@ -42,29 +41,18 @@ pub struct AppState {
     pub auth: Arc<crate::ingest::auth::Auth>,
 }
 
-/// The whole HTTP service, what every connection serves: [`request_id::RequestId`] (an
-/// `x-request-id` on each request and answer) around tower-http's `CatchPanic` (a handler
-/// that panics answers 500 and is logged; the connection and its other streams live on)
-/// around [`service::Dispatch`].
-pub type Service = request_id::RequestId<CatchPanic<service::Dispatch, DefaultResponseForPanic>>;
-
-/// The outer layers of [`Service`] around `inner`.
-pub fn layers<S>(inner: S) -> request_id::RequestId<CatchPanic<S, DefaultResponseForPanic>> {
-    request_id::RequestId {
-        inner: CatchPanicLayer::new().layer(inner),
-    }
+/// The whole HTTP service, what every connection serves: [`dispatch`].
+pub fn service(app: App) -> service::Dispatch {
+    dispatch(app)
 }
 
-/// [`layers`] around [`dispatch`].
-pub fn service(app: App) -> Service {
-    layers(dispatch(app))
-}
-
-/// [`service::Dispatch`] sends `/live` to playback (its own span, CORS for any origin and
-/// request counting, see [`service::Playback`]) and the rest to the ingest, admin and web
-/// routes, which grant no CORS and are traced by tower-http's `TraceLayer` with sensitive
-/// headers marked ([`trace`]). With `auth.playback_secret`, the playback trees are served
-/// only under a signed prefix ([`signed`]).
+/// [`service::Dispatch`] gives every request an `x-request-id` ([`request_id`]) and sends
+/// `/live` to playback (its own span, CORS for any origin, request counting and panics
+/// caught by hand, see [`service::Playback`]) and the rest to the ingest, admin and web
+/// routes, which grant no CORS, are traced by tower-http's `TraceLayer` with sensitive
+/// headers marked ([`trace`]) and have panics caught by its `CatchPanicLayer`. With
+/// `auth.playback_secret`, the playback trees are served only under a signed prefix
+/// ([`signed`]).
 pub fn dispatch(app: App) -> service::Dispatch {
     let ingest = Router::new()
         .route(
@@ -82,16 +70,20 @@ pub fn dispatch(app: App) -> service::Dispatch {
         .merge(api::routes());
     #[cfg(test)]
     let other = other.route("/test/panic", get(panics));
-    let other = other.with_state(app.clone()).layer(trace::layer());
+    let other = other
+        .with_state(app.clone())
+        .layer(CatchPanicLayer::custom(service::panicked))
+        .layer(trace::layer());
     let signer = signed::Signer::from_config(app.registry.config()).map(Arc::new);
     service::Dispatch {
         playback: service::Playback { app: app.clone() },
         other,
         signer,
+        request_ids: true,
     }
 }
 
-/// A handler that panics, for the test of `CatchPanic` (`service::tests`); unit tests only.
+/// A handler that panics, for `panic_test`; unit tests only.
 #[cfg(test)]
 async fn panics() -> &'static str {
     panic!("a handler panicked")

@@ -1,6 +1,7 @@
-//! A handler that panics (`/test/panic`, a route of unit-test builds only) answers 500 with
-//! the request's id, the panic is logged, and the connection serves its next request: hlsd
-//! on 127.0.0.1:0, one raw HTTP/1.1 keep-alive connection.
+//! A handler that panics (`/test/panic` and `/live/test/panic`, in unit-test builds only)
+//! answers 500 with the request's id (and CORS on playback), the panic is logged, and the
+//! connection serves its next request: hlsd on 127.0.0.1:0, one raw HTTP/1.1 keep-alive
+//! connection.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -58,6 +59,7 @@ async fn a_panicking_handler_answers_500_and_the_connection_lives_on() {
     let writer = log.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -75,29 +77,36 @@ async fn a_panicking_handler_answers_500_and_the_connection_lives_on() {
     }));
 
     let mut sock = TcpStream::connect(addr).await.unwrap();
-    sock.write_all(b"GET /test/panic HTTP/1.1\r\nhost: h\r\nx-request-id: panic-1\r\n\r\n")
-        .await
-        .unwrap();
-    let (head, body) = answer(&mut sock).await;
-    assert!(head.starts_with("HTTP/1.1 500"), "{head}");
-    assert!(
-        head.to_ascii_lowercase().contains("x-request-id: panic-1"),
-        "{head}"
-    );
-    assert_eq!(body, "Service panicked");
-    sock.write_all(b"GET /healthz HTTP/1.1\r\nhost: h\r\n\r\n")
-        .await
-        .unwrap();
-    let (head, body) = answer(&mut sock).await;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert_eq!(body, "ok\n");
+    for (path, cors) in [("/test/panic", false), ("/live/test/panic", true)] {
+        let req = format!("GET {path} HTTP/1.1\r\nhost: h\r\nx-request-id: panic-1\r\n\r\n");
+        sock.write_all(req.as_bytes()).await.unwrap();
+        let (head, body) = answer(&mut sock).await;
+        let lower = head.to_ascii_lowercase();
+        assert!(head.starts_with("HTTP/1.1 500"), "{path}: {head}");
+        assert!(lower.contains("x-request-id: panic-1"), "{path}: {head}");
+        assert_eq!(
+            lower.contains("access-control-allow-origin: *"),
+            cors,
+            "{path}: {head}"
+        );
+        assert_eq!(body, "internal error\n", "{path}");
+        sock.write_all(b"GET /healthz HTTP/1.1\r\nhost: h\r\n\r\n")
+            .await
+            .unwrap();
+        let (head, body) = answer(&mut sock).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "after {path}: {head}");
+        assert_eq!(body, "ok\n");
+    }
 
     let text = String::from_utf8_lossy(&log.0.lock().unwrap()).into_owned();
-    assert!(
-        text.lines()
-            .any(|l| l.contains("ERROR") && l.contains("a handler panicked")),
-        "the panic is not logged:\n{text}"
-    );
+    for msg in ["a handler panicked", "a playback handler panicked"] {
+        assert!(
+            text.lines().any(|l| l.contains("ERROR")
+                && l.contains("request_id=panic-1")
+                && l.contains(msg)),
+            "{msg:?} is not logged in its request's span:\n{text}"
+        );
+    }
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

@@ -1,12 +1,12 @@
-//! `x-request-id` on every request and its answer: an incoming id is kept when it is a
-//! plausible id (1 to 128 bytes of letters, digits and `-_.:+/=`), otherwise one is made
-//! from this process's start time and a counter. The id is put on the request (the
-//! request spans record it) and echoed on the answer.
+//! `x-request-id` on every request and its answer (`service::Dispatch` applies it): an
+//! incoming id is kept when it is a plausible id (1 to 128 bytes of letters, digits and
+//! `-_.:+/=`), otherwise one is made from this process's start time and a counter. The
+//! request's span records it; the answer echoes it.
 //!
 //! Hand-written rather than tower-http's `SetRequestId`/`PropagateRequestId`: those need
-//! tower-http's `request-id` feature, which builds `uuid`, keep any incoming value, and
-//! clone the id into the request's extensions; this costs a counter, one small
-//! allocation for a made id, and a header on each side (benches/layers.rs).
+//! tower-http's `request-id` feature, which builds `uuid` (not otherwise in the build),
+//! keep any incoming value, and put the id in the request's extensions. A made id costs a
+//! counter and one small allocation; playback does not put it on the request.
 
 use axum::http::{HeaderName, HeaderValue, Request, Response};
 use bytes::Bytes;
@@ -16,7 +16,6 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tower::Service;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -57,7 +56,15 @@ fn hex(out: &mut [u8], mut v: u64) {
     }
 }
 
-/// The request's id: the incoming one if [`valid`], else a new one put on the request.
+/// The request's id: the incoming one if [`valid`], else a new one.
+pub fn of<B>(req: &Request<B>) -> HeaderValue {
+    match req.headers().get(X_REQUEST_ID) {
+        Some(id) if valid(id.as_bytes()) => id.clone(),
+        _ => generate(),
+    }
+}
+
+/// [`of`], and a new id put on the request (for the routes whose span reads it there).
 pub fn assign<B>(req: &mut Request<B>) -> HeaderValue {
     match req.headers().get(X_REQUEST_ID) {
         Some(id) if valid(id.as_bytes()) => id.clone(),
@@ -69,38 +76,10 @@ pub fn assign<B>(req: &mut Request<B>) -> HeaderValue {
     }
 }
 
-/// Gives every request an id ([`assign`]) and echoes it on the answer.
-#[derive(Clone)]
-pub struct RequestId<S> {
-    pub inner: S,
-}
-
-impl<S, B, R> Service<Request<B>> for RequestId<S>
-where
-    S: Service<Request<B>, Response = Response<R>>,
-    S::Future: Unpin,
-{
-    type Response = Response<R>;
-    type Error = S::Error;
-    type Future = Echo<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let id = assign(&mut req);
-        Echo {
-            inner: self.inner.call(req),
-            id: Some(id),
-        }
-    }
-}
-
 /// An answer on its way: gets the request's id when ready.
 pub struct Echo<F> {
-    inner: F,
-    id: Option<HeaderValue>,
+    pub inner: F,
+    pub id: Option<HeaderValue>,
 }
 
 impl<F, R, E> Future for Echo<F>
@@ -154,5 +133,7 @@ mod tests {
         let mut req = Request::new(());
         let made = assign(&mut req);
         assert_eq!(req.headers().get(X_REQUEST_ID), Some(&made));
+        assert_eq!(of(&req), made);
+        assert_ne!(of(&Request::new(())), made);
     }
 }

@@ -82,7 +82,7 @@ async fn serve<I>(
     let slot = admitted.slot();
     let conns = slot.connections();
     let timeout = shared.header_timeout;
-    let service = ConnService::new(shared.service.clone(), peer, slot.clone());
+    let service = ConnService::new(shared.dispatch.clone(), peer, slot.clone());
     let conn = shared.builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut stage = shared.stage.clone();

@@ -13,6 +13,7 @@ pub mod service;
 pub mod tls;
 
 use crate::config::LimitsConfig;
+use crate::http::service::Dispatch;
 use conn::Stage;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -38,7 +39,7 @@ const REFUSAL_LOG_MS: u64 = 10_000;
 /// What every connection of a server shares.
 pub struct Shared {
     pub builder: auto::Builder<TokioExecutor>,
-    pub service: crate::http::Service,
+    pub dispatch: Dispatch,
     pub header_timeout: Duration,
     pub conns: Arc<Connections>,
     pub stage: watch::Receiver<Stage>,
@@ -70,7 +71,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(limits: &LimitsConfig, service: crate::http::Service) -> Server {
+    pub fn new(limits: &LimitsConfig, dispatch: Dispatch) -> Server {
         let fds = limit::open_file_limit().unwrap_or(u64::MAX);
         let limit = limit::effective_limit(limits.max_connections, fds);
         let conns = Connections::new(limit);
@@ -85,7 +86,7 @@ impl Server {
         Server {
             shared: Arc::new(Shared {
                 builder: builder(header_timeout),
-                service,
+                dispatch,
                 header_timeout,
                 conns,
                 stage: stage_rx,

@@ -1,5 +1,5 @@
 //! The per-request part of a connection: [`ConnService`] hands hyper's requests to the
-//! application ([`http::Service`]) with the peer address as axum's `ConnectInfo`, marks the
+//! application ([`Dispatch`]) with the peer address as axum's `ConnectInfo`, marks the
 //! connection as having sent a request head, and counts the request as active until its
 //! answer has been sent ([`ConnBody`] holds the count).
 //!
@@ -8,7 +8,7 @@
 //! atomic operations: no allocation is added.
 
 use super::limit::{Active, Slot};
-use crate::http;
+use crate::http::service::Dispatch;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
@@ -22,30 +22,25 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::Service as _;
-use tower_http::body::UnsyncBoxBody;
 
 /// The service of one connection.
 pub struct ConnService {
-    service: http::Service,
+    dispatch: Dispatch,
     peer: SocketAddr,
     slot: Arc<Slot>,
 }
 
 impl ConnService {
-    pub fn new(service: http::Service, peer: SocketAddr, slot: Arc<Slot>) -> ConnService {
+    pub fn new(dispatch: Dispatch, peer: SocketAddr, slot: Arc<Slot>) -> ConnService {
         ConnService {
-            service,
+            dispatch,
             peer,
             slot,
         }
     }
 }
 
-type ServiceFuture = <http::Service as tower::Service<axum::extract::Request>>::Future;
-
-/// What [`http::Service`] answers with (tower-http's `CatchPanic` boxes every body).
-type ServiceBody = UnsyncBoxBody<Bytes, BoxError>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type DispatchFuture = <Dispatch as tower::Service<axum::extract::Request>>::Future;
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = Response<ConnBody>;
@@ -57,8 +52,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let active = self.slot.request();
         let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.peer));
-        // The service is always ready and cheap to clone (`Arc`s), as under axum::serve.
-        let inner = self.service.clone().call(req);
+        // Dispatch is always ready and cheap to clone (two `Arc`s), as under axum::serve.
+        let inner = self.dispatch.clone().call(req);
         ConnFuture {
             inner,
             active: Some(active),
@@ -68,7 +63,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
 /// The application's answer on its way; the request stays active in its body.
 pub struct ConnFuture {
-    inner: ServiceFuture,
+    inner: DispatchFuture,
     active: Option<Active>,
 }
 
@@ -89,18 +84,18 @@ impl Future for ConnFuture {
 /// A response body that keeps its request counted as active until hyper drops it (sent, or
 /// the connection gone).
 pub struct ConnBody {
-    inner: ServiceBody,
+    inner: Body,
     _active: Option<Active>,
 }
 
 impl http_body::Body for ConnBody {
     type Data = Bytes;
-    type Error = BoxError;
+    type Error = axum::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 
