@@ -1,6 +1,6 @@
 //! What signed playback costs a request: `http::signed::gate` alone (parse, clock, HMAC),
-//! and a media playlist answered through the whole HTTP service in this process (no
-//! sockets: `Service::call` on what `hlsd::http::service` builds), at `/live/...` without a
+//! and a media playlist answered through the dispatch service in this process (no
+//! sockets: `Service::call` on what `hlsd::http::dispatch` builds), at `/live/...` without a
 //! secret and at `/s/{expires}-{sig}/live/...` with one. Figures go to ARCHITECTURE.md
 //! (`http`, signed playback).
 //!
@@ -57,7 +57,7 @@ async fn service(config: Config) -> http::service::Dispatch {
         metrics: Arc::new(hlsd::metrics::Metrics::new(registry)),
         auth,
     });
-    let mut svc = http::service(app);
+    let mut svc = http::dispatch(app);
     let data = hlsd::synth::Synth::default().build(250);
     let mut req = Request::post("/ingest/cam")
         .body(Body::from(data))

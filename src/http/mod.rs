@@ -9,9 +9,14 @@ pub mod linger;
 pub mod playback;
 pub mod range;
 pub mod redact;
+pub mod request_id;
 pub mod service;
 pub mod signed;
+pub mod trace;
 pub mod web;
+
+#[cfg(test)]
+mod panic_test;
 
 use crate::feeds::Registry;
 use axum::Router;
@@ -19,6 +24,7 @@ use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tower_http::catch_panic::CatchPanicLayer;
 
 /// What handlers share, behind one `Arc`: axum clones the state for every request, so a
 /// request costs one reference count, not a copy of each field.
@@ -38,12 +44,19 @@ pub struct AppState {
     pub gates: Arc<crate::logging::Gates>,
 }
 
-/// The whole HTTP service: [`service::Dispatch`] opens a `tracing` span per request and
-/// sends `/live` to playback (CORS for any origin and request counting, see
-/// [`service::Playback`]) and the rest to the ingest, admin and web routes, which grant no
-/// CORS. With `auth.playback_secret`, the playback trees are served only under a signed
-/// prefix ([`signed`]).
+/// The whole HTTP service, what every connection serves: [`dispatch`].
 pub fn service(app: App) -> service::Dispatch {
+    dispatch(app)
+}
+
+/// [`service::Dispatch`] gives every request an `x-request-id` ([`request_id`]) and sends
+/// `/live` to playback (its own span, CORS for any origin, request counting and panics
+/// caught by hand, see [`service::Playback`]) and the rest to the ingest, admin and web
+/// routes, which grant no CORS, are traced by tower-http's `TraceLayer` with sensitive
+/// headers marked ([`trace`]) and have panics caught by its `CatchPanicLayer`. With
+/// `auth.playback_secret`, the playback trees are served only under a signed prefix
+/// ([`signed`]).
+pub fn dispatch(app: App) -> service::Dispatch {
     let ingest = Router::new()
         .route(
             "/ingest/{feed}",
@@ -57,12 +70,24 @@ pub fn service(app: App) -> service::Dispatch {
         .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(web::routes())
-        .merge(api::routes())
-        .with_state(app.clone());
+        .merge(api::routes());
+    #[cfg(test)]
+    let other = other.route("/test/panic", get(panics));
+    let other = other
+        .with_state(app.clone())
+        .layer(CatchPanicLayer::custom(service::panicked))
+        .layer(trace::layer());
     let signer = signed::Signer::from_config(app.registry.config()).map(Arc::new);
     service::Dispatch {
         playback: service::Playback { app: app.clone() },
         other,
         signer,
+        request_ids: true,
     }
+}
+
+/// A handler that panics, for `panic_test`; unit tests only.
+#[cfg(test)]
+async fn panics() -> &'static str {
+    panic!("a handler panicked")
 }

@@ -35,6 +35,11 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// box the handler's future, several allocations per request, when a playlist answer is a
 /// clone of a `Bytes`.
 pub async fn answer(app: App, req: Request) -> Response {
+    // For `http::panic_test`; unit tests only.
+    #[cfg(test)]
+    if req.uri().path() == "/live/test/panic" {
+        panic!("a playback handler panicked");
+    }
     let Some(route) = Route::parse(req.uri().path()) else {
         return HttpError::NotFound.into_response();
     };

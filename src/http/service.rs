@@ -1,16 +1,20 @@
 //! The server's outermost services, written by hand because they run for every request:
-//! [`Dispatch`] sends `/live` requests to [`Playback`] and everything else to the axum
-//! router of the other routes; [`Playback`] adds CORS and request counting around
-//! [`playback::answer`]. With a playback secret, [`signed::gate`] runs first: signed
-//! paths lose their `/s/{expires}-{sig}` prefix and go on as unsigned ones did, refusals
-//! are answered by [`Playback`] (CORS, counted) except an unsigned `/watch` page's.
+//! [`Dispatch`] gives each request an `x-request-id` ([`request_id`]) and sends `/live`
+//! requests to [`Playback`] in its own span and everything else to the axum router of the
+//! other routes (which tower-http's layers trace, see [`super::trace`]); [`Playback`] adds
+//! CORS, request counting and panic catching around [`playback::answer`]. With a playback
+//! secret, [`signed::gate`] runs first: signed paths lose their `/s/{expires}-{sig}` prefix
+//! and go on as unsigned ones did, refusals are answered by [`Playback`] (CORS, counted)
+//! except an unsigned `/watch` page's.
 //!
 //! Layers added with `Router::layer` wrap every route in a boxed service cloned per request
 //! and box each response future; on 2.5 KB playlist answers that overhead (with tower-http's
 //! `CorsLayer`, which builds a `HeaderMap` per request, a `from_fn` middleware and `nest`'s
 //! URI rewrite) cost more than the handler. Here a playlist request costs one boxed future
-//! and a few `match`es before the handler.
+//! and a few `match`es before the handler. Each tower-http layer costs a playlist request
+//! more than 5 % (benches/layers.rs, figures in ARCHITECTURE.md), so playback has none.
 
+use super::request_id::{self, Echo, X_REQUEST_ID};
 use super::signed::{self, Gate, Signer, Tree};
 use super::{App, playback};
 use crate::metrics::Metrics;
@@ -23,9 +27,11 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Either, Ready, ready};
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -41,38 +47,43 @@ pub struct Dispatch {
     pub other: Router,
     /// `auth.playback_secret`'s key, when playback is signed.
     pub signer: Option<Arc<Signer>>,
+    /// Whether requests get an `x-request-id` ([`request_id`]); always, except for the
+    /// baseline of benches/layers.rs.
+    pub request_ids: bool,
+}
+
+/// Where [`Dispatch`] sends a request that is not for the router.
+enum Target {
+    Playback,
+    /// A signed `/live` path: strip this many bytes, then playback.
+    SignedLive(usize),
+    Refuse(StatusCode),
+    /// An unsigned `/watch` page with a secret set: 401, no CORS, not counted.
+    WatchUnsigned,
 }
 
 impl Dispatch {
-    fn route(&mut self, req: Request) -> DispatchFuture {
-        let path = req.uri().path();
-        match signed::gate(self.signer.as_deref(), path, signed::unix_now) {
-            Gate::Open if path == "/live" || path.starts_with("/live/") => {
+    /// Playback (and the gate's answers) in the hand-written span.
+    fn answer(&mut self, target: Target, mut req: Request) -> Answer {
+        match target {
+            Target::Playback => Either::Left(self.playback.call(req)),
+            Target::SignedLive(skip) if strip(&mut req, skip) => {
                 Either::Left(self.playback.call(req))
             }
-            Gate::Open => Either::Right(self.other.call(req)),
-            Gate::Signed { tree, skip } => {
-                let mut req = req;
-                if !strip(&mut req, skip) {
-                    self.playback.refuse(&req, StatusCode::NOT_FOUND)
-                } else if tree == Tree::Live {
-                    Either::Left(self.playback.call(req))
-                } else {
-                    Either::Right(self.other.call(req))
-                }
-            }
+            Target::SignedLive(_) => self.playback.refuse(&req, StatusCode::NOT_FOUND),
+            Target::Refuse(status) => self.playback.refuse(&req, status),
             // The page is not a playback answer: no CORS, not counted.
-            Gate::Unsigned(Tree::Watch) => Either::Left(Either::Left(ready(Ok(signed::refusal(
-                StatusCode::UNAUTHORIZED,
-            ))))),
-            Gate::Unsigned(_) => self.playback.refuse(&req, StatusCode::UNAUTHORIZED),
-            Gate::Forbidden => self.playback.refuse(&req, StatusCode::FORBIDDEN),
-            Gate::NotFound => self.playback.refuse(&req, StatusCode::NOT_FOUND),
+            Target::WatchUnsigned => {
+                Either::Right(ready(Ok(signed::refusal(StatusCode::UNAUTHORIZED))))
+            }
         }
     }
 }
 
-type DispatchFuture = Either<<Playback as Service<Request>>::Future, RouteFuture<Infallible>>;
+/// A playback answer, or one of the gate's.
+type Answer = Either<<Playback as Service<Request>>::Future, Ready<Result<Response, Infallible>>>;
+
+type DispatchFuture = Either<Traced<Answer>, Echo<RouteFuture<Infallible>>>;
 
 /// Takes the first `skip` bytes (the `/s/{token}` prefix) off the request's path: one copy
 /// of the rest of the path and query, the URI's other parts moved. False if that is no URI
@@ -102,26 +113,72 @@ fn strip(req: &mut Request, skip: usize) -> bool {
 impl Service<Request> for Dispatch {
     type Response = Response;
     type Error = Infallible;
-    type Future = Traced<DispatchFuture>;
+    type Future = DispatchFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Both are always ready.
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let path = req.uri().path();
+        let target = match signed::gate(self.signer.as_deref(), path, signed::unix_now) {
+            Gate::Open if path == "/live" || path.starts_with("/live/") => Target::Playback,
+            // The router's layers trace it (`trace`).
+            Gate::Open => return Either::Right(self.route(req)),
+            Gate::Signed {
+                tree: Tree::Live,
+                skip,
+            } => Target::SignedLive(skip),
+            Gate::Signed { skip, .. } if strip(&mut req, skip) => {
+                return Either::Right(self.route(req));
+            }
+            Gate::Signed { .. } => Target::Refuse(StatusCode::NOT_FOUND),
+            Gate::Unsigned(Tree::Watch) => Target::WatchUnsigned,
+            Gate::Unsigned(_) => Target::Refuse(StatusCode::UNAUTHORIZED),
+            Gate::Forbidden => Target::Refuse(StatusCode::FORBIDDEN),
+            Gate::NotFound => Target::Refuse(StatusCode::NOT_FOUND),
+        };
         let start = Instant::now();
+        // Playback's id is not put on the request: nothing there reads it.
+        let id = self.request_ids.then(|| request_id::of(&req));
         let span = debug_span!(
             "request",
             method = %req.method(),
             uri = %super::redact::Redacted(req.uri()),
             version = ?req.version(),
+            request_id = %IdText(id.as_ref()),
         );
         let inner = span.in_scope(|| {
             debug!("started processing request");
-            self.route(req)
+            self.answer(target, req)
         });
-        Traced { inner, span, start }
+        Either::Left(Traced {
+            inner,
+            span,
+            start,
+            id,
+        })
+    }
+}
+
+impl Dispatch {
+    /// To the router, with the request's id on the request (its span reads it there).
+    fn route(&mut self, mut req: Request) -> Echo<RouteFuture<Infallible>> {
+        let id = self.request_ids.then(|| request_id::assign(&mut req));
+        Echo {
+            inner: self.other.call(req),
+            id,
+        }
+    }
+}
+
+/// An id as text in a span field (empty without one).
+struct IdText<'a>(Option<&'a HeaderValue>);
+
+impl std::fmt::Display for IdText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.and_then(|v| v.to_str().ok()).unwrap_or(""))
     }
 }
 
@@ -134,6 +191,8 @@ pub struct Traced<F> {
     inner: F,
     span: Span,
     start: Instant,
+    /// Echoed on the answer.
+    id: Option<HeaderValue>,
 }
 
 impl<F> Future for Traced<F>
@@ -145,7 +204,10 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let _entered = this.span.enter();
-        let Ok(res) = std::task::ready!(Pin::new(&mut this.inner).poll(cx));
+        let Ok(mut res) = std::task::ready!(Pin::new(&mut this.inner).poll(cx));
+        if let Some(id) = this.id.take() {
+            res.headers_mut().insert(X_REQUEST_ID, id);
+        }
         let status = res.status();
         // Field values are evaluated only when the event is enabled: no clock read otherwise.
         // A 5xx that is part of normal operation (shutdown, a viewer early for the first
@@ -199,7 +261,9 @@ impl Service<Request> for Playback {
             return Either::Left(ready(Ok(res)));
         }
         Either::Right(Counted {
-            answer: Box::pin(playback::answer(self.app.clone(), req)),
+            answer: Box::pin(
+                AssertUnwindSafe(playback::answer(self.app.clone(), req)).catch_unwind(),
+            ),
             tracked: Some(tracked),
             metrics: metrics.clone(),
         })
@@ -208,12 +272,12 @@ impl Service<Request> for Playback {
 
 impl Playback {
     /// A refusal of a playback path (401, 403, 404), with CORS and counted like any answer.
-    fn refuse(&self, req: &Request, status: StatusCode) -> DispatchFuture {
+    fn refuse(&self, req: &Request, status: StatusCode) -> Answer {
         let tracked = Tracked::start(&self.app.metrics, req);
         let mut res = signed::refusal(status);
         add_cors(&mut res);
         tracked.finish(&self.app.metrics, &res);
-        Either::Left(Either::Left(ready(Ok(res))))
+        Either::Right(ready(Ok(res)))
     }
 }
 
@@ -223,9 +287,13 @@ fn add_cors(res: &mut Response) {
     h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);
 }
 
-/// A playback answer on its way: gets the CORS headers and is counted when ready.
+/// A playback answer on its way: gets the CORS headers and is counted when ready. A
+/// handler that panics answers 500 (logged; the connection and its other streams live
+/// on), as tower-http's `CatchPanic` does for the other routes: by hand here, because
+/// that layer boxes every response body (benches/layers.rs), while this answer future is
+/// boxed already.
 pub struct Counted {
-    answer: BoxFuture<'static, Response>,
+    answer: BoxFuture<'static, std::thread::Result<Response>>,
     tracked: Option<Tracked>,
     metrics: Arc<Metrics>,
 }
@@ -234,11 +302,31 @@ impl Future for Counted {
     type Output = Result<Response, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut res = std::task::ready!(self.answer.as_mut().poll(cx));
+        let mut res = match std::task::ready!(self.answer.as_mut().poll(cx)) {
+            Ok(res) => res,
+            Err(panic) => panicked(panic),
+        };
         add_cors(&mut res);
         if let Some(tracked) = self.tracked.take() {
             tracked.finish(&self.metrics, &res);
         }
         Poll::Ready(Ok(res))
     }
+}
+
+/// The answer for a handler that panicked, logged at ERROR with the panic's message.
+pub fn panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let msg = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    error!("handler panicked: {msg}");
+    let mut res = Response::new(Body::from("internal error\n"));
+    *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
 }

@@ -1134,10 +1134,19 @@ impl Log {
 
 /// [`spawn_binary`], keeping its stderr lines.
 pub async fn spawn_binary_logged(config_file: &Path) -> (tokio::process::Child, SocketAddr, Log) {
+    spawn_binary_logged_env(config_file, &[]).await
+}
+
+/// [`spawn_binary_logged`] with these environment variables set (e.g. `RUST_LOG`).
+pub async fn spawn_binary_logged_env(
+    config_file: &Path,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, SocketAddr, Log) {
     use tokio::io::AsyncBufReadExt;
     let log = Log::default();
     let kept = log.clone();
     let mut child = tool(env!("CARGO_BIN_EXE_hlsd"))
+        .envs(env.iter().copied())
         .arg("--config")
         .arg(config_file)
         .args(["--listen", "127.0.0.1:0"])
