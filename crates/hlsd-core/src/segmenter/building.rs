@@ -69,8 +69,11 @@ pub(super) struct Building {
 }
 
 impl Building {
-    pub fn new(head: SegmentHead, psi: &mut PsiWriter, mut arena: PartArena) -> Self {
-        arena.append_psi(psi);
+    /// A segment whose parts open with `psi` (TS input), or with nothing.
+    pub fn new(head: SegmentHead, psi: Option<&mut PsiWriter>, mut arena: PartArena) -> Self {
+        if let Some(psi) = psi {
+            arena.append_psi(psi);
+        }
         Building {
             part_start: head.start,
             part_independent: head.independent,
@@ -100,9 +103,11 @@ impl Building {
     }
 
     /// Ends the part being built at `at` and opens the next; returns the finished part.
-    pub fn cut_part(&mut self, at: Ts, independent: bool, psi: &mut PsiWriter) -> Part {
+    pub fn cut_part(&mut self, at: Ts, independent: bool, psi: Option<&mut PsiWriter>) -> Part {
         let data = self.arena.take();
-        self.arena.append_psi(psi);
+        if let Some(psi) = psi {
+            self.arena.append_psi(psi);
+        }
         let part = self.finish_part(data, at);
         self.part_start = at;
         self.part_independent = independent;

@@ -32,6 +32,17 @@ pub struct PesStart {
     pub data_offset: usize,
 }
 
+impl PesStart {
+    /// This PES start as the cutter sees it.
+    pub(super) fn frame(&self, key: bool) -> super::cutter::FrameStart {
+        super::cutter::FrameStart {
+            stream: self.pid,
+            dts: self.dts,
+            key,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// The stream whose access units set segment boundaries: the first video stream, or the
