@@ -13,6 +13,9 @@ pub mod demux;
 mod events;
 mod info;
 mod parts;
+mod reassembly;
+mod unit_input;
+mod units;
 
 use crate::codec::{FrameKind, MediaInfo, SliceScanner};
 use crate::ts::continuity::ContinuityChecker;
@@ -27,7 +30,10 @@ use demux::{Class, Demux, Notice, PesStart, Role};
 pub use events::{Event, FROZEN_CLOCK_BYTES, PartEvent, SegmenterConfig, SegmenterStats, Warning};
 use info::{InfoChange, InfoTracker};
 pub use parts::PartSizes;
+use reassembly::Reassembly;
 use std::collections::VecDeque;
+use units::UnitTracks;
+pub use units::{AccessUnit, AccessUnitError, AudioFrames, Track, TrackCodec};
 
 /// A timestamp step larger than this forwards is a discontinuity, not a gap (DESIGN inv. 5).
 pub const JUMP_FORWARD: Ts = Ts(5 * Ts::HZ);
@@ -87,6 +93,13 @@ struct Core {
     /// Where parts are written; a segment being built holds it.
     arena: PartArena,
     stats: SegmenterStats,
+    /// Parts carry access units (`cfg.access_units`, or access-unit input).
+    units_on: bool,
+    /// PES reassembly into access units (TS input with `cfg.access_units`).
+    reasm: Option<Reassembly>,
+    /// Fed access units (`Segmenter::push_access_unit`), on these tracks.
+    unit_input: bool,
+    unit_tracks: UnitTracks,
 }
 
 /// A timeline frame whose kind is not known yet: its first packets (and any other packets
@@ -112,6 +125,8 @@ impl Segmenter {
                 plan: VecDeque::new(),
                 part_frames: 0,
                 demux: Demux::new(cfg.program),
+                units_on: cfg.access_units,
+                reasm: cfg.access_units.then(Reassembly::default),
                 cfg,
                 continuity: ContinuityChecker::default(),
                 info: InfoTracker::default(),
@@ -135,13 +150,19 @@ impl Segmenter {
                 frozen: false,
                 arena: PartArena::default(),
                 stats: SegmenterStats::default(),
+                unit_input: false,
+                unit_tracks: UnitTracks::default(),
             },
         }
     }
 
-    /// Feeds a chunk of the body, any size, received at `now_ms` (Unix milliseconds).
+    /// Feeds a chunk of the body, any size, received at `now_ms` (Unix milliseconds). A
+    /// segmenter fed access units ([`Segmenter::set_tracks`]) ignores TS.
     pub fn push(&mut self, chunk: &[u8], now_ms: i64) {
         let core = &mut self.core;
+        if core.unit_input {
+            return;
+        }
         core.now_ms = now_ms;
         core.stats.bytes += chunk.len() as u64;
         self.framer.push(chunk, |p| core.on_packet(p));
@@ -153,7 +174,16 @@ impl Segmenter {
         let core = &mut self.core;
         core.now_ms = now_ms;
         self.framer.finish(|p| core.on_packet(p));
-        core.resolve_pending(None);
+        let pid = core.pending.as_ref().map(|p| p.start.pid);
+        let key = core.resolve_pending(None);
+        if let Some(r) = &mut core.reasm {
+            if let (Some(pid), Some(key)) = (pid, key) {
+                r.set_key(pid, key);
+            }
+            for u in r.flush() {
+                core.add_unit(u);
+            }
+        }
         if let Some(cur) = &core.cur {
             let start = cur.head.start;
             let last = core.last_frame.unwrap_or(start).max(start);
@@ -204,7 +234,11 @@ impl Segmenter {
 impl Core {
     /// The timeline is a video stream (else audio: every frame is a keyframe).
     fn timeline_is_video(&self) -> bool {
-        self.demux.video_codec().is_some()
+        if self.unit_input {
+            self.unit_tracks.timeline_is_video()
+        } else {
+            self.demux.video_codec().is_some()
+        }
     }
 
     fn on_packet(&mut self, pkt: Packet<'_>) {
@@ -230,6 +264,16 @@ impl Core {
                 self.events.push_back(Event::Warning(Warning::CodecInfo(e)))
             }
         }
+        if self.reasm.is_some() {
+            self.on_media_with_units(pkt, start);
+        } else {
+            self.on_media(pkt, start, None);
+        }
+    }
+
+    /// A packet of the program. `unit` is the timeline's access unit its PES start
+    /// completed (access units on): it goes into the part once its frame is settled.
+    fn on_media(&mut self, pkt: Packet<'_>, start: Option<PesStart>, mut unit: Option<AccessUnit>) {
         let timeline_start = start.filter(|s| s.role == Role::Timeline);
         if let Some(p) = &mut self.pending {
             if timeline_start.is_none() {
@@ -240,12 +284,22 @@ impl Core {
                     kind = pkt.payload().and_then(|b| p.scanner.push(b));
                 }
                 if kind.is_some() || p.packets >= PENDING_LIMIT {
-                    self.resolve_pending(kind);
+                    let pid = p.start.pid;
+                    let key = self.resolve_pending(kind);
+                    if let (Some(r), Some(key)) = (&mut self.reasm, key) {
+                        r.set_key(pid, key);
+                    }
                 }
                 return;
             }
             // The next frame began before this one showed a slice.
-            self.resolve_pending(None);
+            let key = self.resolve_pending(None);
+            if let (Some(u), Some(key)) = (&mut unit, key) {
+                u.key = key;
+            }
+        }
+        if let Some(u) = unit {
+            self.add_unit(u);
         }
         match start {
             Some(s) if s.role == Role::Timeline => self.on_frame_start(s, pkt),
@@ -263,6 +317,9 @@ impl Core {
             let ev = match n {
                 Notice::Program(pmt) => {
                     self.info.reset(&self.demux);
+                    if let Some(r) = &mut self.reasm {
+                        r.reset(&self.demux);
+                    }
                     if let Some(pid) = self.demux.pmt_pid() {
                         match &mut self.psi {
                             Some(w) => {
@@ -314,22 +371,28 @@ impl Core {
             }
         };
         self.last_frame = Some(s.dts);
-        self.frame_start(s.frame(kind == Some(FrameKind::Key)), jump);
+        let key = kind == Some(FrameKind::Key);
+        if let Some(r) = &mut self.reasm {
+            r.set_key(s.pid, key);
+        }
+        self.frame_start(s.frame(key), jump);
         self.append(pkt.bytes());
     }
 
     /// Settles a pending frame: `kind` when its slice was seen, else by the
-    /// random_access_indicator of its first packet.
-    fn resolve_pending(&mut self, kind: Option<FrameKind>) {
-        let Some(p) = self.pending.take() else { return };
+    /// random_access_indicator of its first packet. Returns whether it is a keyframe.
+    fn resolve_pending(&mut self, kind: Option<FrameKind>) -> Option<bool> {
+        let p = self.pending.take()?;
         let kind = kind.unwrap_or(if p.random_access {
             FrameKind::Key
         } else {
             FrameKind::Delta
         });
         self.last_frame = Some(p.start.dts);
-        self.frame_start(p.start.frame(kind == FrameKind::Key), p.jump);
+        let key = kind == FrameKind::Key;
+        self.frame_start(p.start.frame(key), p.jump);
         self.append(&p.data);
+        Some(key)
     }
 
     fn append(&mut self, bytes: &[u8]) {
