@@ -36,40 +36,56 @@ pub enum CodecConfig {
 /// The NAL units of an Annex B byte stream, without start codes; the zero bytes before a
 /// start code belong to it, not to the NAL unit before.
 pub fn nal_units(es: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = memchr::memmem::find_iter(es, &[0, 0, 1]).map(|i| i + 3);
-    let mut next = starts.next();
+    let mut at = nal_start(es, 0);
     std::iter::from_fn(move || {
-        let start = next?;
-        next = starts.next();
-        let end = next.map_or(es.len(), |n| n - 3);
-        let nal = es.get(start..end)?;
-        let len = nal.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-        Some(&nal[..len])
+        let start = at?;
+        at = nal_start(es, start);
+        Some(nal_until(es, start, at))
     })
 }
 
-/// The parameter sets of one access unit, when it carries an SPS; the scan stops at the
-/// first slice (parameter sets come before it, ITU-T H.264 §7.4.1.2.3).
+/// Where the NAL unit after the next start code at or after `from` begins.
+fn nal_start(es: &[u8], from: usize) -> Option<usize> {
+    let rest = es.get(from..)?;
+    memchr::memmem::find(rest, &[0, 0, 1]).map(|i| from + i + 3)
+}
+
+/// The NAL unit from `start` to the start code before `next` (or the end), trailing zero
+/// bytes left out.
+fn nal_until(es: &[u8], start: usize, next: Option<usize>) -> &[u8] {
+    let end = next.map_or(es.len(), |n| n - 3);
+    let nal = es.get(start..end).unwrap_or(&[]);
+    let len = nal.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &nal[..len]
+}
+
+/// The parameter sets of one access unit, when it carries an SPS. The scan stops at the
+/// first slice (parameter sets come before it, ITU-T H.264 §7.4.1.2.3), without looking
+/// for the slice's end: only the first bytes of a frame are read.
 pub fn video_config(codec: VideoCodec, au: &[u8]) -> Option<CodecConfig> {
     let (mut vps, mut sps, mut pps) = (Vec::new(), Vec::new(), Vec::new());
-    for nal in nal_units(au) {
-        let Some(&header) = nal.first() else { continue };
+    let mut at = nal_start(au, 0);
+    while let Some(start) = at {
+        let Some(&header) = au.get(start) else { break };
         let set = match codec {
             VideoCodec::H264 => match header & 0x1F {
-                7 => &mut sps,
-                8 => &mut pps,
+                7 => Some(&mut sps),
+                8 => Some(&mut pps),
                 1..=5 => break,
-                _ => continue,
+                _ => None,
             },
             VideoCodec::H265 => match (header >> 1) & 0x3F {
-                32 => &mut vps,
-                33 => &mut sps,
-                34 => &mut pps,
+                32 => Some(&mut vps),
+                33 => Some(&mut sps),
+                34 => Some(&mut pps),
                 0..=31 => break,
-                _ => continue,
+                _ => None,
             },
         };
-        set.push(Bytes::copy_from_slice(nal));
+        at = nal_start(au, start);
+        if let Some(set) = set {
+            set.push(Bytes::copy_from_slice(nal_until(au, start, at)));
+        }
     }
     (!sps.is_empty()).then_some(CodecConfig::Video {
         codec,
