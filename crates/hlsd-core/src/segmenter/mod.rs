@@ -165,7 +165,12 @@ impl Segmenter {
         }
         core.now_ms = now_ms;
         core.stats.bytes += chunk.len() as u64;
-        self.framer.push(chunk, |p| core.on_packet(p));
+        // Two copies of the packet path, so TS without access units tests nothing for them.
+        if core.reasm.is_some() {
+            self.framer.push(chunk, |p| core.on_packet::<true>(p));
+        } else {
+            self.framer.push(chunk, |p| core.on_packet::<false>(p));
+        }
     }
 
     /// The publisher is gone: flushes what is held and closes the last segment, whose
@@ -173,7 +178,11 @@ impl Segmenter {
     pub fn finish(&mut self, now_ms: i64) {
         let core = &mut self.core;
         core.now_ms = now_ms;
-        self.framer.finish(|p| core.on_packet(p));
+        if core.reasm.is_some() {
+            self.framer.finish(|p| core.on_packet::<true>(p));
+        } else {
+            self.framer.finish(|p| core.on_packet::<false>(p));
+        }
         let pid = core.pending.as_ref().map(|p| p.start.pid);
         let key = core.resolve_pending(None);
         if let Some(r) = &mut core.reasm {
@@ -241,7 +250,8 @@ impl Core {
         }
     }
 
-    fn on_packet(&mut self, pkt: Packet<'_>) {
+    /// One packet; `UNITS`: access units are on (`reasm` is set).
+    fn on_packet<const UNITS: bool>(&mut self, pkt: Packet<'_>) {
         if self.continuity.check(&pkt) {
             self.stats.continuity_errors += 1;
         }
@@ -264,7 +274,7 @@ impl Core {
                 self.events.push_back(Event::Warning(Warning::CodecInfo(e)))
             }
         }
-        if self.reasm.is_some() {
+        if UNITS {
             self.on_media_with_units(pkt, start);
         } else {
             self.on_media(pkt, start, None);
@@ -273,6 +283,8 @@ impl Core {
 
     /// A packet of the program. `unit` is the timeline's access unit its PES start
     /// completed (access units on): it goes into the part once its frame is settled.
+    /// Inlined: it is the per-packet hot path, and `unit` is `None` there.
+    #[inline(always)]
     fn on_media(&mut self, pkt: Packet<'_>, start: Option<PesStart>, mut unit: Option<AccessUnit>) {
         let timeline_start = start.filter(|s| s.role == Role::Timeline);
         if let Some(p) = &mut self.pending {

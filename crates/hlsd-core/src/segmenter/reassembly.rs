@@ -18,6 +18,9 @@ use crate::ts::{Packet, Pid, Ts};
 use bytes::BytesMut;
 use std::sync::Arc;
 
+/// The least room made in a unit's buffer at a time.
+const MIN_RESERVE: usize = 16 << 10;
+
 #[derive(Default)]
 pub(super) struct Reassembly {
     streams: Vec<Assembly>,
@@ -116,6 +119,11 @@ impl Reassembly {
             }
             None => es,
         };
+        if a.buf.capacity() - a.buf.len() < es.len() {
+            // Doubling: `BytesMut` alone would grow a buffer shared with the units split
+            // off it by exactly what is asked, copying the unit so far at every packet.
+            a.buf.reserve(a.buf.len().max(es.len()).max(MIN_RESERVE));
+        }
         a.buf.extend_from_slice(es);
         if open.remaining == Some(0) {
             return a.complete();
