@@ -3,8 +3,11 @@
 //! IDR or non-IDR slices, ADTS-framed audio), with fake slice payloads. The publisher's
 //! PAT/PMT are written with mpeg2ts, independently of hlsd's own PSI writer.
 
+use crate::codec::{AudioCodec, VideoCodec};
+use crate::segmenter::{AccessUnit, AudioFrames, Track, TrackCodec};
 use crate::ts::pes::encode_timestamp;
-use crate::ts::{PACKET_SIZE, Pid};
+use crate::ts::{PACKET_SIZE, Pid, Ts};
+use bytes::Bytes;
 use mpeg2ts::es::StreamType;
 use mpeg2ts::ts::payload::{Pat, Pmt};
 use mpeg2ts::ts::{
@@ -22,6 +25,9 @@ pub const SPS_1280X720_HIGH: &[u8] = &[
     0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
     0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
 ];
+
+/// The PPS written after [`SPS_1280X720_HIGH`] in each keyframe.
+pub const PPS: &[u8] = &[0x68, 0xEB, 0xE3, 0xCB, 0x22, 0xC0];
 
 /// Describes a stream to synthesise.
 #[derive(Debug, Clone)]
@@ -207,22 +213,17 @@ impl Synth {
             .sum()
     }
 
-    /// `n` video frames (or, audio-only, `n` audio PES packets), with PAT and PMT before each
-    /// keyframe, audio interleaved in decode order.
-    pub fn build(&self, n: usize) -> Vec<u8> {
-        let mut w = Writer {
-            out: Vec::new(),
-            cc: HashMap::new(),
-        };
+    /// The frames of a stream of `n` video frames (or, audio-only, `n` audio PES packets),
+    /// in the order [`Synth::build`] writes them: audio interleaved in decode order, each
+    /// marked when PAT and PMT come before it (before each keyframe).
+    pub fn frames(&self, n: usize) -> Vec<SynthFrame> {
+        let mut out = Vec::new();
         let Some(ft) = self.frame_ticks else {
             for i in 0..n {
-                if i % 50 == 0 {
-                    w.psi(true, true);
-                }
                 let t = self.start + self.offset(i) + i as i64 * self.audio_ticks;
-                w.pes(AUDIO_PID, 0xC0, t, None, &adts(i, 300), false);
+                out.push(SynthFrame::audio(t, adts(i, 300), i % 50 == 0));
             }
-            return w.out;
+            return out;
         };
         let mut audio_i = 0usize;
         for i in 0..n {
@@ -233,17 +234,15 @@ impl Synth {
             let key = self.is_key(i);
             while self.audio && self.start + off + (audio_i as i64) * self.audio_ticks <= dts {
                 let t = self.start + off + audio_i as i64 * self.audio_ticks;
-                w.pes(AUDIO_PID, 0xC0, t, None, &adts(audio_i, 300), false);
+                out.push(SynthFrame::audio(t, adts(audio_i, 300), false));
                 audio_i += 1;
-            }
-            if key || i.is_multiple_of(self.gop.max(1)) {
-                w.psi(false, self.audio);
             }
             let mut au = vec![0, 0, 0, 1, 0x09, 0xF0];
             if key {
                 au.extend([0, 0, 0, 1]);
                 au.extend_from_slice(SPS_1280X720_HIGH);
-                au.extend([0, 0, 0, 1, 0x68, 0xEB, 0xE3, 0xCB, 0x22, 0xC0]);
+                au.extend([0, 0, 0, 1]);
+                au.extend_from_slice(PPS);
             }
             if self.sei_bytes > 0 {
                 au.extend([0, 0, 1, 0x06, 0x05]);
@@ -256,9 +255,112 @@ impl Synth {
                 self.frame_bytes
             };
             au.extend((0..len).map(|j| (j as u8) | 0x80));
-            w.pes(VIDEO_PID, 0xE0, pts, Some(dts), &au, key);
+            out.push(SynthFrame {
+                pid: VIDEO_PID,
+                dts,
+                pts,
+                key,
+                data: au,
+                psi_before: key || i.is_multiple_of(self.gop.max(1)),
+            });
+        }
+        out
+    }
+
+    /// `n` video frames (or, audio-only, `n` audio PES packets), with PAT and PMT before each
+    /// keyframe, audio interleaved in decode order.
+    pub fn build(&self, n: usize) -> Vec<u8> {
+        let mut w = Writer {
+            out: Vec::new(),
+            cc: HashMap::new(),
+        };
+        let audio_only = self.frame_ticks.is_none();
+        for f in self.frames(n) {
+            if f.psi_before {
+                w.psi(audio_only, self.audio || audio_only);
+            }
+            if f.pid == VIDEO_PID {
+                w.pes(VIDEO_PID, 0xE0, f.pts, Some(f.dts), &f.data, f.key);
+            } else {
+                w.pes(AUDIO_PID, 0xC0, f.pts, None, &f.data, false);
+            }
         }
         w.out
+    }
+
+    /// The tracks of [`Synth::access_units`]: the PIDs of the TS [`Synth::build`] writes.
+    pub fn tracks(&self) -> Vec<Track> {
+        let mut t = Vec::new();
+        if self.frame_ticks.is_some() {
+            t.push(Track {
+                id: VIDEO_PID.0,
+                codec: TrackCodec::Video(VideoCodec::H264),
+            });
+        }
+        if self.audio || self.frame_ticks.is_none() {
+            t.push(Track {
+                id: AUDIO_PID.0,
+                codec: TrackCodec::Audio(AudioCodec::Aac),
+            });
+        }
+        t
+    }
+
+    /// The same stream as [`Synth::build`] as access units built in code, with no TS: the
+    /// same frames, times (on the timeline the segmenter unrolls TS times onto, for streams
+    /// that do not wrap) and payloads. No codec configuration is attached.
+    pub fn access_units(&self, n: usize) -> Vec<AccessUnit> {
+        self.frames(n)
+            .into_iter()
+            .map(SynthFrame::into_unit)
+            .collect()
+    }
+}
+
+/// One frame [`Synth`] writes: a video access unit or an audio PES payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynthFrame {
+    pub pid: Pid,
+    pub dts: i64,
+    pub pts: i64,
+    pub key: bool,
+    /// The PES payload: an Annex B access unit, or one ADTS frame.
+    pub data: Vec<u8>,
+    /// PAT and PMT are written before it.
+    pub psi_before: bool,
+}
+
+impl SynthFrame {
+    fn audio(t: i64, data: Vec<u8>, psi_before: bool) -> Self {
+        SynthFrame {
+            pid: AUDIO_PID,
+            dts: t,
+            pts: t,
+            key: true,
+            data,
+            psi_before,
+        }
+    }
+
+    pub fn into_unit(self) -> AccessUnit {
+        let video = self.pid == VIDEO_PID;
+        AccessUnit {
+            track: self.pid.0,
+            codec: if video {
+                TrackCodec::Video(VideoCodec::H264)
+            } else {
+                TrackCodec::Audio(AudioCodec::Aac)
+            },
+            dts: Ts(self.dts),
+            pts: Ts(self.pts),
+            key: self.key,
+            frames: (!video).then_some(AudioFrames {
+                count: 1,
+                samples: 1024,
+            }),
+            data: Bytes::from(self.data),
+            config: None,
+        }
     }
 }
 

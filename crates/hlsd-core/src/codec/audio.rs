@@ -171,31 +171,56 @@ impl AudioInfo {
     /// Finds the first frame header of `codec` in `es` (at most [`SYNC_SEARCH`] bytes in) and
     /// reads it. Audio PES packets normally start with a frame, but nothing forces them to.
     pub fn from_es(codec: AudioCodec, es: &[u8]) -> Result<AudioInfo, InfoError> {
-        type Parse = fn(&[u8]) -> Result<AudioInfo, InfoError>;
-        let (parse, is_sync): (Parse, fn(&[u8]) -> bool) = match codec {
-            AudioCodec::Aac => (AudioInfo::from_adts, |b| {
-                b[0] == 0xFF && b[1] & 0xF6 == 0xF0
-            }),
-            AudioCodec::Mpeg => (AudioInfo::from_mpeg_audio, |b| {
-                b[0] == 0xFF && b[1] & 0xE0 == 0xE0
-            }),
-            AudioCodec::Ac3 => (AudioInfo::from_ac3, |b| b == [0x0B, 0x77]),
-        };
-        let window = &es[..es.len().min(SYNC_SEARCH)];
-        let mut first_error = None;
-        for at in (0..window.len().saturating_sub(1)).filter(|&i| is_sync(&window[i..i + 2])) {
-            match parse(&es[at..]) {
-                Ok(info) => return Ok(info),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
+        first_frame(codec, es).map(|(_, info)| info)
+    }
+}
+
+/// Where the first readable frame header of `codec` sits in `es` (at most [`SYNC_SEARCH`]
+/// bytes in), and what it says.
+pub fn first_frame(codec: AudioCodec, es: &[u8]) -> Result<(usize, AudioInfo), InfoError> {
+    type Parse = fn(&[u8]) -> Result<AudioInfo, InfoError>;
+    let (parse, is_sync): (Parse, fn(&[u8]) -> bool) = match codec {
+        AudioCodec::Aac => (AudioInfo::from_adts, |b| {
+            b[0] == 0xFF && b[1] & 0xF6 == 0xF0
+        }),
+        AudioCodec::Mpeg => (AudioInfo::from_mpeg_audio, |b| {
+            b[0] == 0xFF && b[1] & 0xE0 == 0xE0
+        }),
+        AudioCodec::Ac3 => (AudioInfo::from_ac3, |b| b == [0x0B, 0x77]),
+    };
+    let window = &es[..es.len().min(SYNC_SEARCH)];
+    let mut first_error = None;
+    for at in (0..window.len().saturating_sub(1)).filter(|&i| is_sync(&window[i..i + 2])) {
+        match parse(&es[at..]) {
+            Ok(info) => return Ok((at, info)),
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
-        Err(first_error.unwrap_or(InfoError::NoSync {
-            what: codec_name(codec),
-            searched: window.len(),
-        }))
     }
+    Err(first_error.unwrap_or(InfoError::NoSync {
+        what: codec_name(codec),
+        searched: window.len(),
+    }))
+}
+
+/// The whole ADTS frames `es` starts with: how many, and their samples (1024 per raw data
+/// block). `None` when `es` does not start with an ADTS header.
+pub fn adts_frames(es: &[u8]) -> Option<(u32, u32)> {
+    let (mut at, mut frames, mut samples) = (0, 0u32, 0u32);
+    while let Some(h) = es.get(at..at + 7) {
+        if h[0] != 0xFF || h[1] & 0xF6 != 0xF0 {
+            break;
+        }
+        let len = usize::from(h[3] & 0x03) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
+        if len < 7 || at + len > es.len() {
+            break;
+        }
+        frames += 1;
+        samples += 1024 * (u32::from(h[6] & 0x03) + 1);
+        at += len;
+    }
+    (frames > 0).then_some((frames, samples))
 }
 
 fn codec_name(codec: AudioCodec) -> &'static str {

@@ -4,11 +4,13 @@
 
 pub mod audio;
 pub mod avc;
+pub mod config;
 pub mod hevc;
 pub mod info;
 pub mod nal;
 pub mod sniff;
 
+pub use config::CodecConfig;
 pub use info::{
     AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, VideoInfo, VideoProfile,
 };

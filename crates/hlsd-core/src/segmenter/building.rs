@@ -3,8 +3,10 @@
 //! LL-HLS off a segment has a single part.
 
 use super::arena::{PartArena, PartBytes};
+use super::units::AccessUnit;
 use crate::ts::Ts;
 use crate::ts::psi_writer::PsiWriter;
+use std::sync::Arc;
 
 /// A finished part: its bytes are shared by the part's own URI and by its segment.
 #[derive(Debug, Clone)]
@@ -14,6 +16,11 @@ pub struct Part {
     pub duration: Ts,
     /// It starts with a keyframe (EXT-X-PART INDEPENDENT=YES).
     pub independent: bool,
+    /// The access units completed while the part was built, in that order (each track in
+    /// decode order), when access units are on (`SegmenterConfig::access_units`, or
+    /// access-unit input); `None` otherwise. A video unit is in the part its first packet
+    /// is in; an audio unit (a PES) in the part being built when its last packet came.
+    pub units: Option<Arc<[AccessUnit]>>,
 }
 
 /// A finished segment.
@@ -64,13 +71,27 @@ pub(super) struct Building {
     arena: PartArena,
     part_start: Ts,
     part_independent: bool,
-    /// Bytes of the finished parts.
+    /// Bytes of the finished parts, and of the access units taken (access-unit input).
     done_bytes: usize,
+    /// Access units of the part being built, when they are kept.
+    units: Option<Vec<AccessUnit>>,
+    /// Access units count towards the size (access-unit input: there are no packets).
+    count_units: bool,
 }
 
 impl Building {
-    pub fn new(head: SegmentHead, psi: &mut PsiWriter, mut arena: PartArena) -> Self {
-        arena.append_psi(psi);
+    /// A segment whose parts open with `psi` (TS input), or with nothing; `units` keeps the
+    /// access units given, and `count_units` counts their bytes as the segment's size.
+    pub fn new(
+        head: SegmentHead,
+        psi: Option<&mut PsiWriter>,
+        mut arena: PartArena,
+        units: bool,
+        count_units: bool,
+    ) -> Self {
+        if let Some(psi) = psi {
+            arena.append_psi(psi);
+        }
         Building {
             part_start: head.start,
             part_independent: head.independent,
@@ -78,6 +99,18 @@ impl Building {
             parts: Vec::new(),
             arena,
             done_bytes: 0,
+            units: units.then(Vec::new),
+            count_units,
+        }
+    }
+
+    /// Adds an access unit to the part being built (dropped when units are not kept).
+    pub fn push_unit(&mut self, au: AccessUnit) {
+        if let Some(units) = &mut self.units {
+            if self.count_units {
+                self.done_bytes += au.data.len();
+            }
+            units.push(au);
         }
     }
 
@@ -100,9 +133,11 @@ impl Building {
     }
 
     /// Ends the part being built at `at` and opens the next; returns the finished part.
-    pub fn cut_part(&mut self, at: Ts, independent: bool, psi: &mut PsiWriter) -> Part {
+    pub fn cut_part(&mut self, at: Ts, independent: bool, psi: Option<&mut PsiWriter>) -> Part {
         let data = self.arena.take();
-        self.arena.append_psi(psi);
+        if let Some(psi) = psi {
+            self.arena.append_psi(psi);
+        }
         let part = self.finish_part(data, at);
         self.part_start = at;
         self.part_independent = independent;
@@ -116,6 +151,7 @@ impl Building {
             start: self.part_start,
             duration: (end - self.part_start).max(Ts(1)),
             independent: self.part_independent,
+            units: self.units.as_mut().map(|u| Arc::from(std::mem::take(u))),
         };
         self.parts.push(part.clone());
         part

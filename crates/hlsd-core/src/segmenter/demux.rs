@@ -28,8 +28,21 @@ pub struct PesStart {
     pub pid: Pid,
     pub role: Role,
     pub dts: Ts,
+    /// Presentation time, unrolled next to `dts` (equal to it when the PES has no DTS).
+    pub pts: Ts,
     /// Where the elementary stream bytes begin in the packet payload.
     pub data_offset: usize,
+}
+
+impl PesStart {
+    /// This PES start as the cutter sees it.
+    pub(super) fn frame(&self, key: bool) -> super::cutter::FrameStart {
+        super::cutter::FrameStart {
+            stream: self.pid,
+            dts: self.dts,
+            key,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +122,14 @@ impl Demux {
         })
     }
 
+    /// Every audio stream, in PMT order.
+    pub fn audio_streams(&self) -> impl Iterator<Item = (Pid, AudioCodec)> + '_ {
+        self.streams.iter().filter_map(|s| match s.kind {
+            StreamKind::Audio(c) => Some((s.pid, c)),
+            _ => None,
+        })
+    }
+
     /// The first audio stream.
     pub fn audio_stream(&self) -> Option<(Pid, AudioCodec)> {
         self.streams.iter().find_map(|s| match s.kind {
@@ -169,10 +190,23 @@ impl Demux {
         let stream = &mut self.streams[i];
         let dts = stream.unroller.unroll(raw);
         self.last_dts = Some(dts);
+        // PTS − DTS, taken modulo 2^33 into −2^32..2^32.
+        let pts = match header.pts {
+            Some(p) if p != raw => {
+                let wrap = 1i64 << 33;
+                let mut d = (p as i64 - raw as i64).rem_euclid(wrap);
+                if d >= wrap / 2 {
+                    d -= wrap;
+                }
+                Ts(dts.0 + d)
+            }
+            _ => dts,
+        };
         Class::Media(Some(PesStart {
             pid,
             role: stream.role,
             dts,
+            pts,
             data_offset: header.data_offset,
         }))
     }

@@ -35,6 +35,9 @@ pub struct SegmenterConfig {
     /// In a multi-program stream, the program (by number) to serve, other programs' packets
     /// being dropped; `None` serves the first program and passes every other packet on.
     pub program: Option<u16>,
+    /// TS input: reassemble PES packets into access units and hand them out with each part
+    /// ([`Part::units`]). Off, the TS path does none of it (and copies media bytes once).
+    pub access_units: bool,
 }
 
 impl SegmenterConfig {
@@ -48,6 +51,7 @@ impl SegmenterConfig {
             part_duration: None,
             part_target: None,
             program: None,
+            access_units: false,
         }
     }
 

@@ -43,6 +43,8 @@ impl InfoTracker {
         &self.info
     }
 
+    /// Inlined into the segmenter's packet path (it shares the packet's parsing there).
+    #[inline(always)]
     pub fn on_packet(&mut self, pkt: &Packet<'_>, start: Option<&PesStart>) -> Option<InfoChange> {
         let pid = pkt.pid();
         let payload = pkt.payload()?;

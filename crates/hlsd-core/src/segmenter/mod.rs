@@ -8,10 +8,14 @@
 
 mod arena;
 mod building;
+mod cutter;
 pub mod demux;
 mod events;
 mod info;
 mod parts;
+mod reassembly;
+mod unit_input;
+mod units;
 
 use crate::codec::{FrameKind, MediaInfo, SliceScanner};
 use crate::ts::continuity::ContinuityChecker;
@@ -21,11 +25,15 @@ use arena::PartArena;
 pub use arena::PartBytes;
 use building::Building;
 pub use building::{Part, Segment, SegmentHead};
+pub use cutter::target_duration_for;
 use demux::{Class, Demux, Notice, PesStart, Role};
 pub use events::{Event, FROZEN_CLOCK_BYTES, PartEvent, SegmenterConfig, SegmenterStats, Warning};
 use info::{InfoChange, InfoTracker};
 pub use parts::PartSizes;
+use reassembly::Reassembly;
 use std::collections::VecDeque;
+use units::UnitTracks;
+pub use units::{AccessUnit, AccessUnitError, AudioFrames, Track, TrackCodec};
 
 /// A timestamp step larger than this forwards is a discontinuity, not a gap (DESIGN inv. 5).
 pub const JUMP_FORWARD: Ts = Ts(5 * Ts::HZ);
@@ -85,6 +93,13 @@ struct Core {
     /// Where parts are written; a segment being built holds it.
     arena: PartArena,
     stats: SegmenterStats,
+    /// Parts carry access units (`cfg.access_units`, or access-unit input).
+    units_on: bool,
+    /// PES reassembly into access units (TS input with `cfg.access_units`).
+    reasm: Option<Reassembly>,
+    /// Fed access units (`Segmenter::push_access_unit`), on these tracks.
+    unit_input: bool,
+    unit_tracks: UnitTracks,
 }
 
 /// A timeline frame whose kind is not known yet: its first packets (and any other packets
@@ -110,6 +125,8 @@ impl Segmenter {
                 plan: VecDeque::new(),
                 part_frames: 0,
                 demux: Demux::new(cfg.program),
+                units_on: cfg.access_units,
+                reasm: cfg.access_units.then(Reassembly::default),
                 cfg,
                 continuity: ContinuityChecker::default(),
                 info: InfoTracker::default(),
@@ -133,16 +150,27 @@ impl Segmenter {
                 frozen: false,
                 arena: PartArena::default(),
                 stats: SegmenterStats::default(),
+                unit_input: false,
+                unit_tracks: UnitTracks::default(),
             },
         }
     }
 
-    /// Feeds a chunk of the body, any size, received at `now_ms` (Unix milliseconds).
+    /// Feeds a chunk of the body, any size, received at `now_ms` (Unix milliseconds). A
+    /// segmenter fed access units ([`Segmenter::set_tracks`]) ignores TS.
     pub fn push(&mut self, chunk: &[u8], now_ms: i64) {
         let core = &mut self.core;
+        if core.unit_input {
+            return;
+        }
         core.now_ms = now_ms;
         core.stats.bytes += chunk.len() as u64;
-        self.framer.push(chunk, |p| core.on_packet(p));
+        // Two copies of the packet path, so TS without access units tests nothing for them.
+        if core.reasm.is_some() {
+            self.framer.push(chunk, |p| core.on_packet::<true>(p));
+        } else {
+            self.framer.push(chunk, |p| core.on_packet::<false>(p));
+        }
     }
 
     /// The publisher is gone: flushes what is held and closes the last segment, whose
@@ -150,8 +178,21 @@ impl Segmenter {
     pub fn finish(&mut self, now_ms: i64) {
         let core = &mut self.core;
         core.now_ms = now_ms;
-        self.framer.finish(|p| core.on_packet(p));
-        core.resolve_pending(None);
+        if core.reasm.is_some() {
+            self.framer.finish(|p| core.on_packet::<true>(p));
+        } else {
+            self.framer.finish(|p| core.on_packet::<false>(p));
+        }
+        let pid = core.pending.as_ref().map(|p| p.start.pid);
+        let key = core.resolve_pending(None);
+        if let Some(r) = &mut core.reasm {
+            if let (Some(pid), Some(key)) = (pid, key) {
+                r.set_key(pid, key);
+            }
+            for u in r.flush() {
+                core.add_unit(u);
+            }
+        }
         if let Some(cur) = &core.cur {
             let start = cur.head.start;
             let last = core.last_frame.unwrap_or(start).max(start);
@@ -200,7 +241,17 @@ impl Segmenter {
 }
 
 impl Core {
-    fn on_packet(&mut self, pkt: Packet<'_>) {
+    /// The timeline is a video stream (else audio: every frame is a keyframe).
+    fn timeline_is_video(&self) -> bool {
+        if self.unit_input {
+            self.unit_tracks.timeline_is_video()
+        } else {
+            self.demux.video_codec().is_some()
+        }
+    }
+
+    /// One packet; `UNITS`: access units are on (`reasm` is set).
+    fn on_packet<const UNITS: bool>(&mut self, pkt: Packet<'_>) {
         if self.continuity.check(&pkt) {
             self.stats.continuity_errors += 1;
         }
@@ -223,6 +274,18 @@ impl Core {
                 self.events.push_back(Event::Warning(Warning::CodecInfo(e)))
             }
         }
+        if UNITS {
+            self.on_media_with_units(pkt, start);
+        } else {
+            self.on_media(pkt, start, None);
+        }
+    }
+
+    /// A packet of the program. `unit` is the timeline's access unit its PES start
+    /// completed (access units on): it goes into the part once its frame is settled.
+    /// Inlined: it is the per-packet hot path, and `unit` is `None` there.
+    #[inline(always)]
+    fn on_media(&mut self, pkt: Packet<'_>, start: Option<PesStart>, mut unit: Option<AccessUnit>) {
         let timeline_start = start.filter(|s| s.role == Role::Timeline);
         if let Some(p) = &mut self.pending {
             if timeline_start.is_none() {
@@ -233,17 +296,27 @@ impl Core {
                     kind = pkt.payload().and_then(|b| p.scanner.push(b));
                 }
                 if kind.is_some() || p.packets >= PENDING_LIMIT {
-                    self.resolve_pending(kind);
+                    let pid = p.start.pid;
+                    let key = self.resolve_pending(kind);
+                    if let (Some(r), Some(key)) = (&mut self.reasm, key) {
+                        r.set_key(pid, key);
+                    }
                 }
                 return;
             }
             // The next frame began before this one showed a slice.
-            self.resolve_pending(None);
+            let key = self.resolve_pending(None);
+            if let (Some(u), Some(key)) = (&mut unit, key) {
+                u.key = key;
+            }
+        }
+        if let Some(u) = unit {
+            self.add_unit(u);
         }
         match start {
             Some(s) if s.role == Role::Timeline => self.on_frame_start(s, pkt),
             Some(s) if s.role == Role::Audio => {
-                self.check_stall(s);
+                self.check_stall(s.frame(true));
                 self.append(pkt.bytes());
             }
             _ => self.append(pkt.bytes()),
@@ -256,6 +329,9 @@ impl Core {
             let ev = match n {
                 Notice::Program(pmt) => {
                     self.info.reset(&self.demux);
+                    if let Some(r) = &mut self.reasm {
+                        r.reset(&self.demux);
+                    }
                     if let Some(pid) = self.demux.pmt_pid() {
                         match &mut self.psi {
                             Some(w) => {
@@ -281,23 +357,7 @@ impl Core {
     }
 
     fn on_frame_start(&mut self, s: PesStart, pkt: Packet<'_>) {
-        self.audio_run = Ts(0);
-        let mut jump = None;
-        if let Some(last) = self.last_frame {
-            let step = s.dts - last;
-            if step > Ts(0) || step < Ts(-JUMP_BACKWARD.0) {
-                self.clock_advanced();
-            }
-            if step > JUMP_FORWARD || step < Ts(-JUMP_BACKWARD.0) {
-                jump = Some(last);
-            } else if step > Ts(0) {
-                self.frame_duration = Some(step);
-                self.longest_frame = self.longest_frame.max(step);
-                if self.part_sizes.is_none() {
-                    self.fix_part_sizes(step);
-                }
-            }
-        }
+        let jump = self.timeline_step(s.dts);
         let kind = match self.demux.video_codec() {
             None => Some(FrameKind::Key),
             Some(codec) => {
@@ -323,233 +383,28 @@ impl Core {
             }
         };
         self.last_frame = Some(s.dts);
-        self.frame_start(s, kind.unwrap_or(FrameKind::Delta), jump);
+        let key = kind == Some(FrameKind::Key);
+        if let Some(r) = &mut self.reasm {
+            r.set_key(s.pid, key);
+        }
+        self.frame_start(s.frame(key), jump);
         self.append(pkt.bytes());
     }
 
     /// Settles a pending frame: `kind` when its slice was seen, else by the
-    /// random_access_indicator of its first packet.
-    fn resolve_pending(&mut self, kind: Option<FrameKind>) {
-        let Some(p) = self.pending.take() else { return };
+    /// random_access_indicator of its first packet. Returns whether it is a keyframe.
+    fn resolve_pending(&mut self, kind: Option<FrameKind>) -> Option<bool> {
+        let p = self.pending.take()?;
         let kind = kind.unwrap_or(if p.random_access {
             FrameKind::Key
         } else {
             FrameKind::Delta
         });
         self.last_frame = Some(p.start.dts);
-        self.frame_start(p.start, kind, p.jump);
+        let key = kind == FrameKind::Key;
+        self.frame_start(p.start.frame(key), p.jump);
         self.append(&p.data);
-    }
-
-    /// Fixes how parts are sized, once the frame duration is known: from the configured
-    /// part duration, or from the PART-TARGET an earlier publish of the feed fixed.
-    fn fix_part_sizes(&mut self, frame: Ts) {
-        let Some(pd) = self.cfg.part_duration else {
-            return;
-        };
-        let video = self.demux.video_codec().is_some();
-        let fixed = self
-            .cfg
-            .part_target
-            .map(|target| (target, PartSizes::for_target(target, frame)));
-        match fixed {
-            Some((target, Some(sizes))) => {
-                self.part_sizes = Some(sizes);
-                // Announced again: a rendition that took its feed's target learns it here.
-                self.events.push_back(Event::PartTarget(target));
-            }
-            other => {
-                if let Some((target, None)) = other {
-                    // This publisher's frames cannot fill the feed's parts: a new PART-TARGET,
-                    // which the feed takes as a new session.
-                    self.events
-                        .push_back(Event::Warning(Warning::PartTargetMismatch {
-                            target,
-                            frame,
-                        }));
-                }
-                let sizes = PartSizes::for_frames(pd, frame, video);
-                self.part_sizes = Some(sizes);
-                self.events.push_back(Event::PartTarget(sizes.target));
-            }
-        }
-    }
-
-    /// At the start of a timeline frame: a new segment, or a new part, or neither.
-    fn frame_start(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
-        match self.timeline_high {
-            Some(high) if jump.is_none() => {
-                if s.dts > high {
-                    self.media_time = self.media_time + (s.dts - high);
-                    self.timeline_high = Some(s.dts);
-                }
-            }
-            _ => self.timeline_high = Some(s.dts),
-        }
-        let key = kind == FrameKind::Key;
-        let video = self.demux.video_codec().is_some();
-        if video && key {
-            if self.frames_since_key > 0 {
-                self.gop_frames = Some(self.frames_since_key);
-            }
-            self.frames_since_key = 0;
-            if let (Some(sizes), Some(gop)) = (self.part_sizes, self.gop_frames) {
-                self.plan = sizes.plan(gop);
-            }
-        }
-        self.frames_since_key = self.frames_since_key.saturating_add(1);
-        let segments = self.stats.segments;
-        let had_segment = self.cur.is_some();
-        self.decide(s, kind, jump);
-        if !had_segment || self.stats.segments != segments {
-            self.part_frames = 1;
-            return;
-        }
-        let Some(sizes) = self.part_sizes.filter(|_| self.cfg.part_duration.is_some()) else {
-            return;
-        };
-        let frame = self.frame_duration.unwrap_or(Ts(0));
-        let Some(cur) = &mut self.cur else { return };
-        let Some(psi) = &mut self.psi else { return };
-        // A video keyframe always starts a part. Otherwise a part ends when it holds the
-        // frames planned for it (so the GOP ends on a part boundary), and in any case before
-        // one more frame would take it past PART-TARGET (§4.4.4.9). Every audio part is
-        // independent.
-        let planned = self.plan.front().copied().unwrap_or(sizes.max_frames);
-        // Audio PES vary: room is kept for the longest seen so far.
-        let next = if video {
-            frame
-        } else {
-            self.longest_frame.max(frame)
-        };
-        let full = cur.part_elapsed(s.dts) + next > sizes.target;
-        let cut = if video {
-            key || self.part_frames >= planned || full
-        } else {
-            full
-        };
-        if cut && s.dts > cur.part_start() {
-            let part = cur.cut_part(s.dts, key || !video, psi);
-            let index = cur.parts.len() - 1;
-            let head = cur.head;
-            self.events
-                .push_back(Event::Part(PartEvent { part, index, head }));
-            if !key {
-                self.plan.pop_front();
-            }
-            self.part_frames = 0;
-        }
-        self.part_frames += 1;
-    }
-
-    /// Decides, at the start of a timeline frame, whether a new segment starts here.
-    fn decide(&mut self, s: PesStart, kind: FrameKind, jump: Option<Ts>) {
-        let key = kind == FrameKind::Key;
-        let first = *self.first_seen.get_or_insert(s.dts);
-        if key {
-            self.last_key = Some(s.dts);
-        }
-        let Some(cur) = &self.cur else {
-            let waited = s.dts - first;
-            if key {
-                self.open(s.dts, true, false);
-            } else if waited >= self.cfg.first_segment_limit {
-                self.events
-                    .push_back(Event::Warning(Warning::NoKeyframe { waited }));
-                // No keyframe to size the first segment by: fix the target duration from
-                // the configuration now, so the segments that follow are cut at it (without
-                // keyframes, as for a GOP longer than the target) instead of at the
-                // first-segment ceiling for the feed's whole life.
-                if self.target_duration.is_none() {
-                    let td = target_duration_for(self.cfg.segment_duration, Ts(0));
-                    self.target_duration = Some(td);
-                    self.events.push_back(Event::TargetDuration(td));
-                }
-                self.open(s.dts, false, false);
-            }
-            return;
-        };
-        let elapsed = s.dts - cur.head.start;
-        let frame = self.frame_duration.unwrap_or(Ts(0));
-        let bytes = cur.len();
-        if let Some(last) = jump {
-            let end = last + frame;
-            self.events
-                .push_back(Event::Warning(Warning::TimestampJump {
-                    from: last,
-                    to: s.dts,
-                }));
-            self.close(end - self.cur.as_ref().map_or(end, |c| c.head.start));
-            self.open(s.dts, key, true);
-        } else if key && elapsed.0 + frame.0 / 2 >= self.cfg.segment_duration.0 {
-            self.close(elapsed);
-            self.open(s.dts, true, false);
-        } else if let Some(td) = self.target_duration.filter(|_| !key) {
-            if elapsed + frame > Ts(i64::from(td) * Ts::HZ) + TD_MARGIN {
-                // Long without any keyframe (none at all, or none for two target
-                // durations): say so, rather than blame a long GOP.
-                let since_key = s.dts - self.last_key.unwrap_or(first);
-                let warning = if since_key > Ts(2 * i64::from(td) * Ts::HZ) {
-                    Warning::NoKeyframe { waited: since_key }
-                } else {
-                    Warning::GopOverrun {
-                        target_duration: td,
-                    }
-                };
-                self.events.push_back(Event::Warning(warning));
-                self.close(elapsed);
-                self.open(s.dts, false, false);
-            } else if bytes >= self.cfg.max_segment_bytes {
-                self.forced(s.dts, key, "size", elapsed);
-            }
-        } else if self.target_duration.is_none() && elapsed >= self.cfg.first_segment_limit {
-            self.forced(s.dts, key, "first segment too long", elapsed);
-        } else if bytes >= self.cfg.max_segment_bytes {
-            self.forced(s.dts, key, "size", elapsed);
-        }
-    }
-
-    fn forced(&mut self, at: Ts, key: bool, reason: &'static str, duration: Ts) {
-        let bytes = self.cur.as_ref().map_or(0, Building::len);
-        self.events.push_back(Event::Warning(Warning::ForcedCut {
-            reason,
-            bytes,
-            duration,
-        }));
-        self.close(duration);
-        self.open(at, key, false);
-    }
-
-    /// An audio PES start next to a video timeline: when video has stalled for three target
-    /// durations while audio flows, the segment is cut so memory and the playlist move on.
-    /// Audio time is counted by its own steps, so an audio timestamp jump is no stall.
-    fn check_stall(&mut self, s: PesStart) {
-        if let Some((pid, last)) = self.last_audio
-            && pid == s.pid
-        {
-            let step = s.dts - last;
-            if step > Ts(0) && step <= JUMP_FORWARD {
-                self.audio_run = self.audio_run + step;
-            }
-        }
-        self.last_audio = Some((s.pid, s.dts));
-        let Some(cur) = &self.cur else { return };
-        let td = self
-            .target_duration
-            .map_or(self.cfg.first_segment_limit, |t| Ts(i64::from(t) * Ts::HZ));
-        if self.audio_run > Ts(3 * td.0) {
-            let duration = self.audio_run.max(s.dts - cur.head.start);
-            self.audio_run = Ts(0);
-            self.last_frame = Some(s.dts);
-            self.clock_advanced();
-            self.forced(s.dts, false, "video stalled", duration);
-        }
-    }
-
-    /// The timeline's media time moved: the frozen-clock count starts again.
-    fn clock_advanced(&mut self) {
-        self.frozen_run = 0;
-        self.frozen = false;
+        Some(key)
     }
 
     fn append(&mut self, bytes: &[u8]) {
@@ -580,55 +435,6 @@ impl Core {
             None => self.stats.dropped_packets += (bytes.len() / 188) as u64,
         }
     }
-
-    fn open(&mut self, dts: Ts, independent: bool, discontinuity: bool) {
-        let Some(psi) = &mut self.psi else { return };
-        let anchor = *self.anchor_ms.get_or_insert(self.now_ms);
-        let head = SegmentHead {
-            start: dts,
-            independent,
-            discontinuity,
-            pdt_ms: anchor + self.served.0 / 90,
-        };
-        let arena = std::mem::take(&mut self.arena);
-        self.cur = Some(Building::new(head, psi, arena));
-    }
-
-    fn close(&mut self, duration: Ts) {
-        let Some(b) = self.cur.take() else { return };
-        let duration = if duration > Ts(0) {
-            duration
-        } else {
-            self.frame_duration.unwrap_or(Ts(1))
-        };
-        if self.target_duration.is_none() {
-            let td = target_duration_for(self.cfg.segment_duration, duration);
-            self.target_duration = Some(td);
-            self.events.push_back(Event::TargetDuration(td));
-        }
-        self.served = self.served + duration;
-        let head = b.head;
-        let (last, seg, mut arena) = b.finish(duration);
-        let index = seg.parts.len() - 1;
-        let largest = seg.parts.iter().map(|p| p.data.len()).max().unwrap_or(0);
-        arena.size_for(largest + largest / 8);
-        self.arena = arena;
-        self.stats.segments += 1;
-        self.events.push_back(Event::Part(PartEvent {
-            part: last,
-            index,
-            head,
-        }));
-        self.events.push_back(Event::Segment(seg));
-    }
-}
-
-/// HLS-RULES policy: the larger of ceil(segment_duration) and the first segment rounded up,
-/// ignoring up to 0.1 s of timestamp jitter above a whole second.
-pub fn target_duration_for(segment_duration: Ts, first: Ts) -> u32 {
-    let configured = segment_duration.secs().ceil();
-    let first_up = (first.secs() - 0.1).ceil().max(first.secs().round());
-    configured.max(first_up).max(1.0) as u32
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ fn part(secs: f64, independent: bool) -> Part {
         start: Ts(0),
         duration: Ts::from_secs(secs),
         independent,
+        units: None,
     }
 }
 

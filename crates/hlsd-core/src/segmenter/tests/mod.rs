@@ -541,3 +541,4 @@ fn media_time_does_not_count_steps_back_twice() {
 }
 
 mod parts;
+mod units;

@@ -1,0 +1,130 @@
+//! Access units: the frames of a publish, container-neutral, as an fMP4 packager (or a TS
+//! muxer for inputs that bring no TS) needs them. With `SegmenterConfig::access_units` on,
+//! every finished [`Part`](super::Part) carries the units it contains; access-unit input
+//! ([`Segmenter::push_access_unit`](super::Segmenter::push_access_unit)) always does.
+
+use crate::codec::{AudioCodec, CodecConfig, VideoCodec};
+use crate::ts::Ts;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// What a track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackCodec {
+    Video(VideoCodec),
+    Audio(AudioCodec),
+}
+
+/// A track of access-unit input (what a PMT entry is to TS input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Track {
+    /// The caller's id for it; for TS input, access units carry the PID here.
+    pub id: u16,
+    pub codec: TrackCodec,
+}
+
+/// The audio frames in one access unit. Audio units are whole PES payloads (a muxer packs
+/// several frames into one PES: ffmpeg 8 or 9 AAC frames), not split into frames here; a
+/// packager splits them with these counts (AAC: ADTS frames, `codec::audio::adts_frames`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioFrames {
+    pub count: u32,
+    /// Samples in all of them (1024 per AAC raw data block), at the config's sample rate.
+    pub samples: u32,
+}
+
+/// One frame of video, or one audio PES payload, with its times on the segmenter's 90 kHz
+/// timeline (unrolled past the 33-bit wrap, the same values cuts and part starts use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessUnit {
+    pub track: u16,
+    pub codec: TrackCodec,
+    pub dts: Ts,
+    pub pts: Ts,
+    /// A random access point (IDR / IRAP); every audio unit is one.
+    pub key: bool,
+    /// Video: the Annex B access unit as received (AUD, parameter sets and SEI included).
+    /// Audio: the PES payload as received (ADTS frames for AAC, MPEG audio frames, AC-3
+    /// syncframes).
+    pub data: Bytes,
+    /// Audio only, when the frames could be counted (AAC in ADTS); MPEG audio and AC-3
+    /// frames are not counted yet.
+    pub frames: Option<AudioFrames>,
+    /// The track's configuration in effect for this unit, once known. The segmenter makes a
+    /// new `Arc` only when the configuration changes, so `Arc::ptr_eq` with the previous
+    /// unit's tells a packager when a new init is needed (`==` compares the contents).
+    pub config: Option<Arc<CodecConfig>>,
+}
+
+impl AccessUnit {
+    /// Its duration on the 90 kHz timeline, for audio whose frames were counted.
+    pub fn audio_duration(&self) -> Option<Ts> {
+        let frames = self.frames?;
+        match self.config.as_deref()? {
+            CodecConfig::Audio { sample_rate, .. } if *sample_rate > 0 => Some(Ts(i64::from(
+                frames.samples,
+            ) * Ts::HZ
+                / i64::from(*sample_rate))),
+            _ => None,
+        }
+    }
+}
+
+/// Why an access unit was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessUnitError {
+    #[error("this segmenter is fed TS; it takes no access units")]
+    TsInput,
+    #[error("access unit on track {0}, which was not declared")]
+    UnknownTrack(u16),
+    #[error("no tracks declared")]
+    NoTracks,
+}
+
+/// The tracks of access-unit input and which one is the timeline: the first video track,
+/// or the first audio track when there is no video (as for TS input).
+#[derive(Debug, Default)]
+pub(super) struct UnitTracks {
+    pub tracks: Vec<Track>,
+}
+
+/// A track's role for the cutter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UnitRole {
+    Timeline,
+    /// Audio next to a video timeline (followed for stall detection).
+    Audio,
+    Other,
+}
+
+impl UnitTracks {
+    pub fn timeline(&self) -> Option<Track> {
+        let video = self
+            .tracks
+            .iter()
+            .find(|t| matches!(t.codec, TrackCodec::Video(_)));
+        video
+            .or_else(|| {
+                self.tracks
+                    .iter()
+                    .find(|t| matches!(t.codec, TrackCodec::Audio(_)))
+            })
+            .copied()
+    }
+
+    pub fn timeline_is_video(&self) -> bool {
+        self.timeline()
+            .is_some_and(|t| matches!(t.codec, TrackCodec::Video(_)))
+    }
+
+    pub fn role(&self, id: u16) -> Option<UnitRole> {
+        let track = self.tracks.iter().find(|t| t.id == id)?;
+        Some(if self.timeline().is_some_and(|t| t.id == id) {
+            UnitRole::Timeline
+        } else if matches!(track.codec, TrackCodec::Audio(_)) {
+            UnitRole::Audio
+        } else {
+            UnitRole::Other
+        })
+    }
+}
