@@ -55,6 +55,7 @@ async fn dispatch() -> http::service::Dispatch {
         registry: registry.clone(),
         shutdown: rx,
         first_segment_wait: Duration::from_secs(5),
+        gates: hlsd::logging::Gates::new(registry.clock(), Default::default()),
         metrics: Arc::new(hlsd::metrics::Metrics::new(registry)),
         auth,
     });

@@ -73,7 +73,9 @@ fn read_playlist(playlist: &str) -> (Option<(u64, u64)>, Vec<String>) {
 }
 
 fn position(uri: &str) -> Option<(u64, u64)> {
-    let stem = uri.strip_suffix(".ts").or_else(|| uri.strip_suffix(".m4s"))?;
+    let stem = uri
+        .strip_suffix(".ts")
+        .or_else(|| uri.strip_suffix(".m4s"))?;
     let (msn, index) = stem.rsplit('-').next()?.split_once('.')?;
     Some((msn.parse().ok()?, index.parse().ok()?))
 }
@@ -125,7 +127,9 @@ async fn viewer(
             }
         };
         counts.playlists.fetch_add(1, Ordering::Relaxed);
-        counts.bytes.fetch_add(playlist.len() as u64, Ordering::Relaxed);
+        counts
+            .bytes
+            .fetch_add(playlist.len() as u64, Ordering::Relaxed);
         if next.is_some() {
             latencies
                 .lock()
