@@ -321,3 +321,47 @@ async fn nginx_checks_signatures_and_shares_signed_answers() {
     drop(cache);
     server.stop().await;
 }
+
+/// A publisher behind the nginx configuration: with nginx's address in
+/// `limits.trusted_proxies` the origin sees the client `X-Forwarded-For` names (the
+/// rightmost hop nginx did not add itself); without it, nginx's own address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs nginx (scripts/test installs it)"]
+async fn nginx_forwards_the_publisher_address_to_a_trusting_origin() {
+    for trusted in [true, false] {
+        let mut c = config();
+        c.admin.token = Some("admin-token".into());
+        if trusted {
+            c.limits.trusted_proxies = vec!["127.0.0.1".parse().expect("an address")];
+        }
+        let server = TestServer::start(c).await;
+        let cache = Cache::nginx(server.addr, "").await;
+        let data = fixture(Fixture::Main);
+        let pusher = spawn_push(
+            cache.addr,
+            data.clone(),
+            Push::new("cam")
+                .paced(&data, MAIN_SECS)
+                .header("X-Forwarded-For", "198.51.100.7"),
+        );
+        let url = server.url("/api/feeds/cam");
+        let text = eventually(
+            Duration::from_secs(20),
+            "the publisher in /api/feeds",
+            || async {
+                let r = request("GET", &url, &[("authorization", "Bearer admin-token")]).await;
+                (r.status == 200 && r.text().contains("\"address\"")).then(|| r.text())
+            },
+        )
+        .await;
+        if trusted {
+            assert!(text.contains("\"198.51.100.7:0\""), "{text}");
+        } else {
+            assert!(text.contains("\"127.0.0.1:"), "{text}");
+            assert!(!text.contains("198.51.100.7"), "{text}");
+        }
+        pusher.abort();
+        drop(cache);
+        server.stop().await;
+    }
+}

@@ -101,6 +101,8 @@ async fn ingest(
     uri: &Uri,
     body: Body,
 ) -> Response {
+    let peer =
+        super::forwarded::client(peer, headers, &app.registry.config().limits.trusted_proxies);
     if from_browser(headers) {
         let span = info_span!("ingest", %peer);
         return span.in_scope(|| refuse(&app, HttpError::FromBrowser, Some(body)));

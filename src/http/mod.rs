@@ -3,6 +3,7 @@
 pub mod api;
 pub mod body;
 pub mod error;
+pub mod forwarded;
 pub mod ingest;
 pub mod lane;
 pub mod linger;
