@@ -12,15 +12,15 @@
 //! cannot rot.
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, Response, header};
 use hlsd::Config;
 use hlsd::http;
 use std::hint::black_box;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 use tower::{Layer, Service};
+
+#[path = "common/service.rs"]
+mod service;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -46,29 +46,7 @@ async fn dispatch() -> http::service::Dispatch {
     let mut config = Config::default();
     config.demo.enabled = false;
     config.feeds.linger = 3600.0;
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    // The sender must outlive the service: leak it.
-    std::mem::forget(_tx);
-    let auth = Arc::new(hlsd::ingest::auth::Auth::new(config.auth.clone()));
-    let registry = hlsd::feeds::Registry::new(Arc::new(config), hlsd::clock::Clock::new());
-    let app = Arc::new(http::AppState {
-        registry: registry.clone(),
-        shutdown: rx,
-        first_segment_wait: Duration::from_secs(5),
-        gates: hlsd::logging::Gates::new(registry.clock(), Default::default()),
-        metrics: Arc::new(hlsd::metrics::Metrics::new(registry)),
-        auth,
-    });
-    let mut svc = http::dispatch(app);
-    let data = hlsd::synth::Synth::default().build(250);
-    let mut req = Request::post("/ingest/cam")
-        .body(Body::from(data))
-        .expect("request");
-    let peer: SocketAddr = "127.0.0.1:9".parse().expect("address");
-    req.extensions_mut().insert(ConnectInfo(peer));
-    let res = svc.call(req).await.expect("infallible");
-    assert!(res.status().is_success(), "push: {}", res.status());
-    svc
+    service::with_feed(config).await
 }
 
 /// What a request carries: a player's usual headers, or those and what a browser player

@@ -8,14 +8,15 @@
 //! `cargo test` it runs a short smoke version so it cannot rot.
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use hlsd::Config;
 use hlsd::http::{self, signed};
 use std::hint::black_box;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower::Service;
+
+#[path = "common/service.rs"]
+mod service;
 
 const SECRET: &str = "bench-secret";
 
@@ -40,33 +41,6 @@ fn config(secret: bool) -> Config {
         });
     }
     c
-}
-
-/// The service of a server with `config`, with a 10 s feed `cam` pushed into it.
-async fn service(config: Config) -> http::service::Dispatch {
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    // The sender must outlive the service: leak it (one per server, two in all).
-    std::mem::forget(_tx);
-    let auth = Arc::new(hlsd::ingest::auth::Auth::new(config.auth.clone()));
-    let registry = hlsd::feeds::Registry::new(Arc::new(config), hlsd::clock::Clock::new());
-    let app = Arc::new(http::AppState {
-        registry: registry.clone(),
-        shutdown: rx,
-        first_segment_wait: Duration::from_secs(5),
-        gates: hlsd::logging::Gates::new(registry.clock(), Default::default()),
-        metrics: Arc::new(hlsd::metrics::Metrics::new(registry)),
-        auth,
-    });
-    let mut svc = http::dispatch(app);
-    let data = hlsd::synth::Synth::default().build(250);
-    let mut req = Request::post("/ingest/cam")
-        .body(Body::from(data))
-        .expect("request");
-    let peer: SocketAddr = "127.0.0.1:9".parse().expect("address");
-    req.extensions_mut().insert(ConnectInfo(peer));
-    let res = svc.call(req).await.expect("infallible");
-    assert!(res.status().is_success(), "push: {}", res.status());
-    svc
 }
 
 /// Nanoseconds per `f()`, best of `rounds` rounds of `calls`.
@@ -109,8 +83,8 @@ async fn run(calls: u32, rounds: u32) {
         let g = signed::gate(Some(&signer), black_box(&media), signed::unix_now);
         assert!(matches!(g, signed::Gate::Signed { .. }));
     });
-    let mut plain = service(config(false)).await;
-    let mut signed_svc = service(config(true)).await;
+    let mut plain = service::with_feed(config(false)).await;
+    let mut signed_svc = service::with_feed(config(true)).await;
     let plain_ns = time_get(&mut plain, "/live/cam/main/media.m3u8", calls, rounds).await;
     let signed_ns = time_get(&mut signed_svc, &media, calls, rounds).await;
     println!("signed::gate (parse, clock, HMAC-SHA256):  {gate:>7.0} ns");
