@@ -93,6 +93,41 @@ impl Cache {
     /// nginx with `deploy/nginx/hlsd.conf` (njs loaded for signed playback), its upstream
     /// pointed at `origin`, its playback secret `secret`.
     pub async fn nginx(origin: SocketAddr, secret: &str) -> Cache {
+        let conf = std::fs::read_to_string(deploy_dir().join("nginx/hlsd.conf")).expect("conf");
+        let conf = rewrite(
+            &conf,
+            "server 127.0.0.1:8080;",
+            &format!("server {origin};"),
+        );
+        let conf = rewrite(
+            &conf,
+            "js_path /etc/nginx/hlsd/;",
+            &format!("js_path {}/;", deploy_dir().join("nginx").display()),
+        );
+        let conf = rewrite(
+            &conf,
+            "js_var $hlsd_playback_secret \"\";",
+            &format!("js_var $hlsd_playback_secret \"{secret}\";"),
+        );
+        Cache::nginx_with(conf, "listen 127.0.0.1:8081;").await
+    }
+
+    /// nginx with `deploy/nginx/shard.conf`, its three origins replaced by `origins`.
+    pub async fn nginx_shards(origins: &[SocketAddr]) -> Cache {
+        assert_eq!(origins.len(), 3, "shard.conf lists three origins");
+        let mut conf =
+            std::fs::read_to_string(deploy_dir().join("nginx/shard.conf")).expect("conf");
+        for (i, origin) in origins.iter().enumerate() {
+            let listed = format!("server 10.0.0.{}:8080 ", i + 1);
+            conf = rewrite(&conf, &listed, &format!("server {origin} "));
+        }
+        Cache::nginx_with(conf, "listen 8080;").await
+    }
+
+    /// nginx running the `http`-level configuration `conf` (its `listen` line is
+    /// `listen`, moved to a free port; `/var/cache/nginx/hlsd` moved to a temporary
+    /// directory when present) inside a main configuration of its own.
+    async fn nginx_with(conf: String, listen: &str) -> Cache {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         // Workers may run as nobody when the test runs as root.
@@ -104,27 +139,10 @@ impl Cache {
             set_mode(&root.join(sub), 0o777);
         }
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let conf = std::fs::read_to_string(deploy_dir().join("nginx/hlsd.conf")).expect("conf");
-        let conf = rewrite(
-            &conf,
-            "server 127.0.0.1:8080;",
-            &format!("server {origin};"),
-        );
-        let conf = rewrite(&conf, "listen 127.0.0.1:8081;", &format!("listen {addr};"));
-        let conf = rewrite(
-            &conf,
+        let conf = rewrite(&conf, listen, &format!("listen {addr};"));
+        let conf = conf.replace(
             "/var/cache/nginx/hlsd",
             &root.join("cache").display().to_string(),
-        );
-        let conf = rewrite(
-            &conf,
-            "js_path /etc/nginx/hlsd/;",
-            &format!("js_path {}/;", deploy_dir().join("nginx").display()),
-        );
-        let conf = rewrite(
-            &conf,
-            "js_var $hlsd_playback_secret \"\";",
-            &format!("js_var $hlsd_playback_secret \"{secret}\";"),
         );
         std::fs::write(root.join("hlsd.conf"), conf).expect("write conf");
         let r = root.display();
