@@ -7,7 +7,6 @@ mod common;
 
 use common::caches::Cache;
 use common::*;
-use std::time::Duration;
 
 const FEEDS: usize = 10;
 
