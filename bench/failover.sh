@@ -74,7 +74,7 @@ token() { # the session token of the playlist through the router, or nothing
 }
 
 for ((r = 1; r <= ROUNDS; r++)); do
-  sleep 6
+  sleep 15
   old="$(token)"
   o="$(owner)"
   t0="$(date +%s.%N)"
