@@ -4,6 +4,7 @@ use super::*;
 use crate::synth::{self, Synth};
 use crate::ts::PACKET_SIZE;
 
+#[derive(Default)]
 struct Run {
     segments: Vec<Segment>,
     warnings: Vec<Warning>,
@@ -18,32 +19,17 @@ fn run(input: &[u8], chunk: usize, seg: f64) -> Run {
 }
 
 fn run_ll(input: &[u8], chunk: usize, seg: f64, part: f64) -> Run {
-    let mut s = Segmenter::new(SegmenterConfig::new(seg, None).with_parts(part, None));
-    let mut out = Run {
-        segments: vec![],
-        warnings: vec![],
-        td: None,
-        pt: None,
-        parts: vec![],
-    };
-    let drain = |s: &mut Segmenter, out: &mut Run| {
-        while let Some(ev) = s.poll_event() {
-            match ev {
-                Event::Segment(seg) => out.segments.push(seg),
-                Event::Warning(w) => out.warnings.push(w),
-                Event::TargetDuration(td) => {
-                    assert!(out.td.is_none(), "target duration fixed twice");
-                    out.td = Some(td);
-                }
-                Event::Program(_) | Event::MediaInfo(_) => {}
-                Event::Part(p) => out.parts.push((p.index, p.part)),
-                Event::PartTarget(pt) => {
-                    assert!(out.pt.is_none(), "part target fixed twice");
-                    out.pt = Some(pt);
-                }
-            }
-        }
-    };
+    run_cfg(
+        input,
+        chunk,
+        SegmenterConfig::new(seg, None).with_parts(part, None),
+    )
+}
+
+/// `input` pushed in chunks of `chunk` bytes into a segmenter with `cfg`.
+fn run_cfg(input: &[u8], chunk: usize, cfg: SegmenterConfig) -> Run {
+    let mut s = Segmenter::new(cfg);
+    let mut out = Run::default();
     for (i, c) in input.chunks(chunk).enumerate() {
         s.push(c, 1_000_000 + i as i64);
         drain(&mut s, &mut out);
@@ -51,6 +37,26 @@ fn run_ll(input: &[u8], chunk: usize, seg: f64, part: f64) -> Run {
     s.finish(2_000_000);
     drain(&mut s, &mut out);
     out
+}
+
+/// Moves the segmenter's pending events into `out`.
+fn drain(s: &mut Segmenter, out: &mut Run) {
+    while let Some(ev) = s.poll_event() {
+        match ev {
+            Event::Segment(seg) => out.segments.push(seg),
+            Event::Warning(w) => out.warnings.push(w),
+            Event::TargetDuration(td) => {
+                assert!(out.td.is_none(), "target duration fixed twice");
+                out.td = Some(td);
+            }
+            Event::Program(_) | Event::MediaInfo(_) => {}
+            Event::Part(p) => out.parts.push((p.index, p.part)),
+            Event::PartTarget(pt) => {
+                assert!(out.pt.is_none(), "part target fixed twice");
+                out.pt = Some(pt);
+            }
+        }
+    }
 }
 
 fn secs(segments: &[Segment]) -> Vec<f64> {

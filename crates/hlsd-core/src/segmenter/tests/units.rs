@@ -24,33 +24,10 @@ fn cuts(r: &Run) -> Cuts {
         .collect()
 }
 
-fn drain(s: &mut Segmenter, out: &mut Run) {
-    while let Some(ev) = s.poll_event() {
-        match ev {
-            Event::Segment(seg) => out.segments.push(seg),
-            Event::Warning(w) => out.warnings.push(w),
-            Event::TargetDuration(td) => out.td = Some(td),
-            Event::PartTarget(pt) => out.pt = Some(pt),
-            Event::Part(p) => out.parts.push((p.index, p.part)),
-            Event::Program(_) | Event::MediaInfo(_) => {}
-        }
-    }
-}
-
-fn empty_run() -> Run {
-    Run {
-        segments: vec![],
-        warnings: vec![],
-        td: None,
-        pt: None,
-        parts: vec![],
-    }
-}
-
 fn run_units(s: &Synth, n: usize, seg: f64, part: f64) -> Run {
     let mut seg_ = Segmenter::new(SegmenterConfig::new(seg, None).with_parts(part, None));
     seg_.set_tracks(&s.tracks()).unwrap();
-    let mut out = empty_run();
+    let mut out = Run::default();
     for (i, au) in s.access_units(n).into_iter().enumerate() {
         seg_.push_access_unit(au, 1_000_000 + i as i64).unwrap();
         drain(&mut seg_, &mut out);
@@ -63,15 +40,7 @@ fn run_units(s: &Synth, n: usize, seg: f64, part: f64) -> Run {
 fn run_ts_units(input: &[u8], chunk: usize, seg: f64, part: f64) -> Run {
     let mut cfg = SegmenterConfig::new(seg, None).with_parts(part, None);
     cfg.access_units = true;
-    let mut s = Segmenter::new(cfg);
-    let mut out = empty_run();
-    for (i, c) in input.chunks(chunk).enumerate() {
-        s.push(c, 1_000_000 + i as i64);
-        drain(&mut s, &mut out);
-    }
-    s.finish(2_000_000);
-    drain(&mut s, &mut out);
-    out
+    run_cfg(input, chunk, cfg)
 }
 
 /// Every unit of a run's segments, part by part.
