@@ -8,6 +8,7 @@ pub mod config;
 pub mod hevc;
 pub mod info;
 pub mod nal;
+pub mod prefix;
 pub mod sniff;
 
 pub use config::CodecConfig;

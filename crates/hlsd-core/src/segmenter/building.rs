@@ -5,6 +5,7 @@
 use super::arena::{PartArena, PartBytes};
 use super::units::AccessUnit;
 use crate::ts::Ts;
+use crate::ts::muxer::TsSink;
 use crate::ts::psi_writer::PsiWriter;
 use std::sync::Arc;
 
@@ -55,6 +56,13 @@ impl Segment {
     }
 }
 
+/// Access-unit input is muxed straight into the part being built.
+impl TsSink for Building {
+    fn put(&mut self, bytes: &[u8]) {
+        self.arena.append(bytes);
+    }
+}
+
 /// What a part event says about the segment the part belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentHead {
@@ -71,23 +79,19 @@ pub(super) struct Building {
     arena: PartArena,
     part_start: Ts,
     part_independent: bool,
-    /// Bytes of the finished parts, and of the access units taken (access-unit input).
+    /// Bytes of the finished parts.
     done_bytes: usize,
     /// Access units of the part being built, when they are kept.
     units: Option<Vec<AccessUnit>>,
-    /// Access units count towards the size (access-unit input: there are no packets).
-    count_units: bool,
 }
 
 impl Building {
-    /// A segment whose parts open with `psi` (TS input), or with nothing; `units` keeps the
-    /// access units given, and `count_units` counts their bytes as the segment's size.
+    /// A segment whose parts open with `psi`; `units` keeps the access units given.
     pub fn new(
         head: SegmentHead,
         psi: Option<&mut PsiWriter>,
         mut arena: PartArena,
         units: bool,
-        count_units: bool,
     ) -> Self {
         if let Some(psi) = psi {
             arena.append_psi(psi);
@@ -100,16 +104,12 @@ impl Building {
             arena,
             done_bytes: 0,
             units: units.then(Vec::new),
-            count_units,
         }
     }
 
     /// Adds an access unit to the part being built (dropped when units are not kept).
     pub fn push_unit(&mut self, au: AccessUnit) {
         if let Some(units) = &mut self.units {
-            if self.count_units {
-                self.done_bytes += au.data.len();
-            }
             units.push(au);
         }
     }

@@ -255,7 +255,7 @@ impl Core {
     }
 
     pub(super) fn open(&mut self, dts: Ts, independent: bool, discontinuity: bool) {
-        if self.psi.is_none() && !self.unit_input {
+        if self.psi.is_none() {
             return;
         }
         let anchor = *self.anchor_ms.get_or_insert(self.now_ms);
@@ -266,13 +266,7 @@ impl Core {
             pdt_ms: anchor + self.served.0 / 90,
         };
         let arena = std::mem::take(&mut self.arena);
-        self.cur = Some(Building::new(
-            head,
-            self.psi.as_mut(),
-            arena,
-            self.units_on,
-            self.unit_input,
-        ));
+        self.cur = Some(Building::new(head, self.psi.as_mut(), arena, self.units_on));
     }
 
     pub(super) fn close(&mut self, duration: Ts) {

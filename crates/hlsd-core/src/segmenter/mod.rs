@@ -15,6 +15,7 @@ mod info;
 mod parts;
 mod reassembly;
 mod unit_input;
+mod unit_mux;
 mod units;
 
 use crate::codec::{FrameKind, MediaInfo, SliceScanner};
@@ -32,6 +33,8 @@ use info::{InfoChange, InfoTracker};
 pub use parts::PartSizes;
 use reassembly::Reassembly;
 use std::collections::VecDeque;
+use unit_mux::UnitMux;
+pub use unit_mux::{UNIT_FIRST_PID, UNIT_PMT_PID};
 use units::UnitTracks;
 pub use units::{AccessUnit, AccessUnitError, AudioFrames, Track, TrackCodec};
 
@@ -97,9 +100,10 @@ struct Core {
     units_on: bool,
     /// PES reassembly into access units (TS input with `cfg.access_units`).
     reasm: Option<Reassembly>,
-    /// Fed access units (`Segmenter::push_access_unit`), on these tracks.
+    /// Fed access units (`Segmenter::push_access_unit`), on these tracks, muxed into TS.
     unit_input: bool,
     unit_tracks: UnitTracks,
+    unit_mux: UnitMux,
 }
 
 /// A timeline frame whose kind is not known yet: its first packets (and any other packets
@@ -152,6 +156,7 @@ impl Segmenter {
                 stats: SegmenterStats::default(),
                 unit_input: false,
                 unit_tracks: UnitTracks::default(),
+                unit_mux: UnitMux::default(),
             },
         }
     }

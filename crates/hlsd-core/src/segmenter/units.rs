@@ -1,6 +1,6 @@
-//! Access units: the frames of a publish, container-neutral, as an fMP4 packager (or a TS
-//! muxer for inputs that bring no TS) needs them. With `SegmenterConfig::access_units` on,
-//! every finished [`Part`](super::Part) carries the units it contains; access-unit input
+//! Access units: the frames of a publish, container-neutral, as an fMP4 packager (or the TS
+//! muxer for input that brings no TS, `unit_mux`) needs them. With
+//! `SegmenterConfig::access_units` on, every finished [`Part`](super::Part) carries the units it contains; access-unit input
 //! ([`Segmenter::push_access_unit`](super::Segmenter::push_access_unit)) always does.
 
 use crate::codec::{AudioCodec, CodecConfig, VideoCodec};
@@ -43,9 +43,11 @@ pub struct AccessUnit {
     pub pts: Ts,
     /// A random access point (IDR / IRAP); every audio unit is one.
     pub key: bool,
-    /// Video: the Annex B access unit as received (AUD, parameter sets and SEI included).
-    /// Audio: the PES payload as received (ADTS frames for AAC, MPEG audio frames, AC-3
-    /// syncframes).
+    /// Video: the Annex B access unit as received (AUD, parameter sets and SEI included);
+    /// access-unit input must give Annex B too (RTMP's AVCC/HVCC length prefixes are
+    /// converted before). Audio: the PES payload as received (ADTS frames for AAC, MPEG
+    /// audio frames, AC-3 syncframes); access-unit input may also give one raw AAC frame,
+    /// whose ADTS header the TS muxer writes from `config`.
     pub data: Bytes,
     /// Audio only, when the frames could be counted (AAC in ADTS); MPEG audio and AC-3
     /// frames are not counted yet.
@@ -79,6 +81,18 @@ pub enum AccessUnitError {
     UnknownTrack(u16),
     #[error("no tracks declared")]
     NoTracks,
+    #[error("empty access unit on track {track}")]
+    Empty { track: u16 },
+    #[error("access unit on track {track} is not of the track's codec")]
+    CodecMismatch { track: u16 },
+    #[error("access unit on track {track} has PTS {pts:?} before its DTS {dts:?}")]
+    PtsBeforeDts { track: u16, pts: Ts, dts: Ts },
+    #[error("DTS went back on track {track}, from {last:?} to {dts:?}")]
+    Backwards { track: u16, last: Ts, dts: Ts },
+    #[error("raw AAC on track {track} without an AudioSpecificConfig ADTS can carry")]
+    NoAdtsHeader { track: u16 },
+    #[error("audio access unit of {bytes} bytes on track {track} does not fit one PES")]
+    TooLong { track: u16, bytes: usize },
 }
 
 /// The tracks of access-unit input and which one is the timeline: the first video track,

@@ -4,8 +4,10 @@
 pub mod continuity;
 pub mod crc;
 pub mod framer;
+pub mod muxer;
 pub mod packet;
 pub mod pes;
+pub mod pes_writer;
 pub mod programs;
 pub mod psi;
 pub mod psi_writer;

@@ -75,6 +75,22 @@ impl<'buf> Packet<'buf> {
             .is_some_and(|flags| flags & 0x40 != 0)
     }
 
+    /// The base of the program_clock_reference (90 kHz, 33 bits) of the adaptation field.
+    pub fn pcr(&self) -> Option<u64> {
+        let af = self.adaptation_field()?;
+        if af.first()? & 0x10 == 0 {
+            return None;
+        }
+        let b = af.get(1..6)?;
+        Some(
+            u64::from(b[0]) << 25
+                | u64::from(b[1]) << 17
+                | u64::from(b[2]) << 9
+                | u64::from(b[3]) << 1
+                | u64::from(b[4] >> 7),
+        )
+    }
+
     /// The payload bytes, or `None` when the packet carries none or its adaptation field
     /// length is impossible.
     pub fn payload(&self) -> Option<&'buf [u8]> {

@@ -547,4 +547,5 @@ fn media_time_does_not_count_steps_back_twice() {
 }
 
 mod parts;
+mod unit_mux;
 mod units;

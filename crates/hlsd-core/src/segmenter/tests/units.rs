@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 /// A run's cuts: per segment its start, duration, flags and parts (start, duration,
 /// independent).
-type Cuts = Vec<(Ts, Ts, bool, bool, Vec<(Ts, Ts, bool)>)>;
+pub(super) type Cuts = Vec<(Ts, Ts, bool, bool, Vec<(Ts, Ts, bool)>)>;
 
-fn cuts(r: &Run) -> Cuts {
+pub(super) fn cuts(r: &Run) -> Cuts {
     r.segments
         .iter()
         .map(|s| {
@@ -24,7 +24,7 @@ fn cuts(r: &Run) -> Cuts {
         .collect()
 }
 
-fn run_units(s: &Synth, n: usize, seg: f64, part: f64) -> Run {
+pub(super) fn run_units(s: &Synth, n: usize, seg: f64, part: f64) -> Run {
     let mut seg_ = Segmenter::new(SegmenterConfig::new(seg, None).with_parts(part, None));
     seg_.set_tracks(&s.tracks()).unwrap();
     let mut out = Run::default();
@@ -37,14 +37,14 @@ fn run_units(s: &Synth, n: usize, seg: f64, part: f64) -> Run {
     out
 }
 
-fn run_ts_units(input: &[u8], chunk: usize, seg: f64, part: f64) -> Run {
+pub(super) fn run_ts_units(input: &[u8], chunk: usize, seg: f64, part: f64) -> Run {
     let mut cfg = SegmenterConfig::new(seg, None).with_parts(part, None);
     cfg.access_units = true;
     run_cfg(input, chunk, cfg)
 }
 
 /// Every unit of a run's segments, part by part.
-fn units(r: &Run) -> Vec<Vec<AccessUnit>> {
+pub(super) fn units(r: &Run) -> Vec<Vec<AccessUnit>> {
     r.segments
         .iter()
         .flat_map(|s| &s.parts)
@@ -105,7 +105,7 @@ fn check_video_placement(r: &Run, what: &str) {
 }
 
 /// Streams that exercise each cutting rule.
-fn streams() -> Vec<(&'static str, Synth, usize)> {
+pub(super) fn streams() -> Vec<(&'static str, Synth, usize)> {
     vec![
         ("plain", Synth::default(), 250),
         (
@@ -174,7 +174,7 @@ fn access_unit_input_cuts_segments_parts_and_discontinuities() {
         "{:?}",
         r.warnings
     );
-    // 0.25 s parts of 6 or 7 frames (PART-TARGET 7 frames), no TS bytes.
+    // 0.25 s parts of 6 or 7 frames (PART-TARGET 7 frames), with TS bytes (`unit_mux`).
     let pt = r.pt.expect("a part target");
     assert_eq!(pt, Ts(7 * 3601));
     for (k, seg) in r.segments.iter().enumerate() {
@@ -182,7 +182,7 @@ fn access_unit_input_cuts_segments_parts_and_discontinuities() {
         for p in &seg.parts {
             assert_eq!(p.start, at, "segment {k}: parts are contiguous");
             assert!(p.duration <= pt, "segment {k}: part over PART-TARGET");
-            assert!(p.data.is_empty(), "no TS for access-unit input");
+            assert!(!p.data.is_empty(), "access-unit input is muxed into TS");
             at = at + p.duration;
         }
         assert_eq!(at, seg.start + seg.duration);

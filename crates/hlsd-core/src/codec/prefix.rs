@@ -1,0 +1,204 @@
+//! What an access unit needs in front of it to be decoded on its own from TS: a video
+//! keyframe without in-band parameter sets gets them from its track's configuration (an
+//! H.264 one an access unit delimiter first, as Apple's HLS authoring rules want), and a raw
+//! AAC frame gets an ADTS header (ISO/IEC 14496-3 §1.A.2) from its AudioSpecificConfig.
+
+use super::VideoCodec;
+use super::config::CodecConfig;
+
+/// An H.264 access unit delimiter (primary_pic_type 7: any slice type).
+const H264_AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// NAL unit type of the header byte(s) at `at`.
+fn nal_type(codec: VideoCodec, header: u8) -> u8 {
+    match codec {
+        VideoCodec::H264 => header & 0x1F,
+        VideoCodec::H265 => (header >> 1) & 0x3F,
+    }
+}
+
+/// Where the next start code (`00 00 01`) at or after `from` begins, and where its NAL
+/// unit's header is.
+fn next_start(au: &[u8], from: usize) -> Option<(usize, usize)> {
+    let i = memchr::memmem::find(au.get(from..)?, &[0, 0, 1])?;
+    Some((from + i, from + i + 3))
+}
+
+/// For a keyframe `au` (Annex B) with no SPS before its first slice: where to insert the
+/// parameter sets of `config` (after a leading access unit delimiter, else at 0) and the
+/// bytes to insert (start codes included). `None` when the unit has its own SPS or the
+/// configuration has none.
+pub fn parameter_sets(
+    codec: VideoCodec,
+    au: &[u8],
+    config: Option<&CodecConfig>,
+) -> Option<(usize, Vec<u8>)> {
+    let Some(CodecConfig::Video {
+        codec: c,
+        vps,
+        sps,
+        pps,
+    }) = config
+    else {
+        return None;
+    };
+    if *c != codec || sps.is_empty() {
+        return None;
+    }
+    let (sps_type, aud_type) = match codec {
+        VideoCodec::H264 => (7, 9),
+        VideoCodec::H265 => (33, 35),
+    };
+    let is_slice = |t: u8| match codec {
+        VideoCodec::H264 => (1..=5).contains(&t),
+        VideoCodec::H265 => t <= 31,
+    };
+    let mut at = 0;
+    let mut insert = None;
+    let mut first = true;
+    while let Some((_, header)) = next_start(au, at) {
+        let Some(&h) = au.get(header) else { break };
+        let t = nal_type(codec, h);
+        if t == sps_type {
+            return None;
+        }
+        if is_slice(t) {
+            break;
+        }
+        at = header + 1;
+        if first && t == aud_type {
+            // After the delimiter: up to the next start code, its leading zero included.
+            insert = Some(match next_start(au, at) {
+                Some((s, _)) if s > at && au[s - 1] == 0 => s - 1,
+                Some((s, _)) => s,
+                None => au.len(),
+            });
+        }
+        first = false;
+    }
+    let mut out = Vec::with_capacity(64);
+    if insert.is_none() && codec == VideoCodec::H264 {
+        out.extend_from_slice(&H264_AUD);
+    }
+    for set in vps.iter().chain(sps).chain(pps) {
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(set);
+    }
+    Some((insert.unwrap_or(0), out))
+}
+
+/// The unit starts with an ADTS header (syncword, layer 0).
+pub fn is_adts(es: &[u8]) -> bool {
+    es.len() >= 7 && es[0] == 0xFF && es[1] & 0xF6 == 0xF0
+}
+
+/// The ADTS header for one raw AAC frame of `frame_len` bytes, from a 2-byte
+/// AudioSpecificConfig; `None` when ADTS cannot say it (object types above 4, an explicit
+/// sampling frequency, or a frame over 8 KiB).
+pub fn adts_header(asc: &[u8], frame_len: usize) -> Option<[u8; 7]> {
+    let (&a, &b) = (asc.first()?, asc.get(1)?);
+    let object_type = a >> 3;
+    let rate = (a & 7) << 1 | b >> 7;
+    let channels = (b >> 3) & 0x0F;
+    if !(1..=4).contains(&object_type) || rate > 12 || channels > 7 {
+        return None;
+    }
+    let len = frame_len + 7;
+    if len > 0x1FFF {
+        return None;
+    }
+    Some([
+        0xFF,
+        0xF1,
+        (object_type - 1) << 6 | rate << 2 | channels >> 2,
+        (channels & 3) << 6 | (len >> 11) as u8,
+        (len >> 3) as u8,
+        ((len & 7) as u8) << 5 | 0x1F,
+        0xFC,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::config::{audio_config, video_config};
+    use crate::codec::{AudioCodec, VideoCodec};
+    use bytes::Bytes;
+
+    fn h264_config() -> CodecConfig {
+        CodecConfig::Video {
+            codec: VideoCodec::H264,
+            vps: vec![],
+            sps: vec![Bytes::from_static(crate::synth::SPS_1280X720_HIGH)],
+            pps: vec![Bytes::from_static(crate::synth::PPS)],
+        }
+    }
+
+    fn spliced(au: &[u8], at: usize, add: &[u8]) -> Vec<u8> {
+        [&au[..at], add, &au[at..]].concat()
+    }
+
+    #[test]
+    fn h264_keyframe_gets_aud_and_parameter_sets() {
+        let cfg = h264_config();
+        // No AUD: AUD, SPS, PPS in front.
+        let idr = [0, 0, 0, 1, 0x65, 0x88, 1, 2, 3];
+        let (at, add) = parameter_sets(VideoCodec::H264, &idr, Some(&cfg)).unwrap();
+        let out = spliced(&idr, at, &add);
+        assert_eq!(at, 0);
+        assert_eq!(&out[..6], &H264_AUD);
+        assert_eq!(video_config(VideoCodec::H264, &out), Some(cfg.clone()));
+        assert!(out.ends_with(&idr));
+        // An AUD first: the sets go after it.
+        let with_aud = [
+            0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x06, 5, 0, 0, 1, 0x65, 0x88,
+        ];
+        let (at, add) = parameter_sets(VideoCodec::H264, &with_aud, Some(&cfg)).unwrap();
+        assert_eq!(at, 6);
+        let out = spliced(&with_aud, at, &add);
+        assert_eq!(out.iter().filter(|&&b| b == 0x09).count(), 1, "one AUD");
+        assert_eq!(video_config(VideoCodec::H264, &out), Some(cfg.clone()));
+        // Its own SPS, or no configuration: nothing to add.
+        let own = spliced(&idr, 0, &add);
+        assert_eq!(parameter_sets(VideoCodec::H264, &own, Some(&cfg)), None);
+        assert_eq!(parameter_sets(VideoCodec::H264, &idr, None), None);
+    }
+
+    #[test]
+    fn hevc_keyframe_gets_vps_sps_pps_after_its_aud() {
+        let cfg = CodecConfig::Video {
+            codec: VideoCodec::H265,
+            vps: vec![Bytes::from_static(&[0x40, 0x01, 0xAA])],
+            sps: vec![Bytes::from_static(&[0x42, 0x01, 0xBB])],
+            pps: vec![Bytes::from_static(&[0x44, 0x01, 0xCC])],
+        };
+        let cra = [0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 1, 0x2A, 0x01, 0xDD];
+        let (at, add) = parameter_sets(VideoCodec::H265, &cra, Some(&cfg)).unwrap();
+        assert_eq!(at, 6);
+        let out = spliced(&cra, at, &add);
+        assert_eq!(video_config(VideoCodec::H265, &out), Some(cfg.clone()));
+        // No AUD: none is added for H.265.
+        let (at, add) = parameter_sets(VideoCodec::H265, &cra[6..], Some(&cfg)).unwrap();
+        assert_eq!((at, add.len()), (0, 3 * 7));
+        // The wrong codec's configuration is not used.
+        assert_eq!(parameter_sets(VideoCodec::H264, &cra, Some(&cfg)), None);
+    }
+
+    #[test]
+    fn adts_header_from_audio_specific_config() {
+        // The fixture's own header says what ours must say.
+        let adts = include_bytes!("fixtures/aac_lc_44100_stereo.aac");
+        let Ok(CodecConfig::Audio { specific, .. }) = audio_config(AudioCodec::Aac, adts) else {
+            panic!("config")
+        };
+        let len =
+            usize::from(adts[3] & 3) << 11 | usize::from(adts[4]) << 3 | usize::from(adts[5] >> 5);
+        let h = adts_header(&specific, len - 7).unwrap();
+        assert!(is_adts(&h));
+        assert_eq!(h[..6], adts[..6]);
+        assert!(!is_adts(&adts[7..]));
+        assert_eq!(adts_header(&specific, 9000), None);
+        assert_eq!(adts_header(&[0xF8, 0], 10), None, "object type 31");
+    }
+}
