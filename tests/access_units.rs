@@ -1,9 +1,11 @@
 //! Access units out of a real encode (`SegmenterConfig::access_units`), against ffprobe's
-//! packets of the same file: H.264 with B-frames and AAC made by ffmpeg. Needs ffmpeg and
-//! ffprobe (run with --include-ignored).
+//! packets of the same file: H.264 with B-frames and AAC made by ffmpeg (the shared
+//! `Fixture::Main`). Needs ffmpeg and ffprobe (run with --include-ignored).
 
+mod common;
+
+use common::{Fixture, ProbePacket, fixture, fixture_path, probe_packets};
 use hlsd::segmenter::{AccessUnit, Event, Segmenter, SegmenterConfig};
-use std::process::Command;
 
 /// Every access unit the segmenter hands out with its parts, the TS fed in `chunk`s.
 fn units(ts: &[u8], chunk: usize) -> Vec<AccessUnit> {
@@ -32,41 +34,8 @@ fn units(ts: &[u8], chunk: usize) -> Vec<AccessUnit> {
 #[test]
 #[ignore = "needs ffmpeg and ffprobe"]
 fn access_units_match_ffprobe_packets() {
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("clip.ts");
-    let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=320x240:rate=25")
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t",
-            "6",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-bf",
-            "2",
-        ])
-        .args(["-g", "25", "-c:a", "aac", "-b:a", "64k", "-f", "mpegts"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg")
-        .success();
-    assert!(ok, "ffmpeg failed");
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries"])
-        .args(["packet=stream_index,pts,dts,flags,size", "-of", "csv=p=0"])
-        .arg(&clip)
-        .output()
-        .expect("ffprobe");
-    assert!(probe.status.success());
-    // stream_index, pts, dts, size, flags
-    let packets: Vec<Vec<String>> = String::from_utf8_lossy(&probe.stdout)
-        .lines()
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect();
-    let ts = std::fs::read(&clip).unwrap();
+    let ts = fixture(Fixture::Main);
+    let packets = probe_packets(&fixture_path(Fixture::Main));
     let got = units(&ts, 7 * 188 + 5);
     assert_eq!(
         got.iter().map(|u| (u.dts, u.key)).collect::<Vec<_>>(),
@@ -82,8 +51,8 @@ fn access_units_match_ffprobe_packets() {
         .collect();
     let want: Vec<String> = packets
         .iter()
-        .filter(|p| p[0] == "0")
-        .map(|p| format!("{},{},{},{}", p[1], p[2], p[3], p[4].contains('K')))
+        .filter(|p| p.stream == 0)
+        .map(|p| format!("{},{},{},{}", p.pts, p.dts, p.size, p.key))
         .collect();
     assert!(
         video
@@ -99,11 +68,8 @@ fn access_units_match_ffprobe_packets() {
         .map(|u| u.frames.expect("AAC frames").count)
         .sum();
     let bytes: usize = audio.iter().map(|u| u.data.len()).sum();
-    let want_audio: Vec<&Vec<String>> = packets.iter().filter(|p| p[0] == "1").collect();
-    let want_bytes: usize = want_audio
-        .iter()
-        .map(|p| p[3].parse::<usize>().unwrap())
-        .sum();
+    let want_audio: Vec<&ProbePacket> = packets.iter().filter(|p| p.stream == 1).collect();
+    let want_bytes: usize = want_audio.iter().map(|p| p.size).sum();
     assert_eq!((frames as usize, bytes), (want_audio.len(), want_bytes));
-    assert_eq!(audio[0].pts.0.to_string(), want_audio[0][1]);
+    assert_eq!(audio[0].pts.0, want_audio[0].pts);
 }

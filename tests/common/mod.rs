@@ -162,12 +162,14 @@ pub enum Fixture {
     PtsWrap,
     /// Two 4 s clips concatenated byte-wise; the second starts 30 s later.
     TimestampJump,
+    /// 6 s, 320x240 H.265 (libx265) 25 fps, GOP 25, 2 B-frames, AAC 48 kHz.
+    Hevc,
 }
 
 /// Keyframe times of [`Fixture::IrregularGop`] (multiples of the 40 ms frame duration).
 pub const IRREGULAR_KEYFRAMES: [f64; 7] = [0.0, 0.6, 2.92, 3.32, 5.52, 5.92, 8.0];
 
-const ALL_FIXTURES: usize = 7;
+const ALL_FIXTURES: usize = 8;
 static FIXTURES: [OnceLock<(PathBuf, &'static [u8])>; ALL_FIXTURES] =
     [const { OnceLock::new() }; ALL_FIXTURES];
 
@@ -226,6 +228,13 @@ fn make_fixture(f: Fixture) -> Vec<u8> {
         Fixture::PtsWrap => {
             let mut a = video_args(8, 25);
             a.extend(["-output_ts_offset".into(), "95440".into()]);
+            vec![a]
+        }
+        Fixture::Hevc => {
+            let mut a = video_args(6, 25);
+            let at = a.iter().position(|x| x == "libx264").unwrap();
+            a[at] = "libx265".into();
+            a.extend(["-x265-params".into(), "log-level=error".into()]);
             vec![a]
         }
         Fixture::TimestampJump => {
@@ -1036,6 +1045,47 @@ pub async fn assert_decodes(data: &[u8], what: &str) -> (u64, u64) {
         "{what}: ffprobe decoded no frame; stderr: {stderr}"
     );
     frames
+}
+
+/// One packet as `ffprobe -show_packets` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbePacket {
+    pub stream: u32,
+    pub pts: i64,
+    pub dts: i64,
+    pub size: usize,
+    pub key: bool,
+}
+
+/// The packets of a file in demux order (`ffprobe -show_packets`), blocking.
+pub fn probe_packets(path: &Path) -> Vec<ProbePacket> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args(["packet=stream_index,pts,dts,size,flags", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // stream_index, pts, dts, size, flags (the order ffprobe writes them in).
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let n = |i: usize| f[i].parse::<i64>().unwrap_or_else(|_| panic!("{l}"));
+            ProbePacket {
+                stream: n(0) as u32,
+                pts: n(1),
+                dts: n(2),
+                size: n(3) as usize,
+                key: f[4].contains('K'),
+            }
+        })
+        .collect()
 }
 
 /// The duration ffprobe gives a buffer (format duration).
