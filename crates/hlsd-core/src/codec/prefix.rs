@@ -1,13 +1,16 @@
-//! What an access unit needs in front of it to be decoded on its own from TS: a video
-//! keyframe without in-band parameter sets gets them from its track's configuration (an
-//! H.264 one an access unit delimiter first, as Apple's HLS authoring rules want), and a raw
-//! AAC frame gets an ADTS header (ISO/IEC 14496-3 §1.A.2) from its AudioSpecificConfig.
+//! What an access unit needs in front of it to be carried in TS and decoded on its own: a
+//! video unit without an access unit delimiter gets one (as ffmpeg writes it, and as
+//! Apple's HLS authoring rules want), a keyframe without in-band parameter sets gets them
+//! from its track's configuration, and a raw AAC frame gets an ADTS header
+//! (ISO/IEC 14496-3 §1.A.2) from its AudioSpecificConfig.
 
 use super::VideoCodec;
 use super::config::CodecConfig;
 
-/// An H.264 access unit delimiter (primary_pic_type 7: any slice type).
+/// Access unit delimiters as ffmpeg writes them: H.264 primary_pic_type 7, H.265
+/// pic_type 2 (any slice type).
 const H264_AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
+const H265_AUD: [u8; 7] = [0, 0, 0, 1, 0x46, 0x01, 0x50];
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
 
 /// NAL unit type of the header byte(s) at `at`.
@@ -25,67 +28,93 @@ fn next_start(au: &[u8], from: usize) -> Option<(usize, usize)> {
     Some((from + i, from + i + 3))
 }
 
-/// For a keyframe `au` (Annex B) with no SPS before its first slice: where to insert the
-/// parameter sets of `config` (after a leading access unit delimiter, else at 0) and the
-/// bytes to insert (start codes included). `None` when the unit has its own SPS or the
-/// configuration has none.
-pub fn parameter_sets(
+/// What goes into a video access unit (Annex B) for TS: an access unit delimiter first
+/// when it has none (each AVC and HEVC access unit in TS carries one, ISO/IEC 13818-1
+/// §2.14.1, §2.17.1), and for a keyframe with no SPS before its first slice the parameter
+/// sets of its configuration, after the delimiter.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VideoPrefix {
+    /// Where in the unit the bytes go: after its own delimiter, else 0.
+    pub at: usize,
+    /// A delimiter, when the unit has none.
+    pub aud: &'static [u8],
+    /// Parameter sets with start codes, when a keyframe lacks them and the configuration
+    /// has them.
+    pub sets: Vec<u8>,
+}
+
+impl VideoPrefix {
+    /// Bytes added.
+    pub fn len(&self) -> usize {
+        self.aud.len() + self.sets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What `au` needs (see [`VideoPrefix`]); only a keyframe is read past its first NAL unit.
+pub fn video_prefix(
     codec: VideoCodec,
     au: &[u8],
+    key: bool,
     config: Option<&CodecConfig>,
-) -> Option<(usize, Vec<u8>)> {
-    let Some(CodecConfig::Video {
-        codec: c,
-        vps,
-        sps,
-        pps,
-    }) = config
-    else {
-        return None;
-    };
-    if *c != codec || sps.is_empty() {
-        return None;
-    }
-    let (sps_type, aud_type) = match codec {
-        VideoCodec::H264 => (7, 9),
-        VideoCodec::H265 => (33, 35),
+) -> VideoPrefix {
+    let (sps_type, aud_type, aud): (u8, u8, &'static [u8]) = match codec {
+        VideoCodec::H264 => (7, 9, &H264_AUD),
+        VideoCodec::H265 => (33, 35, &H265_AUD),
     };
     let is_slice = |t: u8| match codec {
         VideoCodec::H264 => (1..=5).contains(&t),
         VideoCodec::H265 => t <= 31,
     };
+    let mut out = VideoPrefix {
+        aud,
+        ..VideoPrefix::default()
+    };
     let mut at = 0;
-    let mut insert = None;
     let mut first = true;
+    let mut has_sps = false;
     while let Some((_, header)) = next_start(au, at) {
         let Some(&h) = au.get(header) else { break };
         let t = nal_type(codec, h);
-        if t == sps_type {
-            return None;
-        }
-        if is_slice(t) {
-            break;
-        }
         at = header + 1;
         if first && t == aud_type {
             // After the delimiter: up to the next start code, its leading zero included.
-            insert = Some(match next_start(au, at) {
+            out.aud = &[];
+            out.at = match next_start(au, at) {
                 Some((s, _)) if s > at && au[s - 1] == 0 => s - 1,
                 Some((s, _)) => s,
                 None => au.len(),
-            });
+            };
         }
         first = false;
+        if !key || is_slice(t) {
+            break;
+        }
+        if t == sps_type {
+            has_sps = true;
+            break;
+        }
     }
-    let mut out = Vec::with_capacity(64);
-    if insert.is_none() && codec == VideoCodec::H264 {
-        out.extend_from_slice(&H264_AUD);
+    if key
+        && !has_sps
+        && let Some(CodecConfig::Video {
+            codec: c,
+            vps,
+            sps,
+            pps,
+        }) = config
+        && *c == codec
+        && !sps.is_empty()
+    {
+        for set in vps.iter().chain(sps).chain(pps) {
+            out.sets.extend_from_slice(&START_CODE);
+            out.sets.extend_from_slice(set);
+        }
     }
-    for set in vps.iter().chain(sps).chain(pps) {
-        out.extend_from_slice(&START_CODE);
-        out.extend_from_slice(set);
-    }
-    Some((insert.unwrap_or(0), out))
+    out
 }
 
 /// The unit starts with an ADTS header (syncword, layer 0).
@@ -135,34 +164,39 @@ mod tests {
         }
     }
 
-    fn spliced(au: &[u8], at: usize, add: &[u8]) -> Vec<u8> {
-        [&au[..at], add, &au[at..]].concat()
+    fn spliced(au: &[u8], p: &VideoPrefix) -> Vec<u8> {
+        [&au[..p.at], p.aud, &p.sets, &au[p.at..]].concat()
     }
 
     #[test]
-    fn h264_keyframe_gets_aud_and_parameter_sets() {
+    fn h264_units_get_an_aud_and_keyframes_parameter_sets() {
         let cfg = h264_config();
         // No AUD: AUD, SPS, PPS in front.
         let idr = [0, 0, 0, 1, 0x65, 0x88, 1, 2, 3];
-        let (at, add) = parameter_sets(VideoCodec::H264, &idr, Some(&cfg)).unwrap();
-        let out = spliced(&idr, at, &add);
-        assert_eq!(at, 0);
+        let p = video_prefix(VideoCodec::H264, &idr, true, Some(&cfg));
+        let out = spliced(&idr, &p);
+        assert_eq!(p.at, 0);
         assert_eq!(&out[..6], &H264_AUD);
         assert_eq!(video_config(VideoCodec::H264, &out), Some(cfg.clone()));
         assert!(out.ends_with(&idr));
+        let complete = out;
         // An AUD first: the sets go after it.
         let with_aud = [
             0, 0, 0, 1, 0x09, 0xF0, 0, 0, 0, 1, 0x06, 5, 0, 0, 1, 0x65, 0x88,
         ];
-        let (at, add) = parameter_sets(VideoCodec::H264, &with_aud, Some(&cfg)).unwrap();
-        assert_eq!(at, 6);
-        let out = spliced(&with_aud, at, &add);
+        let p = video_prefix(VideoCodec::H264, &with_aud, true, Some(&cfg));
+        assert_eq!((p.at, p.aud.len()), (6, 0));
+        let out = spliced(&with_aud, &p);
         assert_eq!(out.iter().filter(|&&b| b == 0x09).count(), 1, "one AUD");
         assert_eq!(video_config(VideoCodec::H264, &out), Some(cfg.clone()));
-        // Its own SPS, or no configuration: nothing to add.
-        let own = spliced(&idr, 0, &add);
-        assert_eq!(parameter_sets(VideoCodec::H264, &own, Some(&cfg)), None);
-        assert_eq!(parameter_sets(VideoCodec::H264, &idr, None), None);
+        // Its own SPS, or no configuration: only what is missing.
+        assert!(video_prefix(VideoCodec::H264, &complete, true, Some(&cfg)).is_empty());
+        let p = video_prefix(VideoCodec::H264, &idr, true, None);
+        assert_eq!((p.aud, p.sets.len()), (&H264_AUD[..], 0));
+        // A delta frame gets a delimiter only.
+        let p = video_prefix(VideoCodec::H264, &[0, 0, 1, 0x41, 0x9A], false, Some(&cfg));
+        assert_eq!((p.at, p.aud, p.sets.len()), (0, &H264_AUD[..], 0));
+        assert!(video_prefix(VideoCodec::H264, &with_aud, false, Some(&cfg)).is_empty());
     }
 
     #[test]
@@ -174,15 +208,19 @@ mod tests {
             pps: vec![Bytes::from_static(&[0x44, 0x01, 0xCC])],
         };
         let cra = [0, 0, 1, 0x46, 0x01, 0x50, 0, 0, 1, 0x2A, 0x01, 0xDD];
-        let (at, add) = parameter_sets(VideoCodec::H265, &cra, Some(&cfg)).unwrap();
-        assert_eq!(at, 6);
-        let out = spliced(&cra, at, &add);
+        let p = video_prefix(VideoCodec::H265, &cra, true, Some(&cfg));
+        assert_eq!((p.at, p.aud.len()), (6, 0));
+        let out = spliced(&cra, &p);
         assert_eq!(video_config(VideoCodec::H265, &out), Some(cfg.clone()));
-        // No AUD: none is added for H.265.
-        let (at, add) = parameter_sets(VideoCodec::H265, &cra[6..], Some(&cfg)).unwrap();
-        assert_eq!((at, add.len()), (0, 3 * 7));
+        // No AUD: one in front, then the sets.
+        let p = video_prefix(VideoCodec::H265, &cra[6..], true, Some(&cfg));
+        assert_eq!((p.at, p.aud, p.sets.len()), (0, &H265_AUD[..], 3 * 7));
         // The wrong codec's configuration is not used.
-        assert_eq!(parameter_sets(VideoCodec::H264, &cra, Some(&cfg)), None);
+        assert!(
+            video_prefix(VideoCodec::H264, &cra, true, Some(&cfg))
+                .sets
+                .is_empty()
+        );
     }
 
     #[test]

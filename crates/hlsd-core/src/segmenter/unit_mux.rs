@@ -8,17 +8,17 @@
 //! H.264 0x1B / H.265 0x24 on 0xE0; AAC 0x0F and MPEG audio 0x03 on 0xC0 (0xC1... for
 //! further audio tracks); AC-3 0x81 with an `AC-3` registration descriptor on 0xBD.
 //!
-//! Payloads: video units are Annex B access units, written as given, except that a
-//! keyframe without its own SPS gets its track configuration's parameter sets (after its
-//! AUD; an H.264 one without AUD gets one first), so every segment and part that starts
-//! with a keyframe decodes alone. Audio units are written as given (ADTS for AAC, MPEG
+//! Payloads: video units are Annex B access units, written as given, except that a unit
+//! without an access unit delimiter gets one first (TS wants one in every access unit) and
+//! a keyframe without its own SPS gets its track configuration's parameter sets after the
+//! delimiter, so every segment and part that starts with a keyframe decodes alone. Audio units are written as given (ADTS for AAC, MPEG
 //! audio frames, AC-3 syncframes), except that an AAC unit not starting with an ADTS
 //! header is taken as one raw AAC frame and gets the ADTS header its configuration's
 //! AudioSpecificConfig implies (what RTMP brings).
 
 use super::units::{AccessUnit, AccessUnitError, Track, TrackCodec};
 use super::{JUMP_BACKWARD, Ts};
-use crate::codec::prefix::{adts_header, is_adts, parameter_sets};
+use crate::codec::prefix::{adts_header, is_adts, video_prefix};
 use crate::codec::{AudioCodec, CodecConfig, VideoCodec};
 use crate::ts::Pid;
 use crate::ts::muxer::{Clock, Muxer, PesOut, TsSink};
@@ -178,17 +178,12 @@ impl UnitMux {
         let (pid, stream_id, codec) = (t.pid, t.stream_id, t.codec);
         let data = &au.data[..];
         let adts;
-        let sets;
-        let payload: [&[u8]; 3] = match codec {
-            TrackCodec::Video(codec) if au.key => {
-                match parameter_sets(codec, data, au.config.as_deref()) {
-                    Some((at, bytes)) => {
-                        sets = bytes;
-                        let (a, b) = data.split_at(at);
-                        [a, &sets, b]
-                    }
-                    None => [data, &[], &[]],
-                }
+        let prefix;
+        let payload: [&[u8]; 4] = match codec {
+            TrackCodec::Video(codec) => {
+                prefix = video_prefix(codec, data, au.key, au.config.as_deref());
+                let (a, b) = data.split_at(prefix.at);
+                [a, prefix.aud, &prefix.sets, b]
             }
             TrackCodec::Audio(AudioCodec::Aac) if !is_adts(data) => {
                 let asc = match au.config.as_deref() {
@@ -200,9 +195,9 @@ impl UnitMux {
                     return;
                 };
                 adts = h;
-                [&adts, data, &[]]
+                [&adts, data, &[], &[]]
             }
-            _ => [data, &[], &[]],
+            _ => [data, &[], &[], &[]],
         };
         let clock = span.map(|span| Clock {
             span,
