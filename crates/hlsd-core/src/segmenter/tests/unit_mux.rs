@@ -444,3 +444,53 @@ fn hlsd_program_for_each_codec() {
     // The timeline is the video track: the PCR is on its PID.
     assert_eq!(pmt.pcr_pid, Pid(0x101));
 }
+
+#[test]
+fn tracks_declared_again_rewrite_the_program_in_the_part() {
+    let s = Synth::default();
+    let units = s.access_units(100);
+    let mut seg = Segmenter::new(SegmenterConfig::new(2.0, None));
+    seg.set_tracks(&s.tracks()).unwrap();
+    let mut r = Run::default();
+    let mut more = s.tracks();
+    more.push(Track {
+        id: 9,
+        codec: TrackCodec::Audio(AudioCodec::Ac3),
+    });
+    for (i, u) in units.into_iter().enumerate() {
+        if i == 60 {
+            seg.set_tracks(&more).unwrap();
+        }
+        seg.push_access_unit(u, 0).unwrap();
+        drain(&mut seg, &mut r);
+    }
+    seg.finish(0);
+    drain(&mut seg, &mut r);
+    // The tables in order: version 0 until the change, then version 1 with the AC-3 track,
+    // also where the change came, in the middle of a part; counters run on throughout.
+    let all: Vec<u8> = r.segments.iter().flat_map(Segment::to_vec).collect();
+    let mut cc: HashMap<u16, u8> = HashMap::new();
+    let mut versions = Vec::new();
+    for p in all.chunks_exact(PACKET_SIZE) {
+        let p = Packet::new(p.try_into().unwrap());
+        let pid = p.pid().0;
+        if let Some(c) = cc.insert(pid, p.continuity_counter()) {
+            assert_eq!(p.continuity_counter(), (c + 1) & 15, "pid {pid:#x}");
+        }
+        if p.pid() == UNIT_PMT_PID {
+            let section = SectionAssembler::default().push(&p).unwrap().unwrap();
+            let pmt = parse_pmt(&section).unwrap();
+            versions.push(((section[5] >> 1) & 0x1F, pmt.streams.len()));
+        }
+    }
+    let change = versions.iter().position(|v| v.0 == 1).unwrap();
+    assert!(change >= 1);
+    assert!(versions[..change].iter().all(|v| *v == (0, 2)));
+    assert!(versions[change..].iter().all(|v| *v == (1, 3)));
+    let pmt_starts: usize = r.segments.iter().map(|s| s.parts.len()).sum();
+    assert_eq!(
+        versions.len(),
+        pmt_starts + 1,
+        "one more PMT, where the tracks changed"
+    );
+}
