@@ -2,9 +2,11 @@
 //! segments cut at keyframes, each opening with hlsd's own PAT and PMT
 //! (RFC 8216bis §3.2, §6.2.1; DESIGN.md invariants 1–5).
 //!
-//! Drive it with [`Segmenter::push`] for each body chunk and [`Segmenter::finish`] when the
-//! publisher is gone, passing the wall clock in; collect what happened with
-//! [`Segmenter::poll_event`]. It never reads a clock and never does I/O.
+//! Drive it with [`Segmenter::push`] for each body chunk (or, for input without TS,
+//! [`Segmenter::set_tracks`] and [`Segmenter::push_access_unit`] for each frame, muxed into
+//! TS) and [`Segmenter::finish`] when the publisher is gone, passing the wall clock in;
+//! collect what happened with [`Segmenter::poll_event`]. It never reads a clock and never
+//! does I/O.
 
 mod arena;
 mod building;

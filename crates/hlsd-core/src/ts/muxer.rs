@@ -7,8 +7,9 @@
 //! Clock: PES on the PCR PID carry a PCR in the adaptation field of their first packet
 //! (with the random_access_indicator on keyframes), and on later packets of the same PES
 //! whenever the time interpolated across it (the unit's duration spread over its bytes)
-//! moved [`PCR_REPEAT`] past the last PCR, so PCRs stay within 100 ms of each other as long
-//! as the PCR PID's units do not step further apart than that with a single packet each.
+//! moved [`PCR_REPEAT`] past the last PCR. PCRs are thus within 100 ms of each other unless
+//! the PCR PID's units step further apart than their estimated durations cover (a gap in
+//! the timeline, or a long unit that fits one packet).
 //! PCR = DTS − [`PCR_DELAY`] (ffmpeg's default mux delay), never going back except at a
 //! timestamp discontinuity, which sets the discontinuity_indicator.
 
