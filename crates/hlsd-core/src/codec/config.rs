@@ -3,6 +3,8 @@
 //! VPS/SPS/PPS, ITU-T H.265 §7.4.2.4.4) and, for audio, the first frame header of a PES
 //! (AAC: the AudioSpecificConfig an ADTS header implies, ISO/IEC 14496-3 §1.6.2.1, §1.A.2).
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use super::audio::first_frame;
@@ -36,11 +38,16 @@ pub enum CodecConfig {
 /// The NAL units of an Annex B byte stream, without start codes; the zero bytes before a
 /// start code belong to it, not to the NAL unit before.
 pub fn nal_units(es: &[u8]) -> impl Iterator<Item = &[u8]> {
+    nal_ranges(es).map(|r| &es[r])
+}
+
+/// Where the NAL units of an Annex B byte stream are, as [`nal_units`] finds them.
+pub fn nal_ranges(es: &[u8]) -> impl Iterator<Item = Range<usize>> {
     let mut at = nal_start(es, 0);
     std::iter::from_fn(move || {
         let start = at?;
         at = nal_start(es, start);
-        Some(nal_until(es, start, at))
+        Some(start..start + nal_until(es, start, at).len())
     })
 }
 

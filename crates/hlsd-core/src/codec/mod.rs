@@ -12,7 +12,8 @@ pub mod sniff;
 
 pub use config::CodecConfig;
 pub use info::{
-    AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, VideoInfo, VideoProfile,
+    AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, SpsFormat, VideoInfo,
+    VideoProfile,
 };
 pub use nal::{FrameKind, SliceScanner};
 pub use sniff::{AudioInfoSniffer, VideoInfoSniffer};

@@ -11,7 +11,7 @@
 use super::Core;
 use super::demux::{Demux, PesStart, Role};
 use super::units::{AccessUnit, AudioFrames, TrackCodec};
-use crate::codec::audio::adts_frames;
+use crate::codec::audio::{adts_frames, count_frames};
 use crate::codec::config::{audio_config, video_config};
 use crate::codec::{AudioCodec, CodecConfig};
 use crate::ts::{Packet, Pid, Ts};
@@ -160,11 +160,10 @@ impl Assembly {
             TrackCodec::Video(c) => (video_config(c, &data), None),
             TrackCodec::Audio(c) => {
                 let frames = match c {
-                    AudioCodec::Aac => {
-                        adts_frames(&data).map(|(count, samples)| AudioFrames { count, samples })
-                    }
-                    AudioCodec::Mpeg | AudioCodec::Ac3 => None,
-                };
+                    AudioCodec::Aac => adts_frames(&data),
+                    AudioCodec::Mpeg | AudioCodec::Ac3 => count_frames(c, &data),
+                }
+                .map(|(count, samples)| AudioFrames { count, samples });
                 (audio_config(c, &data).ok(), frames)
             }
         };

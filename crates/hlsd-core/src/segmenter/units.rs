@@ -25,7 +25,7 @@ pub struct Track {
 
 /// The audio frames in one access unit. Audio units are whole PES payloads (a muxer packs
 /// several frames into one PES: ffmpeg 8 or 9 AAC frames), not split into frames here; a
-/// packager splits them with these counts (AAC: ADTS frames, `codec::audio::adts_frames`).
+/// packager splits them by their headers (`codec::audio::split_frames`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioFrames {
     pub count: u32,
@@ -47,8 +47,8 @@ pub struct AccessUnit {
     /// Audio: the PES payload as received (ADTS frames for AAC, MPEG audio frames, AC-3
     /// syncframes).
     pub data: Bytes,
-    /// Audio only, when the frames could be counted (AAC in ADTS); MPEG audio and AC-3
-    /// frames are not counted yet.
+    /// Audio only, when the frames could be counted (by their headers: ADTS, MPEG audio,
+    /// AC-3).
     pub frames: Option<AudioFrames>,
     /// The track's configuration in effect for this unit, once known. The segmenter makes a
     /// new `Arc` only when the configuration changes, so `Arc::ptr_eq` with the previous

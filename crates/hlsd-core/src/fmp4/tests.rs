@@ -1,0 +1,569 @@
+//! The packager on access units built in code, its output read back with mp4-atom.
+
+use super::*;
+use crate::codec::config::{audio_config, nal_units, video_config};
+use crate::codec::{AudioCodec, CodecConfig, VideoCodec};
+use crate::segmenter::{
+    AccessUnit, AudioFrames, Event, Part, PartBytes, Segment, Segmenter, SegmenterConfig, Track,
+    TrackCodec,
+};
+use crate::synth::{self, Synth};
+use crate::ts::Ts;
+use bytes::Bytes;
+use mp4_atom::{Any, Codec, Decode, Moof, Moov};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The segments of a synthetic stream cut with access units on (0.25 s parts, 2 s segments).
+fn segments(s: &Synth, n: usize) -> Vec<Segment> {
+    let mut cfg = SegmenterConfig::new(2.0, None).with_parts(0.25, None);
+    cfg.access_units = true;
+    let mut seg = Segmenter::new(cfg);
+    let mut out = Vec::new();
+    let mut drain = |seg: &mut Segmenter| {
+        while let Some(ev) = seg.poll_event() {
+            if let Event::Segment(s) = ev {
+                out.push(s);
+            }
+        }
+    };
+    seg.push(&s.build(n), 0);
+    drain(&mut seg);
+    seg.finish(0);
+    drain(&mut seg);
+    out
+}
+
+fn all_units(segments: &[Segment]) -> Vec<AccessUnit> {
+    segments
+        .iter()
+        .flat_map(|s| &s.parts)
+        .flat_map(|p| p.units.as_deref().unwrap().to_vec())
+        .collect()
+}
+
+fn origin_of(segments: &[Segment]) -> Ts {
+    all_units(segments).iter().map(|u| u.dts).min().unwrap()
+}
+
+/// One sample read back: track, decode time, duration, composition offset, flags, bytes.
+#[derive(Debug, Clone)]
+struct Read {
+    track: u32,
+    decode_time: u64,
+    duration: u32,
+    cts: i64,
+    flags: u32,
+    data: Vec<u8>,
+}
+
+/// A fragment's moof and its samples, resolved against tfhd defaults; checks the layout
+/// (moof, then an mdat whose header is right, every sample inside it).
+fn read_fragment(data: &[u8]) -> (Moof, Vec<Read>) {
+    let mut rest = data;
+    let moof = Moof::decode(&mut rest).expect("a moof");
+    let moof_len = data.len() - rest.len();
+    let mdat_len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+    assert_eq!(&rest[4..8], b"mdat");
+    assert_eq!(mdat_len, rest.len(), "mdat is the rest of the fragment");
+    let mut out = Vec::new();
+    for traf in &moof.traf {
+        let dflags = traf.tfhd.default_sample_flags.unwrap_or(0);
+        assert!(traf.tfhd.default_base_is_moof);
+        let mut t = traf.tfdt.as_ref().expect("tfdt").base_media_decode_time;
+        for trun in &traf.trun {
+            let mut at = trun.data_offset.expect("data offset") as usize;
+            assert!(at >= moof_len + 8);
+            for e in trun.samples.iter() {
+                let size = e.size.expect("size") as usize;
+                let duration = e.duration.expect("duration");
+                out.push(Read {
+                    track: traf.tfhd.track_id,
+                    decode_time: t,
+                    duration,
+                    cts: e.cts.unwrap_or(0),
+                    flags: e.flags.unwrap_or(dflags),
+                    data: data[at..at + size].to_vec(),
+                });
+                at += size;
+                t += u64::from(duration);
+            }
+        }
+    }
+    (moof, out)
+}
+
+fn read_init(data: &[u8]) -> Moov {
+    let mut rest = data;
+    let Any::Ftyp(ftyp) = Any::decode(&mut rest).unwrap() else {
+        panic!("no ftyp first")
+    };
+    assert_eq!(ftyp.major_brand, b"iso5".into());
+    let moov = Moov::decode(&mut rest).expect("moov");
+    assert!(rest.is_empty());
+    moov
+}
+
+/// Length-prefixed NAL units of a sample.
+fn nals(mut sample: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while !sample.is_empty() {
+        let len = u32::from_be_bytes(sample[..4].try_into().unwrap()) as usize;
+        out.push(sample[4..4 + len].to_vec());
+        sample = &sample[4 + len..];
+    }
+    out
+}
+
+/// Every part of the segments packaged in order.
+fn package(segments: &[Segment], tracks: &[Track]) -> (Packager, Vec<Fragment>) {
+    let mut p = Packager::new(tracks, origin_of(segments));
+    let frags = segments
+        .iter()
+        .flat_map(|s| &s.parts)
+        .enumerate()
+        .map(|(i, part)| p.fragment(part, i as u32 + 1).expect("a fragment"))
+        .collect();
+    (p, frags)
+}
+
+const VIDEO: u32 = 1;
+const AUDIO: u32 = 2;
+
+#[test]
+fn init_of_h264_and_aac() {
+    let s = Synth::default();
+    let segs = segments(&s, 60);
+    let (p, frags) = package(&segs, &s.tracks());
+    let init = p.init().expect("an init");
+    assert_eq!(init.number, 0);
+    assert!(frags[0].new_init && !frags[1].new_init);
+    let moov = read_init(&init.data);
+    assert_eq!(moov.trak.len(), 2);
+    assert_eq!(moov.mvex.as_ref().unwrap().trex.len(), 2);
+    let v = &moov.trak[0];
+    assert_eq!(v.tkhd.track_id, VIDEO);
+    assert!(v.edts.is_none(), "no edit list");
+    assert_eq!(v.mdia.mdhd.timescale, 90_000);
+    assert_eq!(v.mdia.minf.dinf.dref.entries.len(), 1);
+    let Codec::Avc1(avc1) = &v.mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("not avc1")
+    };
+    assert_eq!(avc1.visual.data_reference_index, 1);
+    assert_eq!((avc1.visual.width, avc1.visual.height), (1280, 720));
+    assert_eq!(avc1.avcc.avc_profile_indication, 100);
+    assert_eq!(avc1.avcc.avc_level_indication, 31);
+    assert_eq!(
+        avc1.avcc.sequence_parameter_sets,
+        [synth::SPS_1280X720_HIGH]
+    );
+    assert_eq!(avc1.avcc.picture_parameter_sets, [synth::PPS]);
+    let ext = avc1.avcc.ext.as_ref().expect("High profile fields");
+    assert_eq!(
+        (ext.chroma_format, ext.bit_depth_luma, ext.bit_depth_chroma),
+        (1, 8, 8)
+    );
+    let a = &moov.trak[1];
+    assert_eq!(a.tkhd.track_id, AUDIO);
+    assert!(a.edts.is_none());
+    assert_eq!(a.mdia.mdhd.timescale, 48_000);
+    let Codec::Mp4a(mp4a) = &a.mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("not mp4a")
+    };
+    assert_eq!(mp4a.audio.data_reference_index, 1);
+    assert_eq!(mp4a.audio.channel_count, 2);
+    let dc = &mp4a.esds.es_desc.dec_config;
+    assert_eq!(dc.object_type_indication, 0x40);
+    // The synthetic ADTS header: AAC LC, 48 kHz (index 3), 2 channels.
+    assert_eq!(dc.dec_specific.as_ref().unwrap().raw, [0x11, 0x90]);
+}
+
+/// Per track: the samples of every fragment, and the source units in the parts.
+#[test]
+fn fragments_follow_the_source_part_by_part() {
+    let s = Synth {
+        sei_bytes: 40,
+        ..Synth::default()
+    };
+    let segs = segments(&s, 150);
+    let origin = origin_of(&segs);
+    let (_, frags) = package(&segs, &s.tracks());
+    let parts: Vec<&Part> = segs.iter().flat_map(|x| &x.parts).collect();
+    assert!(parts.len() > 20);
+    let mut next: HashMap<u32, u64> = HashMap::new();
+    let mut seg_video = vec![0u64; segs.len()];
+    let mut part_of_seg = Vec::new();
+    for (k, seg) in segs.iter().enumerate() {
+        part_of_seg.extend(std::iter::repeat_n(k, seg.parts.len()));
+    }
+    for (i, (part, frag)) in parts.iter().zip(&frags).enumerate() {
+        let (moof, samples) = read_fragment(&frag.data);
+        assert_eq!(moof.mfhd.sequence_number, i as u32 + 1);
+        // tfdt continuity: each traf starts where the track's previous one ended.
+        for traf in &moof.traf {
+            let t = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+            if let Some(&n) = next.get(&traf.tfhd.track_id) {
+                assert_eq!(t, n, "part {i}: track {} tfdt", traf.tfhd.track_id);
+            }
+            let dur: u64 = traf.trun[0]
+                .samples
+                .iter()
+                .map(|e| u64::from(e.duration.unwrap()))
+                .sum();
+            next.insert(traf.tfhd.track_id, t + dur);
+        }
+        let units = part.units.as_deref().unwrap();
+        let video: Vec<&AccessUnit> = units.iter().filter(|u| u.track == 0x100).collect();
+        let vs: Vec<&Read> = samples.iter().filter(|r| r.track == VIDEO).collect();
+        assert_eq!(vs.len(), video.len(), "part {i}: one sample per frame");
+        // Video durations add up to the part's; it starts at the part's start.
+        let total: u64 = vs.iter().map(|r| u64::from(r.duration)).sum();
+        assert_eq!(total, part.duration.0 as u64, "part {i}: durations");
+        assert_eq!(vs[0].decode_time, (part.start - origin).0 as u64);
+        seg_video[part_of_seg[i]] += total;
+        for (r, u) in vs.iter().zip(&video) {
+            assert_eq!(r.decode_time, (u.dts - origin).0 as u64, "part {i}: DTS");
+            assert_eq!(r.cts, (u.pts - u.dts).0, "part {i}: PTS − DTS");
+            assert_eq!(r.flags == SYNC_SAMPLE, u.key, "part {i}: sync flag");
+            assert_eq!(r.flags == NON_SYNC_SAMPLE, !u.key);
+            // The NAL units of the frame, less the AUD, SPS and PPS.
+            let want: Vec<Vec<u8>> = nal_units(&u.data)
+                .filter(|n| !matches!(n[0] & 0x1F, 7..=9))
+                .map(<[u8]>::to_vec)
+                .collect();
+            assert_eq!(want.len(), 2, "SEI and slice");
+            assert_eq!(nals(&r.data), want, "part {i}: NAL units");
+        }
+        assert_eq!(vs[0].flags == SYNC_SAMPLE, part.independent);
+        // Audio: one sample per ADTS frame, its raw frame, 1024 samples each.
+        let audio: Vec<&AccessUnit> = units.iter().filter(|u| u.track == 0x101).collect();
+        let aus: Vec<&Read> = samples.iter().filter(|r| r.track == AUDIO).collect();
+        assert_eq!(aus.len(), audio.len());
+        for (r, u) in aus.iter().zip(&audio) {
+            assert_eq!(r.data, u.data[7..]);
+            assert_eq!(r.duration, 1024);
+            assert_eq!(r.flags, SYNC_SAMPLE);
+            // At 48 kHz, 1024 samples are exactly 1920 ticks: the decode time is the DTS.
+            assert_eq!(r.decode_time, ((u.dts - origin).0 * 48_000 / 90_000) as u64);
+        }
+    }
+    // Segment to segment: video durations add up to each segment's.
+    for (k, seg) in segs.iter().enumerate() {
+        assert_eq!(seg_video[k], seg.duration.0 as u64, "segment {k}");
+    }
+}
+
+#[test]
+fn pieces_are_the_same_bytes() {
+    let s = Synth::default();
+    let segs = segments(&s, 60);
+    let origin = origin_of(&segs);
+    let (mut a, mut b) = (
+        Packager::new(&s.tracks(), origin),
+        Packager::new(&s.tracks(), origin),
+    );
+    for (i, part) in segs.iter().flat_map(|x| &x.parts).enumerate() {
+        let one = a.fragment(part, i as u32).unwrap();
+        let pieces = b.fragment_pieces(part, i as u32).unwrap();
+        assert_eq!(pieces.data.to_vec(), one.data.to_vec());
+        assert!(pieces.data.pieces().len() > 2);
+        assert_eq!(
+            (pieces.init_number, pieces.new_init),
+            (one.init_number, one.new_init)
+        );
+    }
+}
+
+#[test]
+fn a_timestamp_jump_restarts_decode_times() {
+    let s = Synth {
+        keyframes: Some(vec![0, 25, 50, 60, 85, 110, 135]),
+        jumps: vec![(60, 30 * 90_000)],
+        ..Synth::default()
+    };
+    let segs = segments(&s, 150);
+    assert!(segs.iter().any(|x| x.discontinuity));
+    let origin = origin_of(&segs);
+    let (_, frags) = package(&segs, &s.tracks());
+    let parts: Vec<&Part> = segs.iter().flat_map(|x| &x.parts).collect();
+    let mut jumps = 0;
+    let mut next: Option<u64> = None;
+    for (part, frag) in parts.iter().zip(&frags) {
+        let (_, samples) = read_fragment(&frag.data);
+        let v: Vec<&Read> = samples.iter().filter(|r| r.track == VIDEO).collect();
+        // Every video sample at its own DTS, across the jump too.
+        let units: Vec<&AccessUnit> = part
+            .units
+            .as_deref()
+            .unwrap()
+            .iter()
+            .filter(|u| u.track == 0x100)
+            .collect();
+        for (r, u) in v.iter().zip(&units) {
+            assert_eq!(r.decode_time, (u.dts - origin).0 as u64);
+        }
+        if next.is_some_and(|n| n != v[0].decode_time) {
+            jumps += 1;
+        }
+        next = v.last().map(|r| r.decode_time + u64::from(r.duration));
+    }
+    assert_eq!(jumps, 1);
+}
+
+/// A part made by hand from units.
+fn part(start: i64, duration: i64, units: Vec<AccessUnit>) -> Part {
+    Part {
+        data: PartBytes::from(Vec::new()),
+        start: Ts(start),
+        duration: Ts(duration),
+        independent: true,
+        units: Some(Arc::from(units)),
+    }
+}
+
+fn with_config(mut u: AccessUnit, c: &Arc<CodecConfig>) -> AccessUnit {
+    u.config = Some(c.clone());
+    u
+}
+
+#[test]
+fn a_configuration_change_makes_a_new_init() {
+    let s = Synth {
+        audio: false,
+        gop: 2,
+        ..Synth::default()
+    };
+    let tracks = s.tracks();
+    let units = s.access_units(6);
+    let config = Arc::new(video_config(VideoCodec::H264, &units[0].data).unwrap());
+    let same = Arc::new((*config).clone());
+    let mut other = (*config).clone();
+    if let CodecConfig::Video { pps, .. } = &mut other {
+        pps[0] = Bytes::from_static(&[0x68, 0xEE, 0x3C, 0x80]);
+    }
+    let other = Arc::new(other);
+    let mut p = Packager::new(&tracks, Ts(90_000));
+    let part_at = |i: usize, c: &Arc<CodecConfig>| {
+        let u = vec![
+            with_config(units[i].clone(), c),
+            with_config(units[i + 1].clone(), c),
+        ];
+        part(units[i].dts.0, 7200, u)
+    };
+    let f0 = p.fragment(&part_at(0, &config), 1).unwrap();
+    let init0 = p.init().unwrap().clone();
+    // Equal contents in a new Arc: the same init.
+    let f1 = p.fragment(&part_at(2, &same), 2).unwrap();
+    assert_eq!(p.init(), Some(&init0));
+    let f2 = p.fragment(&part_at(4, &other), 3).unwrap();
+    let init1 = p.init().unwrap().clone();
+    let got: Vec<(u32, bool)> = [&f0, &f1, &f2]
+        .iter()
+        .map(|f| (f.init_number, f.new_init))
+        .collect();
+    assert_eq!(got, [(0, true), (0, false), (1, true)]);
+    assert_eq!(init1.number, 1);
+    let Codec::Avc1(avc1) = &read_init(&init1.data).trak[0].mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("avc1")
+    };
+    assert_eq!(avc1.avcc.picture_parameter_sets, [[0x68, 0xEE, 0x3C, 0x80]]);
+    // The decode times go on across the new init.
+    let (_, s2) = read_fragment(&f2.data);
+    assert_eq!(s2[0].decode_time, 4 * 3600);
+}
+
+/// An audio-only packager of `units` of one codec, 1 s parts.
+fn audio_only(codec: AudioCodec, es: &[u8], pes: usize) -> (Packager, Vec<Read>) {
+    let (start, _) = crate::codec::audio::first_frame(codec, es).unwrap();
+    let es = &es[start..];
+    let config = Arc::new(audio_config(codec, es).unwrap());
+    let frames = crate::codec::audio::split_frames(codec, es);
+    let CodecConfig::Audio { sample_rate, .. } = *config else {
+        panic!()
+    };
+    // PES payloads of `pes` whole frames each, at their times.
+    let mut units = Vec::new();
+    let mut t = 0i64;
+    for chunk in frames.chunks(pes) {
+        let range = chunk[0].payload.start..chunk[chunk.len() - 1].payload.end;
+        let samples: u32 = chunk.iter().map(|f| f.samples).sum();
+        units.push(AccessUnit {
+            track: 7,
+            codec: TrackCodec::Audio(codec),
+            dts: Ts(1000 + t),
+            pts: Ts(1000 + t),
+            key: true,
+            data: Bytes::copy_from_slice(&es[range]),
+            frames: Some(AudioFrames {
+                count: chunk.len() as u32,
+                samples,
+            }),
+            config: Some(config.clone()),
+        });
+        t += i64::from(samples) * 90_000 / i64::from(sample_rate);
+    }
+    let tracks = [Track {
+        id: 7,
+        codec: TrackCodec::Audio(codec),
+    }];
+    let mut p = Packager::new(&tracks, Ts(1000));
+    let mut read = Vec::new();
+    for (i, u) in units.chunks(2).enumerate() {
+        let f = p
+            .fragment(&part(u[0].dts.0, 90_000, u.to_vec()), i as u32)
+            .unwrap();
+        read.extend(read_fragment(&f.data).1);
+    }
+    (p, read)
+}
+
+#[test]
+fn mp3_frames_and_init() {
+    let es = include_bytes!("../codec/fixtures/mp3_44100_stereo.mp3");
+    let (p, samples) = audio_only(AudioCodec::Mpeg, es, 2);
+    assert!(samples.len() >= 4);
+    let mut t = 0;
+    for s in &samples {
+        assert_eq!((s.duration, s.decode_time), (1152, t));
+        assert!(
+            s.data.len() == 417 || s.data.len() == 418,
+            "{}",
+            s.data.len()
+        );
+        assert_eq!(s.data[0], 0xFF);
+        t += 1152;
+    }
+    let moov = read_init(&p.init().unwrap().data);
+    assert_eq!(moov.trak[0].mdia.mdhd.timescale, 44_100);
+    let Codec::Mp4a(mp4a) = &moov.trak[0].mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("mp4a")
+    };
+    assert_eq!(mp4a.esds.es_desc.dec_config.object_type_indication, 0x6B);
+    assert!(mp4a.esds.es_desc.dec_config.dec_specific.is_none());
+    // MPEG-2 LSF: 576 samples a frame, objectTypeIndication 0x69.
+    let es = include_bytes!("../codec/fixtures/mp3_24000_mono.mp3");
+    let (p, samples) = audio_only(AudioCodec::Mpeg, es, 3);
+    assert!(samples.iter().all(|s| s.duration == 576));
+    let moov = read_init(&p.init().unwrap().data);
+    let Codec::Mp4a(mp4a) = &moov.trak[0].mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("mp4a")
+    };
+    assert_eq!(mp4a.esds.es_desc.dec_config.object_type_indication, 0x69);
+}
+
+#[test]
+fn ac3_frames_and_init() {
+    let es = include_bytes!("../codec/fixtures/ac3_48000_stereo.ac3");
+    let (p, samples) = audio_only(AudioCodec::Ac3, es, 1);
+    assert_eq!(samples.len(), 2);
+    for (i, s) in samples.iter().enumerate() {
+        assert_eq!((s.duration, s.decode_time), (1536, 1536 * i as u64));
+        assert_eq!(s.data[..2], [0x0B, 0x77]);
+    }
+    let moov = read_init(&p.init().unwrap().data);
+    let Codec::Ac3(ac3) = &moov.trak[0].mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("ac-3")
+    };
+    // ffprobe: ac3 48000 Hz stereo (acmod 2), 192 kbit/s (frmsizecod 20 → code 10).
+    let d = &ac3.dac3;
+    assert_eq!(
+        (d.fscod, d.bsid, d.acmod, d.lfeon, d.bit_rate_code),
+        (0, 8, 2, false, 10)
+    );
+}
+
+#[test]
+fn hevc_init_and_samples() {
+    let es = include_bytes!("../codec/fixtures/hevc_main_1280x720_25.h265");
+    let config = Arc::new(video_config(VideoCodec::H265, es).unwrap());
+    let tracks = [Track {
+        id: 1,
+        codec: TrackCodec::Video(VideoCodec::H265),
+    }];
+    let unit = AccessUnit {
+        track: 1,
+        codec: TrackCodec::Video(VideoCodec::H265),
+        dts: Ts(0),
+        pts: Ts(3600),
+        key: true,
+        data: Bytes::from_static(es),
+        frames: None,
+        config: Some(config),
+    };
+    let mut p = Packager::new(&tracks, Ts(0));
+    let f = p.fragment(&part(0, 3600, vec![unit]), 1).unwrap();
+    let moov = read_init(&p.init().unwrap().data);
+    let Codec::Hvc1(hvc1) = &moov.trak[0].mdia.minf.stbl.stsd.codecs[0] else {
+        panic!("hvc1")
+    };
+    let h = &hvc1.hvcc;
+    // ffprobe: Main, level 93 (codec/hevc.rs reads the same SPS: hvc1.1.6.L93.90).
+    assert_eq!((hvc1.visual.width, hvc1.visual.height), (1280, 720));
+    assert_eq!(
+        (
+            h.general_profile_space,
+            h.general_tier_flag,
+            h.general_profile_idc
+        ),
+        (0, false, 1)
+    );
+    assert_eq!(h.general_profile_compatibility_flags, [0x60, 0, 0, 0]);
+    assert_eq!(h.general_constraint_indicator_flags, [0x90, 0, 0, 0, 0, 0]);
+    assert_eq!(h.general_level_idc, 93);
+    assert_eq!((h.chroma_format_idc, h.bit_depth_luma_minus8), (1, 0));
+    assert_eq!(h.length_size_minus_one, 3);
+    let types: Vec<(u8, bool, usize)> = h
+        .arrays
+        .iter()
+        .map(|a| (a.nal_unit_type, a.completeness, a.nalus.len()))
+        .collect();
+    assert_eq!(types, [(32, true, 1), (33, true, 1), (34, true, 1)]);
+    // The sample: every NAL unit but the parameter sets.
+    let (_, samples) = read_fragment(&f.data);
+    let want: Vec<Vec<u8>> = nal_units(es)
+        .filter(|n| !matches!((n[0] >> 1) & 0x3F, 32..=35))
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(nals(&samples[0].data), want);
+    assert_eq!((samples[0].cts, samples[0].flags), (3600, SYNC_SAMPLE));
+}
+
+#[test]
+fn errors_not_panics() {
+    let s = Synth::default();
+    let tracks = s.tracks();
+    let units = s.access_units(3);
+    let mut p = Packager::new(&tracks, Ts(0));
+    let no_units = Part {
+        units: None,
+        ..part(0, 3600, vec![])
+    };
+    assert!(matches!(p.fragment(&no_units, 1), Err(Fmp4Error::NoUnits)));
+    // Synth units carry no configuration.
+    assert!(matches!(
+        p.fragment(&part(0, 3600, units.clone()), 1),
+        Err(Fmp4Error::NoConfig)
+    ));
+    // A bad SPS: an error, and no init.
+    let bad = Arc::new(CodecConfig::Video {
+        codec: VideoCodec::H264,
+        vps: vec![],
+        sps: vec![Bytes::from_static(&[0x67, 0x64, 0x00])],
+        pps: vec![],
+    });
+    let u = with_config(units[1].clone(), &bad);
+    assert!(matches!(
+        p.fragment(&part(0, 3600, vec![u.clone()]), 1),
+        Err(Fmp4Error::Sps { .. })
+    ));
+    assert!(p.init().is_none());
+    // Before the origin.
+    let good = Arc::new(video_config(VideoCodec::H264, &units[1].data).unwrap());
+    let mut p = Packager::new(&tracks, Ts(10_000_000));
+    let u = with_config(units[1].clone(), &good);
+    assert!(matches!(
+        p.fragment(&part(u.dts.0, 3600, vec![u]), 1),
+        Err(Fmp4Error::BeforeOrigin { .. })
+    ));
+}
