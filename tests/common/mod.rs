@@ -162,12 +162,18 @@ pub enum Fixture {
     PtsWrap,
     /// Two 4 s clips concatenated byte-wise; the second starts 30 s later.
     TimestampJump,
+    /// 4 s, 320x240 H.265 (libx265, B-frames) 25 fps, GOP 25, AAC 48 kHz.
+    Hevc,
+    /// 6 s of MP3 only (libmp3lame, 44.1 kHz stereo).
+    Mp3,
+    /// 4 s, 320x240 H.264 25 fps, GOP 25, 2 B-frames, AC-3 48 kHz stereo.
+    Ac3,
 }
 
 /// Keyframe times of [`Fixture::IrregularGop`] (multiples of the 40 ms frame duration).
 pub const IRREGULAR_KEYFRAMES: [f64; 7] = [0.0, 0.6, 2.92, 3.32, 5.52, 5.92, 8.0];
 
-const ALL_FIXTURES: usize = 7;
+const ALL_FIXTURES: usize = 10;
 static FIXTURES: [OnceLock<(PathBuf, &'static [u8])>; ALL_FIXTURES] =
     [const { OnceLock::new() }; ALL_FIXTURES];
 
@@ -226,6 +232,26 @@ fn make_fixture(f: Fixture) -> Vec<u8> {
         Fixture::PtsWrap => {
             let mut a = video_args(8, 25);
             a.extend(["-output_ts_offset".into(), "95440".into()]);
+            vec![a]
+        }
+        Fixture::Hevc => vec![
+            "-f lavfi -i testsrc=size=320x240:rate=25 -f lavfi -i sine=frequency=440:sample_rate=48000 -t 4 \
+             -c:v libx265 -x265-params log-level=error:bframes=3 -pix_fmt yuv420p -g 25 -c:a aac -b:a 64k"
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+        ],
+        Fixture::Mp3 => vec![
+            "-f lavfi -i sine=frequency=440:sample_rate=44100 -t 6 -ac 2 -c:a libmp3lame -b:a 128k"
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+        ],
+        Fixture::Ac3 => {
+            let mut a = video_args(4, 25);
+            let aac = a.iter().position(|x| x == "aac").expect("an audio codec");
+            a[aac] = "ac3".into();
+            a[aac + 2] = "192k".into();
             vec![a]
         }
         Fixture::TimestampJump => {

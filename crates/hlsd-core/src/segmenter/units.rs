@@ -3,8 +3,9 @@
 //! every finished [`Part`](super::Part) carries the units it contains; access-unit input
 //! ([`Segmenter::push_access_unit`](super::Segmenter::push_access_unit)) always does.
 
-use crate::codec::{AudioCodec, CodecConfig, VideoCodec};
+use crate::codec::{AudioCodec, CodecConfig, StreamKind, VideoCodec};
 use crate::ts::Ts;
+use crate::ts::psi::Pmt;
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -21,6 +22,26 @@ pub struct Track {
     /// The caller's id for it; for TS input, access units carry the PID here.
     pub id: u16,
     pub codec: TrackCodec,
+}
+
+impl Track {
+    /// The video and audio streams of a PMT as tracks (the PID as id), in table order.
+    pub fn of_program(pmt: &Pmt) -> Vec<Track> {
+        pmt.streams
+            .iter()
+            .filter_map(|es| {
+                let codec = match StreamKind::from_stream_type(es.stream_type) {
+                    StreamKind::Video(v) => TrackCodec::Video(v),
+                    StreamKind::Audio(a) => TrackCodec::Audio(a),
+                    StreamKind::Other(_) => return None,
+                };
+                Some(Track {
+                    id: es.pid.0,
+                    codec,
+                })
+            })
+            .collect()
+    }
 }
 
 /// The audio frames in one access unit. Audio units are whole PES payloads (a muxer packs
