@@ -44,12 +44,11 @@ fn package(ts: &[u8]) -> (Vec<u8>, usize) {
     let mut body = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         let f = p.fragment(part, i as u32 + 1).expect("a fragment");
-        // The audio track joins in init 1 when its first PES ends after the first part;
-        // no other configuration change.
-        assert!(f.init_number <= 1, "part {i}: init {}", f.init_number);
+        // One init: every track's configuration is known from the first part on (the
+        // first audio PES ends after the first 0.25 s part is cut: `Part::configs`).
+        assert_eq!(f.init_number, 0, "part {i}: init");
         body.extend_from_slice(&f.data);
     }
-    // The last init holds every track; the earlier one only lacked one.
     let mut file = p.init().expect("an init").data.to_vec();
     file.extend(body);
     (file, parts.len())

@@ -29,7 +29,7 @@ mod sample;
 mod tests;
 
 pub use fragment::{Fragment, FragmentPieces};
-pub use packager::{Init, Packager};
+pub use packager::{FIRST_INIT_WAIT, Init, Packager};
 
 use crate::codec::InfoError;
 

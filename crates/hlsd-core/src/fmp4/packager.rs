@@ -39,7 +39,9 @@ struct PackTrack {
 /// ([`Packager::fragment`]); [`Packager::init`] is the init the last fragment needs.
 ///
 /// Tracks: the first video track and every audio track of the list given; units of other
-/// tracks are left out. A track is in the init once a unit brought its configuration. When
+/// tracks are left out. A track is in the init once a unit brought its configuration, or
+/// the part's `configs` (for a track with none yet: its first unit may come in a later
+/// part than the first keyframe's). When
 /// a unit brings a new configuration (`AccessUnit::config` not `Arc::ptr_eq` the previous
 /// one and not equal to it), a new init is made, numbered one more, and the fragment whose
 /// part brought it says so (`new_init`); its samples all use the new init.
@@ -47,9 +49,23 @@ struct PackTrack {
 pub struct Packager {
     tracks: Vec<PackTrack>,
     origin: Ts,
+    /// The last init made (checked as soon as a configuration comes; see `settled`).
     init: Option<Init>,
-    new_init: bool,
+    /// The first init is final: every track has a configuration, or [`FIRST_INIT_WAIT`]
+    /// went by. Before, [`Packager::init`] is `None` and the init is made again, still
+    /// number 0, as configurations come.
+    settled: bool,
+    /// The start of the first part packaged.
+    first_start: Option<Ts>,
+    /// The init number the last fragment needed.
+    announced: Option<u32>,
 }
+
+/// How long the first init waits for every track's configuration, in media time from the
+/// first part: the first parts of a publish often hold no audio (muxers send audio up to
+/// 0.7 s behind the video, ffmpeg's default max_delay), and an init without the audio track
+/// would be followed by one with it, a change of tracks players take badly.
+pub const FIRST_INIT_WAIT: Ts = Ts(2 * Ts::HZ);
 
 impl Packager {
     /// `origin`: the decode time 0 of every track, on the segmenter's 90 kHz timeline; the
@@ -78,7 +94,9 @@ impl Packager {
             tracks,
             origin,
             init: None,
-            new_init: false,
+            settled: false,
+            first_start: None,
+            announced: None,
         }
     }
 
@@ -86,9 +104,12 @@ impl Packager {
         self.origin
     }
 
-    /// The current init, once any track's configuration is known.
+    /// The init the fragments made so far need: `None` until every track's configuration
+    /// is known or [`FIRST_INIT_WAIT`] went by since the first part (the fragments made
+    /// meanwhile need init 0, which this will then be; the caller lists them once it is
+    /// `Some`).
     pub fn init(&self) -> Option<&Init> {
-        self.init.as_ref()
+        self.init.as_ref().filter(|_| self.settled)
     }
 
     /// The part as `moof` + `mdat` in one buffer. `sequence` is the mfhd sequence number
@@ -144,12 +165,31 @@ impl Packager {
                 }
             }
         }
+        // A track with no configuration yet takes the one the segmenter knew when the part
+        // was cut (an audio PES still in progress): its first init then holds every track.
+        for c in part.configs.as_deref().unwrap_or_default() {
+            if let Some(t) = self
+                .tracks
+                .iter_mut()
+                .find(|t| t.id == c.track && t.config.is_none())
+            {
+                t.config = Some(c.config.clone());
+                changed = true;
+            }
+        }
         if changed && let Err(e) = self.make_init() {
             // Try again with the next configuration a unit brings.
             for (t, c) in self.tracks.iter_mut().zip(before) {
                 t.config = c;
             }
             return Err(e);
+        }
+        let first = *self.first_start.get_or_insert(part.start);
+        if !self.settled
+            && (self.tracks.iter().all(|t| t.config.is_some())
+                || part.start + part.duration - first >= FIRST_INIT_WAIT)
+        {
+            self.settled = true;
         }
         Ok(units)
     }
@@ -167,9 +207,11 @@ impl Packager {
             })
             .collect();
         let data = init::build(&tracks)?;
-        let number = self.init.as_ref().map_or(0, |i| i.number + 1);
+        let number = match &self.init {
+            Some(i) if self.settled => i.number + 1,
+            _ => 0,
+        };
         self.init = Some(Init { number, data });
-        self.new_init = true;
         Ok(())
     }
 
@@ -181,7 +223,9 @@ impl Packager {
             }
         }
         let number = self.init.as_ref().ok_or(Fmp4Error::NoConfig)?.number;
-        Ok((number, std::mem::take(&mut self.new_init)))
+        let new = self.announced != Some(number);
+        self.announced = Some(number);
+        Ok((number, new))
     }
 
     /// Every track's samples in the part, in runs; tracks with no configuration yet or no

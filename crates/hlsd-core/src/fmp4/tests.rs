@@ -318,6 +318,7 @@ fn part(start: i64, duration: i64, units: Vec<AccessUnit>) -> Part {
         duration: Ts(duration),
         independent: true,
         units: Some(Arc::from(units)),
+        configs: None,
     }
 }
 
@@ -566,4 +567,54 @@ fn errors_not_panics() {
         p.fragment(&part(u.dts.0, 3600, vec![u]), 1),
         Err(Fmp4Error::BeforeOrigin { .. })
     ));
+}
+
+#[test]
+fn the_first_init_waits_for_every_track() {
+    let s = Synth::default();
+    let tracks = s.tracks();
+    let units = s.access_units(100);
+    let (video, audio): (Vec<AccessUnit>, Vec<AccessUnit>) =
+        units.into_iter().partition(|u| u.track == 0x100);
+    let vc = Arc::new(video_config(VideoCodec::H264, &video[0].data).unwrap());
+    let ac = Arc::new(audio_config(AudioCodec::Aac, &audio[0].data).unwrap());
+    let video: Vec<AccessUnit> = video.into_iter().map(|u| with_config(u, &vc)).collect();
+    let audio: Vec<AccessUnit> = audio.into_iter().map(|u| with_config(u, &ac)).collect();
+    let origin = video[0].dts;
+    // 0.2 s parts of video (5 frames); audio only from the second part on.
+    let part_of = |i: usize, with_audio: bool| {
+        let mut u = video[5 * i..5 * i + 5].to_vec();
+        if with_audio {
+            u.extend(audio[10 * i..10 * i + 10].iter().cloned());
+        }
+        part(video[5 * i].dts.0, 5 * 3600, u)
+    };
+    let mut p = Packager::new(&tracks, origin);
+    let f0 = p.fragment(&part_of(0, false), 1).unwrap();
+    assert_eq!((f0.init_number, f0.new_init), (0, true));
+    assert!(
+        p.init().is_none(),
+        "the audio track's configuration is awaited"
+    );
+    let f1 = p.fragment(&part_of(1, true), 2).unwrap();
+    assert_eq!((f1.init_number, f1.new_init), (0, false));
+    let init = p.init().expect("every track known");
+    assert_eq!(init.number, 0);
+    assert_eq!(read_init(&init.data).trak.len(), 2);
+    // The first fragment's video is track 1 of that init.
+    let (moof, _) = read_fragment(&f0.data);
+    assert_eq!(moof.traf.len(), 1);
+    assert_eq!(moof.traf[0].tfhd.track_id, VIDEO);
+    // A declared track that never comes: the init goes without it after FIRST_INIT_WAIT.
+    let mut p = Packager::new(&tracks, origin);
+    for i in 0..12 {
+        p.fragment(&part_of(i, false), i as u32).unwrap();
+        let waited = Ts(5 * 3600 * (i as i64 + 1));
+        assert_eq!(p.init().is_some(), waited >= FIRST_INIT_WAIT, "part {i}");
+    }
+    assert_eq!(read_init(&p.init().unwrap().data).trak.len(), 1);
+    // When it comes after all, a new init holds it.
+    let f = p.fragment(&part_of(12, true), 13).unwrap();
+    assert_eq!((f.init_number, f.new_init), (1, true));
+    assert_eq!(read_init(&p.init().unwrap().data).trak.len(), 2);
 }

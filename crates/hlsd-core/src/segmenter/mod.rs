@@ -33,7 +33,7 @@ pub use parts::PartSizes;
 use reassembly::Reassembly;
 use std::collections::VecDeque;
 use units::UnitTracks;
-pub use units::{AccessUnit, AccessUnitError, AudioFrames, Track, TrackCodec};
+pub use units::{AccessUnit, AccessUnitError, AudioFrames, Track, TrackCodec, TrackConfig};
 
 /// A timestamp step larger than this forwards is a discontinuity, not a gap (DESIGN inv. 5).
 pub const JUMP_FORWARD: Ts = Ts(5 * Ts::HZ);

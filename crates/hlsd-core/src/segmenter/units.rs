@@ -91,6 +91,13 @@ impl AccessUnit {
     }
 }
 
+/// A track's configuration as known when a part was cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackConfig {
+    pub track: u16,
+    pub config: Arc<CodecConfig>,
+}
+
 /// Why an access unit was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessUnitError {
