@@ -9,6 +9,10 @@
 //! and prints MB/s for each and the ratio. Under `cargo test` it runs a smoke version on a
 //! synthetic stream, without ffmpeg.
 
+#[path = "common/clip.rs"]
+mod clip;
+
+use clip::clip;
 use hlsd::segmenter::{Event, Segmenter, SegmenterConfig};
 use std::path::PathBuf;
 use std::process::Command;
@@ -114,45 +118,4 @@ fn ffmpeg_hls(clip: &PathBuf) -> f64 {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ok, "ffmpeg failed");
     t.max(Duration::from_micros(1)).as_secs_f64()
-}
-
-fn clip() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
-    let path = dir.join("clip-720p-8M-60s.ts");
-    if path.exists() {
-        return path;
-    }
-    std::fs::create_dir_all(&dir).expect("bench-data dir");
-    let ok = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y"])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000",
-        ])
-        .args([
-            "-t",
-            "60",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-b:v",
-            "8M",
-            "-g",
-            "50",
-        ])
-        .args(["-c:a", "aac", "-b:a", "128k", "-f", "mpegts"])
-        .arg(&path)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "ffmpeg could not make the clip");
-    path
 }

@@ -177,7 +177,11 @@ pub(super) fn video<'a>(
             duration: duration as u32,
             size: u32::try_from(size).map_err(|_| Fmp4Error::TooLarge(size))?,
             key: u.key,
-            cts: Some(signed(decode_time_signed(u.pts, origin)) - signed(at)),
+            // trun v1 holds 32 bits: a PTS further off (bad input) is clamped, not refused.
+            cts: Some(
+                (signed(decode_time_signed(u.pts, origin)) - signed(at))
+                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
+            ),
         });
         run.chunks.extend(chunks);
         at += duration as u64;
