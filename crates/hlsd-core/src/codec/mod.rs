@@ -3,6 +3,7 @@
 //! for the multivariant playlist.
 
 pub mod audio;
+pub mod audio_frames;
 pub mod avc;
 pub mod config;
 pub mod hevc;
