@@ -57,8 +57,6 @@ pub enum Fmp4Error {
         #[source]
         source: InfoError,
     },
-    #[error("a sample at {dts} ticks decodes before the origin at {origin} ticks")]
-    BeforeOrigin { dts: i64, origin: i64 },
     #[error("the fragment is too large: {0} bytes")]
     TooLarge(usize),
     #[error("box encoding failed: {0}")]

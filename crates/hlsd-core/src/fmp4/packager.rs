@@ -70,7 +70,9 @@ pub const FIRST_INIT_WAIT: Ts = Ts(2 * Ts::HZ);
 impl Packager {
     /// `origin`: the decode time 0 of every track, on the segmenter's 90 kHz timeline; the
     /// caller keeps it at or below the earliest DTS of the session (audio may start before
-    /// the first keyframe), one per feed session, the same for every rendition.
+    /// the first keyframe), one per feed session, the same for every rendition. A DTS below
+    /// it all the same (an origin too high, or timestamps that jump back past the session's
+    /// start) cannot be a decode time: such samples go on from where their track stands.
     pub fn new(tracks: &[Track], origin: Ts) -> Packager {
         let video = tracks
             .iter()

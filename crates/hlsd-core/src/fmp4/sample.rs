@@ -19,7 +19,9 @@
 //! previous one implies) when its first sample's own DTS is within half a sample of it; a
 //! larger difference is a jump (a discontinuity, lost audio) and the run restarts at the
 //! sample's DTS. The same rule splits a fragment into several runs (several `traf`s of one
-//! track) when the DTS jumps inside a part.
+//! track) when the DTS jumps inside a part. A DTS before the origin (timestamps that jumped
+//! back past the session's start) cannot be a decode time: such samples go on from where
+//! their track stands, at their own spacing.
 
 use std::ops::Range;
 
@@ -90,25 +92,21 @@ impl Run<'_> {
     }
 }
 
-/// `dts − origin` in `timescale` units.
-pub(super) fn decode_time(dts: Ts, origin: Ts, timescale: u32) -> Result<u64, Fmp4Error> {
-    let ticks = dts.0 - origin.0;
-    if ticks < 0 {
-        return Err(Fmp4Error::BeforeOrigin {
-            dts: dts.0,
-            origin: origin.0,
-        });
-    }
-    let t = i128::from(ticks) * i128::from(timescale) / i128::from(Ts::HZ);
-    Ok(u64::try_from(t).unwrap_or(u64::MAX))
+/// `dts − origin` in `timescale` units: negative before the origin.
+pub(super) fn decode_time(dts: Ts, origin: Ts, timescale: u32) -> i64 {
+    let t = i128::from(dts.0 - origin.0) * i128::from(timescale) / i128::from(Ts::HZ);
+    i64::try_from(t).unwrap_or(if t < 0 { i64::MIN } else { i64::MAX })
 }
 
-/// The decode time a track's first run starts at: the previous fragment's end when `own`
-/// is close enough to it, else `own`.
-fn continue_from(state: &TrackState, own: u64) -> u64 {
-    match state.next {
-        Some(next) if own.abs_diff(next) <= state.tolerance => next,
-        _ => own,
+/// Where a run whose first sample's own decode time is `own` starts, the track standing at
+/// `at` (nothing yet: `None`): at `at` when `own` is within `tolerance` of it, or before the
+/// origin (timestamps that jumped back past the session's start: decode times cannot be
+/// negative, so the track goes on from where it stands); else at `own`.
+fn place(own: i64, at: Option<u64>, tolerance: u64) -> u64 {
+    match at {
+        Some(at) if own < 0 || own.unsigned_abs().abs_diff(at) <= tolerance => at,
+        None if own < 0 => 0,
+        _ => own.unsigned_abs(),
     }
 }
 
@@ -142,31 +140,30 @@ pub(super) fn video<'a>(
             })
             .collect();
         if !chunks.is_empty() {
-            kept.push((
-                u,
-                chunks,
-                decode_time(u.dts, origin, super::VIDEO_TIMESCALE)?,
-            ));
+            kept.push((u, chunks));
         }
     }
-    let Some(&(_, _, first)) = kept.first() else {
+    let time = |t: Ts| decode_time(t, origin, super::VIDEO_TIMESCALE);
+    let times: Vec<i64> = kept.iter().map(|(u, _)| time(u.dts)).collect();
+    let Some(&first) = times.first() else {
         return Ok(Vec::new());
     };
-    let end = decode_time(part_end, origin, super::VIDEO_TIMESCALE)?;
+    let end = time(part_end);
     let mut fallback = match state.last_duration {
         0 => DEFAULT_VIDEO_SAMPLE,
         d => i64::from(d),
     };
-    let times: Vec<u64> = kept.iter().map(|k| k.2).collect();
     let mut runs = Vec::new();
     let mut run = Run {
-        decode_time: continue_from(state, first),
+        decode_time: place(first, state.next, state.tolerance),
         ..Run::default()
     };
     let mut at = run.decode_time;
-    for (i, (u, chunks, _)) in kept.into_iter().enumerate() {
+    // What the run adds to its samples' own decode times.
+    let mut offset = signed(at).saturating_sub(first);
+    for (i, (u, chunks)) in kept.into_iter().enumerate() {
         let next = times.get(i + 1).copied();
-        let d = signed(next.unwrap_or(end)) - signed(at);
+        let d = next.unwrap_or(end).saturating_add(offset) - signed(at);
         // A sample that would last nothing or too long is a jump: it gets the previous
         // duration, and (unless it is the last) the next sample starts a new run.
         let jump = d <= 0 || d > MAX_VIDEO_SAMPLE;
@@ -179,16 +176,20 @@ pub(super) fn video<'a>(
             key: u.key,
             // trun v1 holds 32 bits: a PTS further off (bad input) is clamped, not refused.
             cts: Some(
-                (signed(decode_time_signed(u.pts, origin)) - signed(at))
+                (time(u.pts).saturating_add(offset) - signed(at))
                     .clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
             ),
         });
         run.chunks.extend(chunks);
         at += duration as u64;
         if let Some(next) = next.filter(|_| jump) {
-            runs.push(std::mem::take(&mut run));
-            run.decode_time = next;
-            at = next;
+            let start = place(next, Some(at), 0);
+            offset = signed(start).saturating_sub(next);
+            if start != at {
+                runs.push(std::mem::take(&mut run));
+                run.decode_time = start;
+                at = start;
+            }
         }
     }
     runs.push(run);
@@ -202,12 +203,6 @@ fn signed(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
-/// A PTS on the video timescale relative to the origin; a PTS before the origin (a
-/// B-frame's PTS can be below its DTS only on bad input) clamps to 0.
-fn decode_time_signed(pts: Ts, origin: Ts) -> u64 {
-    u64::try_from(pts.0 - origin.0).unwrap_or(0)
-}
-
 /// The samples of one audio track's units (PES payloads, in decode order), at `rate` Hz.
 pub(super) fn audio<'a>(
     units: &[&'a AccessUnit],
@@ -217,31 +212,29 @@ pub(super) fn audio<'a>(
     state: &mut TrackState,
 ) -> Result<Vec<Run<'a>>, Fmp4Error> {
     let mut runs: Vec<Run<'a>> = Vec::new();
-    let mut at = 0u64;
+    let (mut at, mut offset) = (0u64, 0i64);
     for &u in units {
         let frames = split_frames(codec, &u.data);
         let Some(first) = frames.first() else {
             continue;
         };
-        let own = decode_time(u.dts, origin, rate)?;
-        let tolerance = u64::from(first.samples / 2);
-        match runs.last() {
-            None => {
-                let start = continue_from(state, own);
-                runs.push(Run {
-                    decode_time: start,
-                    ..Run::default()
-                });
-                at = start;
+        let own = decode_time(u.dts, origin, rate);
+        let start = if runs.is_empty() {
+            place(own, state.next, state.tolerance)
+        } else {
+            let tolerance = u64::from(first.samples / 2);
+            match own.saturating_add(offset) {
+                t if t >= 0 && t.unsigned_abs().abs_diff(at) <= tolerance => at,
+                _ => place(own, Some(at), 0),
             }
-            Some(_) if own.abs_diff(at) > tolerance => {
-                runs.push(Run {
-                    decode_time: own,
-                    ..Run::default()
-                });
-                at = own;
-            }
-            Some(_) => {}
+        };
+        offset = signed(start).saturating_sub(own);
+        if runs.is_empty() || start != at {
+            runs.push(Run {
+                decode_time: start,
+                ..Run::default()
+            });
+            at = start;
         }
         let Some(run) = runs.last_mut() else {
             continue;

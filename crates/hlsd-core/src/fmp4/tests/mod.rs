@@ -404,14 +404,51 @@ fn errors_not_panics() {
         Err(Fmp4Error::Sps { .. })
     ));
     assert!(p.init().is_none());
-    // Before the origin.
+    // Before the origin: the first sample decodes at 0, the origin stays.
     let good = Arc::new(video_config(VideoCodec::H264, &units[1].data).unwrap());
     let mut p = Packager::new(&tracks, Ts(10_000_000));
     let u = with_config(units[1].clone(), &good);
-    assert!(matches!(
-        p.fragment(&part(u.dts.0, 3600, vec![u]), 1),
-        Err(Fmp4Error::BeforeOrigin { .. })
-    ));
+    let f = p
+        .fragment(&part(u.dts.0, 3600, vec![u.clone()]), 1)
+        .unwrap();
+    assert_eq!(read_fragment(&f.data).1[0].decode_time, 0);
+    assert_eq!(p.origin(), Ts(10_000_000));
+}
+
+/// Timestamps that jump back past the session's start: the tracks go on where they were,
+/// video and audio keeping their distance.
+#[test]
+fn a_jump_back_before_the_origin_goes_on() {
+    let s = Synth {
+        keyframes: Some(vec![0, 25, 50, 75]),
+        jumps: vec![(50, -10 * 90_000)],
+        start: 5 * 90_000,
+        ..Synth::default()
+    };
+    let segs = segments(&s, 100);
+    let first: Vec<AccessUnit> = segs[0].parts[0].units.as_deref().unwrap().to_vec();
+    let origin = first.iter().map(|u| u.dts).min().unwrap();
+    let mut p = Packager::new(&s.tracks(), origin);
+    let mut next: HashMap<u32, u64> = HashMap::new();
+    let mut gap_at_jump = None;
+    for (i, part) in segs.iter().flat_map(|x| &x.parts).enumerate() {
+        let f = p.fragment(part, i as u32).expect("no part fails");
+        let (moof, samples) = read_fragment(&f.data);
+        for traf in &moof.traf {
+            let t = traf.tfdt.as_ref().unwrap().base_media_decode_time;
+            if let Some(&n) = next.get(&traf.tfhd.track_id) {
+                assert!(t >= n, "part {i}: track {} goes back", traf.tfhd.track_id);
+                if traf.tfhd.track_id == VIDEO && t != n {
+                    gap_at_jump = Some(t - n);
+                }
+            }
+        }
+        for r in &samples {
+            next.insert(r.track, r.decode_time + u64::from(r.duration));
+        }
+    }
+    // Video goes on right where it ended.
+    assert_eq!(gap_at_jump, None);
 }
 
 #[test]
