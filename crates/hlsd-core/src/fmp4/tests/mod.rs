@@ -500,3 +500,33 @@ fn the_first_init_waits_for_every_track() {
     assert_eq!((f.init_number, f.new_init), (1, true));
     assert_eq!(read_init(&p.init().unwrap().data).trak.len(), 2);
 }
+
+/// Audio that stops for a while inside a part: a second run (traf) of the track at the
+/// DTS it resumes at; jitter under half a frame keeps one run.
+#[test]
+fn an_audio_gap_inside_a_part_starts_another_run() {
+    let s = Synth {
+        frame_ticks: None,
+        ..Synth::default()
+    };
+    let tracks = s.tracks();
+    let mut units = s.access_units(12);
+    let c = Arc::new(audio_config(AudioCodec::Aac, &units[0].data).unwrap());
+    for (i, u) in units.iter_mut().enumerate() {
+        u.config = Some(c.clone());
+        // 10 frames lost after the 6th; the 3rd is 100 ticks late (jitter).
+        u.dts.0 += if i >= 6 { 10 * 1920 } else { 0 } + if i == 2 { 100 } else { 0 };
+    }
+    let origin = units[0].dts;
+    let mut p = Packager::new(&tracks, origin);
+    let f = p.fragment(&part(origin.0, 30_000, units), 1).unwrap();
+    let (moof, samples) = read_fragment(&f.data);
+    let tfdts: Vec<u64> = moof
+        .traf
+        .iter()
+        .map(|t| t.tfdt.as_ref().unwrap().base_media_decode_time)
+        .collect();
+    assert_eq!(tfdts, [0, 16 * 1024]);
+    assert_eq!(samples.len(), 12);
+    assert_eq!(samples[6].decode_time, 16 * 1024);
+}
