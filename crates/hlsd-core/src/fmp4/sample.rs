@@ -163,7 +163,10 @@ pub(super) fn video<'a>(
     let mut offset = signed(at).saturating_sub(first);
     for (i, (u, chunks)) in kept.into_iter().enumerate() {
         let next = times.get(i + 1).copied();
-        let d = next.unwrap_or(end).saturating_add(offset) - signed(at);
+        let d = next
+            .unwrap_or(end)
+            .saturating_add(offset)
+            .saturating_sub(signed(at));
         // A sample that would last nothing or too long is a jump: it gets the previous
         // duration, and (unless it is the last) the next sample starts a new run.
         let jump = d <= 0 || d > MAX_VIDEO_SAMPLE;
@@ -176,12 +179,14 @@ pub(super) fn video<'a>(
             key: u.key,
             // trun v1 holds 32 bits: a PTS further off (bad input) is clamped, not refused.
             cts: Some(
-                (time(u.pts).saturating_add(offset) - signed(at))
-                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
+                (time(u.pts)
+                    .saturating_add(offset)
+                    .saturating_sub(signed(at)))
+                .clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
             ),
         });
         run.chunks.extend(chunks);
-        at += duration as u64;
+        at = at.saturating_add(duration as u64);
         if let Some(next) = next.filter(|_| jump) {
             let start = place(next, Some(at), 0);
             offset = signed(start).saturating_sub(next);
@@ -251,7 +256,7 @@ pub(super) fn audio<'a>(
                 range: f.payload,
                 prefixed: false,
             });
-            at += u64::from(f.samples);
+            at = at.saturating_add(u64::from(f.samples));
             state.last_duration = f.samples;
         }
     }

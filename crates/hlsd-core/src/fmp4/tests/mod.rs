@@ -530,3 +530,64 @@ fn an_audio_gap_inside_a_part_starts_another_run() {
     assert_eq!(samples.len(), 12);
     assert_eq!(samples[6].decode_time, 16 * 1024);
 }
+
+/// Garbage payloads and wild timestamps from a publisher: errors or fragments, never a
+/// panic, and what comes out still reads back.
+#[test]
+fn garbage_never_panics() {
+    let s = Synth::default();
+    let tracks = s.tracks();
+    let good = s.access_units(4);
+    let vc = Arc::new(video_config(VideoCodec::H264, &good[1].data).unwrap());
+    let ac = Arc::new(audio_config(AudioCodec::Aac, &good[0].data).unwrap());
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut p = Packager::new(&tracks, Ts(0));
+    for i in 0..300u32 {
+        let mut units = Vec::new();
+        for _ in 0..rand() % 8 {
+            let video = rand() % 2 == 0;
+            let len = (rand() % 600) as usize;
+            let mut data: Vec<u8> = (0..len).map(|_| rand() as u8).collect();
+            // Sprinkle start codes and sync words so the parsers go deep.
+            for _ in 0..rand() % 6 {
+                if len > 8 {
+                    let at = (rand() as usize) % (len - 4);
+                    let pat: &[u8] = match rand() % 4 {
+                        0 => &[0, 0, 1],
+                        1 => &[0xFF, 0xF1],
+                        2 => &[0, 0, 0, 1],
+                        _ => &[0xFF, 0xF9, 0x4C],
+                    };
+                    data[at..at + pat.len()].copy_from_slice(pat);
+                }
+            }
+            let dts = (rand() % (1 << 40)) as i64 - (1 << 39);
+            units.push(AccessUnit {
+                track: if video { 0x100 } else { 0x101 },
+                codec: if video {
+                    TrackCodec::Video(VideoCodec::H264)
+                } else {
+                    TrackCodec::Audio(AudioCodec::Aac)
+                },
+                dts: Ts(dts),
+                pts: Ts(dts + (rand() % (1 << 34)) as i64 - (1 << 33)),
+                key: rand() % 3 == 0,
+                data: Bytes::from(data),
+                frames: None,
+                config: Some(if video { vc.clone() } else { ac.clone() }),
+            });
+        }
+        let start = (rand() % (1 << 40)) as i64 - (1 << 39);
+        let duration = (rand() % 200_000) as i64 - 1000;
+        if let Ok(f) = p.fragment(&part(start, duration, units), i) {
+            let mut rest = &f.data[..];
+            Moof::decode(&mut rest).expect("a moof that reads back");
+        }
+    }
+}
