@@ -9,6 +9,10 @@
 //! and prints MB/s for each and the ratio. Under `cargo test` it runs a smoke version on a
 //! synthetic stream, without ffmpeg.
 
+#[path = "common/clip.rs"]
+mod clip;
+
+use clip::clip;
 use hlsd::segmenter::{Event, Segmenter, SegmenterConfig};
 use std::path::PathBuf;
 use std::process::Command;

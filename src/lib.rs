@@ -1,6 +1,6 @@
 //! hlsd: a live HLS / LL-HLS origin server for pushed MPEG-TS.
 //!
-//! The sans-I/O core (`ts`, `codec`, `segmenter`, `playlist`, in the `hlsd-core` crate) turns bytes into segments and
+//! The sans-I/O core (`ts`, `codec`, `segmenter`, `playlist`, `fmp4`, in the `hlsd-core` crate) turns bytes into segments and
 //! playlists with time passed in; the shell (`feeds`, `http`, `clock`) does the I/O.
 //! See ARCHITECTURE.md for the code map.
 
@@ -19,7 +19,7 @@ pub mod serve;
 // The sans-I/O core lives in its own crate (`crates/hlsd-core`), so the compiler keeps it
 // free of tokio, axum and logging; it is re-exported under the paths the shell, tests,
 // benches and fuzz targets use.
-pub use hlsd_core::{codec, playlist, segmenter, synth, ts};
+pub use hlsd_core::{codec, fmp4, playlist, segmenter, synth, ts};
 
 pub use config::Config;
 

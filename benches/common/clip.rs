@@ -1,5 +1,5 @@
-//! The benchmark clip: 60 s of 1280x720 H.264/AAC at ~8 Mbit/s made once with ffmpeg and
-//! cached in target/bench-data. Shared by `segmenter` and `ts_mux` (included with `#[path]`).
+//! The benchmark clip (included with `#[path]` by `segmenter`, `ts_mux` and `fmp4`): 60 s
+//! of 1280x720 H.264/AAC at ~8 Mbit/s made once with ffmpeg, cached in target/bench-data.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -164,12 +164,16 @@ pub enum Fixture {
     TimestampJump,
     /// 6 s, 320x240 H.265 (libx265) 25 fps, GOP 25, 2 B-frames, AAC 48 kHz.
     Hevc,
+    /// 6 s of MP3 only (libmp3lame, 44.1 kHz stereo).
+    Mp3,
+    /// 4 s, 320x240 H.264 25 fps, GOP 25, 2 B-frames, AC-3 48 kHz stereo.
+    Ac3,
 }
 
 /// Keyframe times of [`Fixture::IrregularGop`] (multiples of the 40 ms frame duration).
 pub const IRREGULAR_KEYFRAMES: [f64; 7] = [0.0, 0.6, 2.92, 3.32, 5.52, 5.92, 8.0];
 
-const ALL_FIXTURES: usize = 8;
+const ALL_FIXTURES: usize = 10;
 static FIXTURES: [OnceLock<(PathBuf, &'static [u8])>; ALL_FIXTURES] =
     [const { OnceLock::new() }; ALL_FIXTURES];
 
@@ -235,6 +239,19 @@ fn make_fixture(f: Fixture) -> Vec<u8> {
             let at = a.iter().position(|x| x == "libx264").unwrap();
             a[at] = "libx265".into();
             a.extend(["-x265-params".into(), "log-level=error".into()]);
+            vec![a]
+        }
+        Fixture::Mp3 => vec![
+            "-f lavfi -i sine=frequency=440:sample_rate=44100 -t 6 -ac 2 -c:a libmp3lame -b:a 128k"
+                .split_whitespace()
+                .map(String::from)
+                .collect(),
+        ],
+        Fixture::Ac3 => {
+            let mut a = video_args(4, 25);
+            let aac = a.iter().position(|x| x == "aac").expect("an audio codec");
+            a[aac] = "ac3".into();
+            a[aac + 2] = "192k".into();
             vec![a]
         }
         Fixture::TimestampJump => {

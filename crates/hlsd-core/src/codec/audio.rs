@@ -5,6 +5,9 @@
 use adts_reader::AdtsHeader;
 
 use super::AudioCodec;
+pub use super::audio_frames::{
+    AC3_SAMPLES, AudioFrame, ac3_frame, count_frames, mpeg_audio_frame, split_frames,
+};
 use super::info::{AudioFormat, AudioInfo, InfoError};
 
 /// How far into an elementary stream a frame header is looked for.

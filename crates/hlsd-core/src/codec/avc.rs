@@ -4,11 +4,43 @@
 use h264_reader::nal::sps::SeqParameterSet;
 use h264_reader::nal::{Nal, RefNal};
 
-use super::info::{AvcProfile, InfoError, VideoInfo, VideoProfile};
+use h264_reader::nal::sps::ChromaFormat;
+
+use super::info::{AvcProfile, InfoError, SpsFormat, VideoInfo, VideoProfile};
 
 /// Reads one complete SPS NAL unit: header byte included, start code and trailing zero bytes
 /// excluded, emulation prevention bytes still in (h264-reader removes them while reading).
 pub fn parse_sps(nal: &[u8]) -> Result<VideoInfo, InfoError> {
+    read_sps(nal).and_then(|sps| info(&sps))
+}
+
+/// The chroma format and bit depths of an SPS (`parse_sps`'s input); the defaults 4:2:0
+/// and 8 bits for profiles whose SPS does not code them (§7.4.2.1.1).
+pub fn sps_format(nal: &[u8]) -> Result<SpsFormat, InfoError> {
+    let c = read_sps(nal)?.chroma_info;
+    let chroma_format_idc = match c.chroma_format {
+        ChromaFormat::Monochrome => 0,
+        ChromaFormat::YUV420 => 1,
+        ChromaFormat::YUV422 => 2,
+        ChromaFormat::YUV444 => 3,
+        ChromaFormat::Invalid(n) => {
+            return Err(InfoError::Invalid {
+                what: "H.264 SPS",
+                field: "chroma_format_idc",
+                value: n,
+            });
+        }
+    };
+    Ok(SpsFormat {
+        chroma_format_idc,
+        bit_depth_luma: c.bit_depth_luma_minus8.saturating_add(8),
+        bit_depth_chroma: c.bit_depth_chroma_minus8.saturating_add(8),
+        sub_layers: 1,
+        temporal_id_nested: false,
+    })
+}
+
+fn read_sps(nal: &[u8]) -> Result<SeqParameterSet, InfoError> {
     let Some(&header) = nal.first() else {
         return Err(InfoError::Truncated {
             what: "H.264 SPS",
@@ -23,9 +55,14 @@ pub fn parse_sps(nal: &[u8]) -> Result<VideoInfo, InfoError> {
             value: u32::from(header & 0x1F),
         });
     }
-    let err = |e| InfoError::H264Sps(format!("{e:?}"));
-    let sps = SeqParameterSet::from_bits(RefNal::new(nal, &[], true).rbsp_bits()).map_err(err)?;
-    let (width, height) = sps.pixel_dimensions().map_err(err)?;
+    SeqParameterSet::from_bits(RefNal::new(nal, &[], true).rbsp_bits())
+        .map_err(|e| InfoError::H264Sps(format!("{e:?}")))
+}
+
+fn info(sps: &SeqParameterSet) -> Result<VideoInfo, InfoError> {
+    let (width, height) = sps
+        .pixel_dimensions()
+        .map_err(|e| InfoError::H264Sps(format!("{e:?}")))?;
     Ok(VideoInfo {
         profile: VideoProfile::Avc(AvcProfile {
             profile_idc: sps.profile_idc.into(),

@@ -3,6 +3,8 @@
 //! VPS/SPS/PPS, ITU-T H.265 §7.4.2.4.4) and, for audio, the first frame header of a PES
 //! (AAC: the AudioSpecificConfig an ADTS header implies, ISO/IEC 14496-3 §1.6.2.1, §1.A.2).
 
+use std::ops::Range;
+
 use bytes::Bytes;
 
 use super::audio::first_frame;
@@ -27,8 +29,9 @@ pub enum CodecConfig {
         channels: u8,
         /// AAC: the 2-byte AudioSpecificConfig (object type, sampling frequency index,
         /// channel configuration) read from the ADTS header. MPEG audio: the 4-byte frame
-        /// header. AC-3: the first 8 bytes of the syncframe (syncinfo and the start of the
-        /// bsi, all that dac3 needs).
+        /// header with its per-frame fields (bit rate, padding, mode extension...) cleared.
+        /// AC-3: the first 8 bytes of the syncframe (syncinfo and the start of the bsi, all
+        /// that dac3 needs), crc1 and the bits after lfeon cleared.
         specific: Bytes,
     },
 }
@@ -36,11 +39,16 @@ pub enum CodecConfig {
 /// The NAL units of an Annex B byte stream, without start codes; the zero bytes before a
 /// start code belong to it, not to the NAL unit before.
 pub fn nal_units(es: &[u8]) -> impl Iterator<Item = &[u8]> {
+    nal_ranges(es).map(|r| &es[r])
+}
+
+/// Where the NAL units of an Annex B byte stream are, as [`nal_units`] finds them.
+pub fn nal_ranges(es: &[u8]) -> impl Iterator<Item = Range<usize>> {
     let mut at = nal_start(es, 0);
     std::iter::from_fn(move || {
         let start = at?;
         at = nal_start(es, start);
-        Some(nal_until(es, start, at))
+        Some(start..start + nal_until(es, start, at).len())
     })
 }
 
@@ -110,8 +118,23 @@ pub fn audio_config(codec: AudioCodec, es: &[u8]) -> Result<CodecConfig, InfoErr
                 (rate_index & 1) << 7 | channels << 3,
             ])
         }
-        AudioCodec::Mpeg => Bytes::copy_from_slice(&h[..4]),
-        AudioCodec::Ac3 => Bytes::copy_from_slice(&h[..8]),
+        // The fields that may change from frame to frame of one stream are cleared, so that
+        // a new value means a new configuration: bitrate_index (VBR), padding, private bit,
+        // mode_extension (joint stereo), copyright, original, emphasis.
+        AudioCodec::Mpeg => Bytes::copy_from_slice(&[h[0], h[1], h[2] & 0x0C, h[3] & 0xC0]),
+        // crc1 and the bsi after lfeon (dialnorm on) are cleared likewise.
+        AudioCodec::Ac3 => {
+            let acmod = h[6] >> 5;
+            let mixes = [(acmod & 1 == 1 && acmod != 1), acmod & 4 != 0, acmod == 2]
+                .iter()
+                .filter(|&&present| present)
+                .count() as u32;
+            // acmod, the mix levels and lfeon, from the top of bytes 6–7.
+            let kept = 3 + 2 * mixes + 1;
+            let bits = u16::from_be_bytes([h[6], h[7]]) & !(u16::MAX >> kept);
+            let [b6, b7] = bits.to_be_bytes();
+            Bytes::copy_from_slice(&[h[0], h[1], 0, 0, h[4], h[5], b6, b7])
+        }
     };
     Ok(CodecConfig::Audio {
         codec,
@@ -183,5 +206,24 @@ mod tests {
         };
         assert_eq!(specific[..], [0x11, 0x88]);
         assert!(audio_config(AudioCodec::Aac, &[0; 64]).is_err());
+    }
+
+    #[test]
+    fn per_frame_header_fields_are_not_configuration() {
+        // MP3 frames of one stream: bit rate, padding and mode extension vary.
+        let a = audio_config(AudioCodec::Mpeg, &[0xFF, 0xFB, 0x90, 0x64, 0, 0]).unwrap();
+        let b = audio_config(AudioCodec::Mpeg, &[0xFF, 0xFB, 0xA2, 0x44, 0, 0]).unwrap();
+        assert_eq!(a, b);
+        // Another sampling frequency or channel mode is another configuration.
+        let c = audio_config(AudioCodec::Mpeg, &[0xFF, 0xFB, 0x94, 0x64, 0, 0]).unwrap();
+        let d = audio_config(AudioCodec::Mpeg, &[0xFF, 0xFB, 0x90, 0xC4, 0, 0]).unwrap();
+        assert!(a != c && a != d);
+        // AC-3 2/0: crc1 and dialnorm vary; acmod and lfeon stay.
+        // Bytes 6–7: acmod 010, dsurmod, lfeon, then dialnorm.
+        let ac3 = |crc: u8, b6: u8, b7: u8| {
+            audio_config(AudioCodec::Ac3, &[0x0B, 0x77, crc, crc, 0x14, 0x40, b6, b7]).unwrap()
+        };
+        assert_eq!(ac3(1, 0x40, 0x00), ac3(2, 0x43, 0xFF));
+        assert_ne!(ac3(1, 0x40, 0x00), ac3(1, 0x44, 0x00));
     }
 }

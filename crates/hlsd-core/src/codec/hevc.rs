@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use scuffle_h265::SpsNALUnit;
 
-use super::info::{HevcProfile, InfoError, VideoInfo, VideoProfile};
+use super::info::{HevcProfile, InfoError, SpsFormat, VideoInfo, VideoProfile};
 
 const WHAT: &str = "H.265 SPS";
 
@@ -39,12 +39,7 @@ pub fn parse_sps(nal: &[u8]) -> Result<VideoInfo, InfoError> {
         need: PTL_END,
         have: nal.len(),
     })?;
-    // scuffle-h265 is not fuzzed here and computes with values from the bitstream (in debug
-    // builds an overflow panics): a bad SPS must come back as an error, never a panic.
-    let sps = catch_unwind(AssertUnwindSafe(|| SpsNALUnit::parse(nal)))
-        .map_err(|_| InfoError::H265Sps("parser panicked".to_owned()))?
-        .map_err(|e| InfoError::H265Sps(e.to_string()))?
-        .rbsp;
+    let sps = read_sps(nal)?;
 
     let win = &sps.conformance_window;
     let cropped = |size: u64, sub: u8, a: u64, b: u64| {
@@ -96,6 +91,27 @@ pub fn parse_sps(nal: &[u8]) -> Result<VideoInfo, InfoError> {
         height,
         frame_rate,
     })
+}
+
+/// The chroma format, bit depths and temporal layering of an SPS (`parse_sps`'s input).
+pub fn sps_format(nal: &[u8]) -> Result<SpsFormat, InfoError> {
+    let sps = read_sps(nal)?;
+    Ok(SpsFormat {
+        chroma_format_idc: sps.chroma_format_idc,
+        bit_depth_luma: sps.bit_depth_luma_minus8.saturating_add(8),
+        bit_depth_chroma: sps.bit_depth_chroma_minus8.saturating_add(8),
+        sub_layers: sps.sps_max_sub_layers_minus1.saturating_add(1),
+        temporal_id_nested: sps.sps_temporal_id_nesting_flag,
+    })
+}
+
+fn read_sps(nal: &[u8]) -> Result<scuffle_h265::SpsRbsp, InfoError> {
+    // scuffle-h265 is not fuzzed here and computes with values from the bitstream (in debug
+    // builds an overflow panics): a bad SPS must come back as an error, never a panic.
+    Ok(catch_unwind(AssertUnwindSafe(|| SpsNALUnit::parse(nal)))
+        .map_err(|_| InfoError::H265Sps("parser panicked".to_owned()))?
+        .map_err(|e| InfoError::H265Sps(e.to_string()))?
+        .rbsp)
 }
 
 /// The first `N` bytes of a NAL unit with emulation prevention bytes (the 0x03 of 0x000003,

@@ -125,6 +125,20 @@ pub struct VideoInfo {
     pub frame_rate: Option<f64>,
 }
 
+/// The picture format an SPS states, beyond [`VideoInfo`]: what an avcC's High-profile
+/// fields (ISO/IEC 14496-15 §5.3.3.1.2) and an hvcC (§8.3.3.1.2) carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpsFormat {
+    /// 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4.
+    pub chroma_format_idc: u8,
+    pub bit_depth_luma: u8,
+    pub bit_depth_chroma: u8,
+    /// H.265: sps_max_sub_layers_minus1 + 1; H.264: 1.
+    pub sub_layers: u8,
+    /// H.265: sps_temporal_id_nesting_flag; H.264: false.
+    pub temporal_id_nested: bool,
+}
+
 impl VideoInfo {
     pub fn codec(&self) -> VideoCodec {
         match self.profile {

@@ -3,6 +3,7 @@
 //! for the multivariant playlist.
 
 pub mod audio;
+pub mod audio_frames;
 pub mod avc;
 pub mod config;
 pub mod hevc;
@@ -13,7 +14,8 @@ pub mod sniff;
 
 pub use config::CodecConfig;
 pub use info::{
-    AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, VideoInfo, VideoProfile,
+    AudioFormat, AudioInfo, AvcProfile, HevcProfile, InfoError, MediaInfo, SpsFormat, VideoInfo,
+    VideoProfile,
 };
 pub use nal::{FrameKind, SliceScanner};
 pub use sniff::{AudioInfoSniffer, VideoInfoSniffer};

@@ -47,6 +47,15 @@ impl PartBytes {
         self.len == 0
     }
 
+    /// A part made of these slices, in order (an fMP4 fragment of referenced pieces).
+    pub fn from_pieces(pieces: Vec<Bytes>) -> Self {
+        let len = pieces.iter().map(Bytes::len).sum();
+        PartBytes {
+            pieces: Arc::from(pieces),
+            len,
+        }
+    }
+
     /// The slices, in order; their concatenation is the part.
     pub fn pieces(&self) -> &[Bytes] {
         &self.pieces

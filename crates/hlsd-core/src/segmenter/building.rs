@@ -3,7 +3,7 @@
 //! LL-HLS off a segment has a single part.
 
 use super::arena::{PartArena, PartBytes};
-use super::units::AccessUnit;
+use super::units::{AccessUnit, TrackConfig};
 use crate::ts::Ts;
 use crate::ts::muxer::TsSink;
 use crate::ts::psi_writer::PsiWriter;
@@ -22,6 +22,11 @@ pub struct Part {
     /// access-unit input); `None` otherwise. A video unit is in the part its first packet
     /// is in; an audio unit (a PES) in the part being built when its last packet came.
     pub units: Option<Arc<[AccessUnit]>>,
+    /// With access units out of TS input: every track's configuration known when the part
+    /// was cut, read from the start of a unit still in progress too (an audio PES whose
+    /// unit lands in a later part). A packager's first init can so hold a track whose first
+    /// unit comes after the first part. `None` otherwise.
+    pub configs: Option<Arc<[TrackConfig]>>,
 }
 
 /// A finished segment.
@@ -133,18 +138,29 @@ impl Building {
     }
 
     /// Ends the part being built at `at` and opens the next; returns the finished part.
-    pub fn cut_part(&mut self, at: Ts, independent: bool, psi: Option<&mut PsiWriter>) -> Part {
+    pub fn cut_part(
+        &mut self,
+        at: Ts,
+        independent: bool,
+        psi: Option<&mut PsiWriter>,
+        configs: Option<Arc<[TrackConfig]>>,
+    ) -> Part {
         let data = self.arena.take();
         if let Some(psi) = psi {
             self.arena.append_psi(psi);
         }
-        let part = self.finish_part(data, at);
+        let part = self.finish_part(data, at, configs);
         self.part_start = at;
         self.part_independent = independent;
         part
     }
 
-    fn finish_part(&mut self, data: PartBytes, end: Ts) -> Part {
+    fn finish_part(
+        &mut self,
+        data: PartBytes,
+        end: Ts,
+        configs: Option<Arc<[TrackConfig]>>,
+    ) -> Part {
         self.done_bytes += data.len();
         let part = Part {
             data,
@@ -152,6 +168,7 @@ impl Building {
             duration: (end - self.part_start).max(Ts(1)),
             independent: self.part_independent,
             units: self.units.as_mut().map(|u| Arc::from(std::mem::take(u))),
+            configs,
         };
         self.parts.push(part.clone());
         part
@@ -159,10 +176,14 @@ impl Building {
 
     /// Ends the segment with the given duration; returns its last part, the segment, and
     /// the arena for the next segment.
-    pub fn finish(mut self, duration: Ts) -> (Part, Segment, PartArena) {
+    pub fn finish(
+        mut self,
+        duration: Ts,
+        configs: Option<Arc<[TrackConfig]>>,
+    ) -> (Part, Segment, PartArena) {
         let end = self.head.start + duration;
         let data = self.arena.take();
-        let last = self.finish_part(data, end.max(self.part_start + Ts(1)));
+        let last = self.finish_part(data, end.max(self.part_start + Ts(1)), configs);
         let seg = Segment {
             parts: self.parts,
             start: self.head.start,

@@ -131,7 +131,8 @@ impl Core {
             full
         };
         if cut && s.dts > cur.part_start() {
-            let part = cur.cut_part(s.dts, key || !video, psi);
+            let configs = self.reasm.as_ref().map(|r| r.configs());
+            let part = cur.cut_part(s.dts, key || !video, psi, configs);
             let index = cur.parts.len() - 1;
             let head = cur.head;
             self.events
@@ -283,7 +284,8 @@ impl Core {
         }
         self.served = self.served + duration;
         let head = b.head;
-        let (last, seg, mut arena) = b.finish(duration);
+        let configs = self.reasm.as_ref().map(|r| r.configs());
+        let (last, seg, mut arena) = b.finish(duration, configs);
         let index = seg.parts.len() - 1;
         let largest = seg.parts.iter().map(|p| p.data.len()).max().unwrap_or(0);
         arena.size_for(largest + largest / 8);

@@ -38,7 +38,7 @@ use std::collections::VecDeque;
 use unit_mux::UnitMux;
 pub use unit_mux::{UNIT_FIRST_PID, UNIT_PMT_PID};
 use units::UnitTracks;
-pub use units::{AccessUnit, AccessUnitError, AudioFrames, Track, TrackCodec};
+pub use units::{AccessUnit, AccessUnitError, AudioFrames, Track, TrackCodec, TrackConfig};
 
 /// A timestamp step larger than this forwards is a discontinuity, not a gap (DESIGN inv. 5).
 pub const JUMP_FORWARD: Ts = Ts(5 * Ts::HZ);

@@ -10,8 +10,8 @@
 
 use super::Core;
 use super::demux::{Demux, PesStart, Role};
-use super::units::{AccessUnit, AudioFrames, TrackCodec};
-use crate::codec::audio::adts_frames;
+use super::units::{AccessUnit, AudioFrames, TrackCodec, TrackConfig};
+use crate::codec::audio::{adts_frames, count_frames};
 use crate::codec::config::{audio_config, video_config};
 use crate::codec::{AudioCodec, CodecConfig};
 use crate::ts::{Packet, Pid, Ts};
@@ -125,10 +125,30 @@ impl Reassembly {
             a.buf.reserve(a.buf.len().max(es.len()).max(MIN_RESERVE));
         }
         a.buf.extend_from_slice(es);
+        // An audio stream's first configuration is read from the first packet of its first
+        // PES (a unit ends up to a PES later), for the parts cut meanwhile (`configs`).
+        if let (TrackCodec::Audio(codec), None, Some(_)) = (a.codec, &a.config, start)
+            && let Ok(config) = audio_config(codec, &a.buf)
+        {
+            a.config = Some(Arc::new(config));
+        }
         if open.remaining == Some(0) {
             return a.complete();
         }
         None
+    }
+
+    /// Every stream's configuration known so far.
+    pub fn configs(&self) -> Arc<[TrackConfig]> {
+        self.streams
+            .iter()
+            .filter_map(|a| {
+                Some(TrackConfig {
+                    track: a.pid.0,
+                    config: a.config.clone()?,
+                })
+            })
+            .collect()
     }
 
     /// The keyframe flag of the video unit in progress on `pid`, once its kind is known.
@@ -160,11 +180,10 @@ impl Assembly {
             TrackCodec::Video(c) => (video_config(c, &data), None),
             TrackCodec::Audio(c) => {
                 let frames = match c {
-                    AudioCodec::Aac => {
-                        adts_frames(&data).map(|(count, samples)| AudioFrames { count, samples })
-                    }
-                    AudioCodec::Mpeg | AudioCodec::Ac3 => None,
-                };
+                    AudioCodec::Aac => adts_frames(&data),
+                    AudioCodec::Mpeg | AudioCodec::Ac3 => count_frames(c, &data),
+                }
+                .map(|(count, samples)| AudioFrames { count, samples });
                 (audio_config(c, &data).ok(), frames)
             }
         };

@@ -3,8 +3,9 @@
 //! `SegmenterConfig::access_units` on, every finished [`Part`](super::Part) carries the units it contains; access-unit input
 //! ([`Segmenter::push_access_unit`](super::Segmenter::push_access_unit)) always does.
 
-use crate::codec::{AudioCodec, CodecConfig, VideoCodec};
+use crate::codec::{AudioCodec, CodecConfig, StreamKind, VideoCodec};
 use crate::ts::Ts;
+use crate::ts::psi::Pmt;
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -23,9 +24,29 @@ pub struct Track {
     pub codec: TrackCodec,
 }
 
+impl Track {
+    /// The video and audio streams of a PMT as tracks (the PID as id), in table order.
+    pub fn of_program(pmt: &Pmt) -> Vec<Track> {
+        pmt.streams
+            .iter()
+            .filter_map(|es| {
+                let codec = match StreamKind::from_stream_type(es.stream_type) {
+                    StreamKind::Video(v) => TrackCodec::Video(v),
+                    StreamKind::Audio(a) => TrackCodec::Audio(a),
+                    StreamKind::Other(_) => return None,
+                };
+                Some(Track {
+                    id: es.pid.0,
+                    codec,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The audio frames in one access unit. Audio units are whole PES payloads (a muxer packs
 /// several frames into one PES: ffmpeg 8 or 9 AAC frames), not split into frames here; a
-/// packager splits them with these counts (AAC: ADTS frames, `codec::audio::adts_frames`).
+/// packager splits them by their headers (`codec::audio::split_frames`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioFrames {
     pub count: u32,
@@ -49,8 +70,8 @@ pub struct AccessUnit {
     /// audio frames, AC-3 syncframes); access-unit input may also give one raw AAC frame,
     /// whose ADTS header the TS muxer writes from `config`.
     pub data: Bytes,
-    /// Audio only, when the frames could be counted (AAC in ADTS); MPEG audio and AC-3
-    /// frames are not counted yet.
+    /// Audio only, when the frames could be counted (by their headers: ADTS, MPEG audio,
+    /// AC-3).
     pub frames: Option<AudioFrames>,
     /// The track's configuration in effect for this unit, once known. The segmenter makes a
     /// new `Arc` only when the configuration changes, so `Arc::ptr_eq` with the previous
@@ -70,6 +91,13 @@ impl AccessUnit {
             _ => None,
         }
     }
+}
+
+/// A track's configuration as known when a part was cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackConfig {
+    pub track: u16,
+    pub config: Arc<CodecConfig>,
 }
 
 /// Why an access unit was refused.

@@ -10,6 +10,7 @@ fn part(secs: f64, independent: bool) -> Part {
         duration: Ts::from_secs(secs),
         independent,
         units: None,
+        configs: None,
     }
 }
 

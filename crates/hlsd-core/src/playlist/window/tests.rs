@@ -8,6 +8,7 @@ fn part(secs: f64, independent: bool) -> Part {
         duration: Ts::from_secs(secs),
         independent,
         units: None,
+        configs: None,
     }
 }
 
