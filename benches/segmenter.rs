@@ -18,10 +18,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "common/clip.rs"]
-mod clip;
-use clip::clip;
-
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     if !full {
