@@ -1063,6 +1063,7 @@ pub fn config_toml(c: &Config) -> String {
         ),
         ("hls", "window", c.hls.window.to_string()),
         ("hls", "part_duration", format!("{:?}", c.hls.part_duration)),
+        ("hls", "clock_numbering", c.hls.clock_numbering.to_string()),
         ("feeds", "max_feeds", c.feeds.max_feeds.to_string()),
         (
             "feeds",
