@@ -916,7 +916,7 @@ pub fn token_changes(a: &[String], b: &[String]) -> Vec<(usize, String, String)>
 // ffmpeg / ffprobe
 // ---------------------------------------------------------------------------------------
 
-fn tool(name: &str) -> tokio::process::Command {
+pub fn tool(name: &str) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(name);
     for v in PROXY_VARS {
         c.env_remove(v);
@@ -1186,3 +1186,4 @@ pub async fn spawn_binary_logged_env(
 /// LL-HLS helpers (tests/ll_hls*.rs).
 pub mod caches;
 pub mod ll;
+pub mod origins;
