@@ -147,6 +147,17 @@
         hls.hlsdTargetSet = true;
       }
     });
+    // A feed whose numbering jumped forward (it moved to another origin, which numbers by
+    // the clock: `hls.clock_numbering`) shares no segment with the playlist before, and
+    // hls.js places the new one at (MSN difference × target duration) seconds ahead: far
+    // beyond playback, where it would wait for ever. Go to the new live edge instead.
+    hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
+      const d = data.details;
+      if (!d || !d.live || !d.fragments.length || video.currentTime >= d.fragmentStart) return;
+      if (bufferAhead() > 0.5 || !Number.isFinite(hls.liveSyncPosition)) return;
+      log('the playlist moved past playback (the feed moved to another server?): to the live edge', 'warn');
+      video.currentTime = hls.liveSyncPosition;
+    });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => log('level ' + data.level));
     hls.on(Hls.Events.ERROR, (_, data) => onError(data));
     hls.loadSource(src);
