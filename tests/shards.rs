@@ -193,6 +193,13 @@ async fn ffmpeg_across_failover(clock_numbering: bool) -> FfmpegAcross {
     let _ = ffmpeg.start_kill();
     let stderr = stderr_task.await.unwrap_or_default();
     let out_at_end = out_now(&progress);
+    let errors = shards.router.nginx_errors();
+    let nginx_errors: Vec<&str> = errors
+        .lines()
+        .filter_map(|l| l.split("] ").nth(1))
+        .map(|l| l.split(", client").next().unwrap_or(l))
+        .collect();
+    eprintln!("nginx's errors: {nginx_errors:#?}");
 
     let samples = progress.lock().unwrap().clone();
     let mut stall = 0.0f64;

@@ -11,7 +11,7 @@
   // playlist is ../live/{feed}/index.m3u8 from either, so a signed page plays under its prefix.
   const feed = decodeURIComponent(location.pathname.split('/').pop() || '');
   const src = new URL('../live/' + encodeURIComponent(feed) + '/index.m3u8', location.href).pathname;
-  const player = (window.hlsdPlayer = { feed, src, state: 'connecting', engine: '', fatalErrors: [], errors: [] });
+  const player = (window.hlsdPlayer = { feed, src, state: 'connecting', engine: '', fatalErrors: [], errors: [], played: false });
   const plot = new window.LatencyPlot($('plot'));
   const MAX_RETRY_MS = 15000;
   let hls = null;
@@ -45,6 +45,7 @@
   }
 
   function stop() {
+    player.played = false;
     clearTimeout(retryTimer);
     clearTimeout(pollTimer);
     if (hls) { hls.destroy(); hls = null; }
@@ -153,7 +154,8 @@
     // beyond playback, where it would wait for ever. Go to the new live edge instead.
     hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
       const d = data.details;
-      if (!d || !d.live || !d.fragments.length || video.currentTime >= d.fragmentStart) return;
+      if (!player.played || !d || !d.live || !d.fragments.length) return;
+      if (video.currentTime >= d.fragmentStart) return;
       if (bufferAhead() > 0.5 || !Number.isFinite(hls.liveSyncPosition)) return;
       log('the playlist moved past playback (the feed moved to another server?): to the live edge', 'warn');
       video.currentTime = hls.liveSyncPosition;
@@ -221,6 +223,7 @@
   });
   video.addEventListener('ended', () => { if (!hls) ended(); });
   video.addEventListener('playing', () => {
+    player.played = true;
     waitingSince = 0;
     retryMs = 1000;
     if (player.state !== 'ended') setState('live');
