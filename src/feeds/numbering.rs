@@ -13,12 +13,16 @@
 //! strictly above those, whenever `n < t1 - t0` (in milliseconds): the feed made fewer than
 //! one segment per millisecond of its life on the earlier origin. The segmenter
 //! (`segmenter::cutter`) cuts a segment at the first keyframe at or after
-//! `hls.segment_duration` of media time (at least a few hundred milliseconds in any sane
-//! configuration), and cuts a shorter one only at an event: a timestamp jump (5 s forwards,
-//! 1 s backwards), a GOP overrun (after the target duration), a reconnect or a new session
-//! (a new HTTP publish); even a burst of such short segments averages far below one per
-//! millisecond over a feed's life. Only a publisher sending media hundreds of times faster
-//! than real time with `limits.max_ingest_speed = 0` (unpaced) could outrun the clock.
+//! `hls.segment_duration` of media time (less half a frame of tolerance), and cuts a
+//! shorter one only at an event: a timestamp jump (5 s forwards, 1 s backwards), a GOP
+//! overrun (after the target duration), a frozen or stalled clock, a reconnect or a new
+//! session (a new HTTP publish, at least a round trip). A publisher in real time therefore
+//! makes about one segment per `segment_duration` plus one per such event, far below one
+//! per millisecond over the feed's life. Only a publisher sending media about
+//! 1000 × `segment_duration` (in seconds) times faster than real time, with
+//! `limits.max_ingest_speed = 0` (unpaced), for the whole life of the feed, could outrun
+//! the clock; a burst of one window at the start cannot (the later origin creates the feed
+//! a reconnect later: 1 s with `hlsd push --reconnect`).
 //!
 //! The origins' clocks must agree better than the feed's life on the earlier origin minus
 //! its segments in milliseconds: NTP keeps them within milliseconds, and the earlier
