@@ -142,6 +142,11 @@ pub struct HlsConfig {
     /// A fixed EXT-X-TARGETDURATION; `None` derives it from the first segment.
     #[serde(default)]
     pub target_duration: Option<u32>,
+    /// A new feed's media and discontinuity sequences start at the Unix time in
+    /// milliseconds instead of 1 and 0, so numbering goes forward when a feed moves between
+    /// origins (`feeds::numbering`).
+    #[serde(default)]
+    pub clock_numbering: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,7 +11,7 @@
   // playlist is ../live/{feed}/index.m3u8 from either, so a signed page plays under its prefix.
   const feed = decodeURIComponent(location.pathname.split('/').pop() || '');
   const src = new URL('../live/' + encodeURIComponent(feed) + '/index.m3u8', location.href).pathname;
-  const player = (window.hlsdPlayer = { feed, src, state: 'connecting', engine: '', fatalErrors: [], errors: [] });
+  const player = (window.hlsdPlayer = { feed, src, state: 'connecting', engine: '', fatalErrors: [], errors: [], played: false });
   const plot = new window.LatencyPlot($('plot'));
   const MAX_RETRY_MS = 15000;
   let hls = null;
@@ -45,6 +45,7 @@
   }
 
   function stop() {
+    player.played = false;
     clearTimeout(retryTimer);
     clearTimeout(pollTimer);
     if (hls) { hls.destroy(); hls = null; }
@@ -147,6 +148,18 @@
         hls.hlsdTargetSet = true;
       }
     });
+    // A feed whose numbering jumped forward (it moved to another origin, which numbers by
+    // the clock: `hls.clock_numbering`) shares no segment with the playlist before, and
+    // hls.js places the new one at (MSN difference × target duration) seconds ahead: far
+    // beyond playback, where it would wait for ever. Go to the new live edge instead.
+    hls.on(Hls.Events.LEVEL_UPDATED, (_, data) => {
+      const d = data.details;
+      if (!player.played || !d || !d.live || !d.fragments.length) return;
+      if (video.currentTime >= d.fragmentStart) return;
+      if (bufferAhead() > 0.5 || !Number.isFinite(hls.liveSyncPosition)) return;
+      log('the playlist moved past playback (the feed moved to another server?): to the live edge', 'warn');
+      video.currentTime = hls.liveSyncPosition;
+    });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => log('level ' + data.level));
     hls.on(Hls.Events.ERROR, (_, data) => onError(data));
     hls.loadSource(src);
@@ -210,6 +223,7 @@
   });
   video.addEventListener('ended', () => { if (!hls) ended(); });
   video.addEventListener('playing', () => {
+    player.played = true;
     waitingSince = 0;
     retryMs = 1000;
     if (player.state !== 'ended') setState('live');

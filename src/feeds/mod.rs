@@ -7,6 +7,7 @@
 //! an `.await`.
 
 pub mod admin;
+pub mod numbering;
 pub mod rendition;
 pub mod siblings;
 pub mod stats;
@@ -58,6 +59,9 @@ pub struct Feed {
     renditions: Mutex<BTreeMap<String, Arc<Rendition>>>,
     siblings: siblings::SharedSiblings,
     multivariant: watch::Sender<Option<Arc<Rendered>>>,
+    /// Media sequence and discontinuity sequence of its renditions' first segments
+    /// (`numbering`).
+    first_numbers: (u64, u64),
 }
 
 impl Feed {
@@ -240,6 +244,7 @@ impl Registry {
                     renditions: Mutex::default(),
                     siblings: siblings::SharedSiblings::default(),
                     multivariant,
+                    first_numbers: numbering::first_numbers(self.config.hls.clock_numbering, now),
                 });
                 feeds.insert(feed.to_string(), f.clone());
                 f
@@ -257,6 +262,7 @@ impl Registry {
                     target_duration: h.target_duration.or(f.siblings.lock().target_duration()),
                     low_latency: h.part_duration > 0.0,
                     token: new_token(),
+                    first_numbers: f.first_numbers,
                     siblings: f.siblings.clone(),
                     created_ms: now,
                     store: self.store.clone(),

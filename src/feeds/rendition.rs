@@ -187,6 +187,8 @@ pub struct RenditionInit {
     pub target_duration: Option<u32>,
     pub low_latency: bool,
     pub token: u64,
+    /// Media sequence and discontinuity sequence of the first segment (`numbering`).
+    pub first_numbers: (u64, u64),
     pub siblings: SharedSiblings,
     /// Unix milliseconds.
     pub created_ms: i64,
@@ -196,7 +198,7 @@ pub struct RenditionInit {
 impl Rendition {
     pub fn new(feed: &str, name: &str, init: RenditionInit) -> Self {
         let mut state = State {
-            window: Window::new(init.window),
+            window: Window::numbered_from(init.window, init.first_numbers.0, init.first_numbers.1),
             token: init.token,
             target_duration: None,
             part_target: None,

@@ -942,7 +942,7 @@ pub fn token_changes(a: &[String], b: &[String]) -> Vec<(usize, String, String)>
 // ffmpeg / ffprobe
 // ---------------------------------------------------------------------------------------
 
-fn tool(name: &str) -> tokio::process::Command {
+pub fn tool(name: &str) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(name);
     for v in PROXY_VARS {
         c.env_remove(v);
@@ -1130,6 +1130,7 @@ pub fn config_toml(c: &Config) -> String {
         ),
         ("hls", "window", c.hls.window.to_string()),
         ("hls", "part_duration", format!("{:?}", c.hls.part_duration)),
+        ("hls", "clock_numbering", c.hls.clock_numbering.to_string()),
         ("feeds", "max_feeds", c.feeds.max_feeds.to_string()),
         (
             "feeds",
@@ -1252,3 +1253,4 @@ pub async fn spawn_binary_logged_env(
 /// LL-HLS helpers (tests/ll_hls*.rs).
 pub mod caches;
 pub mod ll;
+pub mod origins;

@@ -130,13 +130,22 @@ pub const RETIRED_CAP: usize = 2;
 impl Window {
     /// A window listing `size` segments, whose first segment gets media sequence 1.
     pub fn new(size: usize) -> Self {
+        Self::numbered_from(size, 1, 0)
+    }
+
+    /// A window listing `size` segments whose first segment gets media sequence `msn` (at
+    /// least 1: hls.js stalls while the last MSN is 0) and whose discontinuity sequence
+    /// starts at `discontinuity_sequence`. The shell's `hls.clock_numbering` takes both from
+    /// the wall clock, so that a player moving to this window from another origin's sees
+    /// both numbers go forward, and so a discontinuity.
+    pub fn numbered_from(size: usize, msn: u64, discontinuity_sequence: u64) -> Self {
         Window {
             size: size.max(1),
             listed: VecDeque::new(),
             building: None,
             retired: VecDeque::new(),
-            next_msn: 1,
-            discontinuity_sequence: 0,
+            next_msn: msn.max(1),
+            discontinuity_sequence,
             discontinuity_next: false,
             ended: false,
             pdt_end_ms: None,

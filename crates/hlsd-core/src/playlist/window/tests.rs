@@ -256,3 +256,29 @@ fn a_new_session_keeps_the_old_segments_by_their_time() {
     assert!((2..=5).all(|msn| w.find(7, msn).is_some()));
     assert_eq!(w.capped(), (0, 0));
 }
+
+#[test]
+fn numbering_from_a_given_start_grows_from_there() {
+    let first = 1_764_921_600_000;
+    let mut w = Window::numbered_from(3, first, first);
+    assert_eq!(w.media_sequence(), first);
+    assert_eq!(w.discontinuity_sequence(), first);
+    for i in 0..5 {
+        let msn = push(&mut w, 2.0, 1, i == 1, 0, 7, i * 2000);
+        assert_eq!(msn, first + i as u64);
+    }
+    assert_eq!(w.media_sequence(), first + 2);
+    // Segment first + 1 carried a discontinuity and has left the playlist.
+    assert_eq!(w.discontinuity_sequence(), first + 1);
+    assert!(w.find(7, first + 1).is_some());
+    // A new session keeps numbering.
+    w.end();
+    w.restart(10_000);
+    assert_eq!(push(&mut w, 2.0, 1, false, 0, 8, 12_000), first + 5);
+}
+
+#[test]
+fn numbering_never_starts_at_zero() {
+    let mut w = Window::numbered_from(3, 0, 0);
+    assert_eq!(push(&mut w, 2.0, 1, false, 0, 7, 0), 1);
+}
