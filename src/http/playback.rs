@@ -7,7 +7,7 @@ use super::App;
 use super::body::ChunksBody;
 use super::error::HttpError;
 use super::range::{RangeRequest, parse_range};
-use crate::feeds::{Rendered, Rendition, Snapshot};
+use crate::feeds::{Missing, Rendered, Rendition, Snapshot};
 use crate::playlist::MediaUri;
 use crate::playlist::blocking::{Decision, Directives, decide, parse_directives};
 use crate::playlist::parse_media_uri;
@@ -135,15 +135,10 @@ async fn media_or_segment(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response {
-    let f = app.registry.feed(feed);
-    let r = f.as_ref().and_then(|f| f.rendition(rendition));
-    let Some(r) = r else {
-        let e = if f.is_none() {
-            HttpError::NoFeed
-        } else {
-            HttpError::NoRendition
-        };
-        return e.into_response();
+    let r = match app.registry.rendition(feed, rendition) {
+        Ok(r) => r,
+        Err(Missing::Feed) => return HttpError::NoFeed.into_response(),
+        Err(Missing::Rendition) => return HttpError::NoRendition.into_response(),
     };
     let td = r.snapshot().target_duration;
     if file == "media.m3u8" {
