@@ -3,7 +3,8 @@
 //! the same two-level lookup over three map holders: `Mutex<HashMap>` (what the registry
 //! was), std's `RwLock<Arc<HashMap>>` (the std-only alternative: readers take a read lock
 //! and clone the `Arc`) and `CowMap` (`arc-swap`, what the registry is). Figures go to
-//! BENCHMARKS.md (Serving, pinned). Beside them, what a counter shared by every request
+//! BENCHMARKS.md (Serving, pinned). Beside them, one rendition's snapshot read from every
+//! thread through its `watch` channel and through `Rendition::peek`'s `ArcSwap`, and what a counter shared by every request
 //! costs (one `AtomicU64::fetch_add`, as the playback metrics and request ids do) against
 //! one per thread.
 //!
@@ -78,6 +79,24 @@ impl Lookup for Real {
     fn get(&self, feed: &str, rendition: &str) -> bool {
         let r = self.0.rendition(feed, rendition);
         !matches!(black_box(r), Err(Missing::Feed | Missing::Rendition))
+    }
+}
+
+/// Reading one rendition's current snapshot from every thread: the `watch` channel's value
+/// (a read lock and a reference count, what playback did)...
+struct WatchSnapshot(tokio::sync::watch::Sender<Arc<u64>>);
+impl Lookup for WatchSnapshot {
+    fn get(&self, _: &str, _: &str) -> bool {
+        let snap = self.0.borrow().clone();
+        *black_box(snap) == 7
+    }
+}
+
+/// ...against a peek at the same `Arc` in an `ArcSwap` (`Rendition::peek`).
+struct PeekSnapshot(arc_swap::ArcSwap<u64>);
+impl Lookup for PeekSnapshot {
+    fn get(&self, _: &str, _: &str) -> bool {
+        **black_box(self.0.load()) == 7
     }
 }
 
@@ -158,11 +177,15 @@ fn main() {
         format!("{cores} thr"),
         ""
     );
-    let cases: [(&str, &dyn Lookup); 6] = [
+    let watch_snapshot = WatchSnapshot(tokio::sync::watch::channel(value()).0);
+    let peek_snapshot = PeekSnapshot(arc_swap::ArcSwap::new(value()));
+    let cases: [(&str, &dyn Lookup); 8] = [
         ("Mutex<HashMap> (before)", &mutexes),
         ("RwLock<Arc<HashMap>> (std)", &rwlocks),
         ("CowMap (arc-swap)", &cow),
         ("Registry::rendition", &real),
+        ("one snapshot: watch borrow + clone", &watch_snapshot),
+        ("one snapshot: ArcSwap peek", &peek_snapshot),
         (
             "shared AtomicU64 fetch_add",
             &SharedCounter(AtomicU64::new(0)),
