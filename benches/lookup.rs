@@ -5,8 +5,8 @@
 //! and clone the `Arc`) and `CowMap` (`arc-swap`, what the registry is). Figures go to
 //! BENCHMARKS.md (Serving, pinned). Beside them, one rendition's snapshot read from every
 //! thread through its `watch` channel and through `Rendition::peek`'s `ArcSwap`, and what a counter shared by every request
-//! costs (one `AtomicU64::fetch_add`, as the playback metrics and request ids do) against
-//! one per thread.
+//! costs (one `AtomicU64::fetch_add`, as the playback metrics and request ids did) against
+//! the playback counters' shards and a thread-local counter.
 //!
 //! `cargo bench --bench lookup`: 200 feeds of one rendition, lookups spread over them, on 1
 //! thread and on every available core (`HLSD_BENCH_THREADS` to set it), best of 5 rounds of
@@ -109,7 +109,15 @@ impl Lookup for SharedCounter {
     }
 }
 
-/// ...against a counter per thread.
+/// ...against hlsd's playback counter (`metrics::ShardedCounter`, a shard per thread)...
+struct PlaybackCounter(hlsd::metrics::ShardedCounter);
+impl Lookup for PlaybackCounter {
+    fn get(&self, _: &str, _: &str) -> bool {
+        self.0.inc() != u64::MAX
+    }
+}
+
+/// ...and a plain thread-local counter.
 struct ThreadCounter;
 thread_local! {
     static COUNT: Cell<u64> = const { Cell::new(0) };
@@ -179,7 +187,8 @@ fn main() {
     );
     let watch_snapshot = WatchSnapshot(tokio::sync::watch::channel(value()).0);
     let peek_snapshot = PeekSnapshot(arc_swap::ArcSwap::new(value()));
-    let cases: [(&str, &dyn Lookup); 8] = [
+    let playback_counter = PlaybackCounter(Default::default());
+    let cases: [(&str, &dyn Lookup); 9] = [
         ("Mutex<HashMap> (before)", &mutexes),
         ("RwLock<Arc<HashMap>> (std)", &rwlocks),
         ("CowMap (arc-swap)", &cow),
@@ -190,6 +199,7 @@ fn main() {
             "shared AtomicU64 fetch_add",
             &SharedCounter(AtomicU64::new(0)),
         ),
+        ("ShardedCounter inc", &playback_counter),
         ("thread-local counter", &ThreadCounter),
     ];
     for (name, map) in cases {
