@@ -13,7 +13,7 @@
 # playlists and writes the same bytes to a tmpfs directory that nginx (sendfile,
 # keep-alive, open_file_cache; config written here) serves. Then the same wrk (HTTP/1.1
 # keep-alive) and h2load (HTTP/2 over cleartext with prior knowledge, h2c) runs go to each
-# server, one after the other: a segment (≈1.2 MB) and an LL-HLS part (≈110 KB) over
+# server, one after the other: a segment (≈1.2 MB) and its keyframe's LL-HLS part (≈200 KB) over
 # HTTP/1.1, the media playlist over HTTP/1.1 and h2c, and the many feeds' playlists, requests spread round-robin over the feeds (the
 # registry lookup matters more there). It prints requests/s, hlsd/nginx and each server's
 # CPU time per request (µs, all its processes and threads).
