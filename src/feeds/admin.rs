@@ -49,7 +49,7 @@ pub fn memory_bytes(s: &Snapshot) -> u64 {
 impl Registry {
     /// Every feed, in no particular order.
     pub fn feed_list(&self) -> Vec<Arc<Feed>> {
-        self.feeds().values().cloned().collect()
+        self.feeds.load().values().cloned().collect()
     }
 
     /// Stops a feed at once: asks each rendition's publisher to stop (its ingest request

@@ -4,9 +4,11 @@
 //! happened in between (checked with the rendition's epoch).
 //!
 //! Lock order: registry feeds → feed renditions → rendition state. No lock is held across
-//! an `.await`.
+//! an `.await`. Those are the writers' locks: the feed map and each feed's rendition map
+//! are [`cow::CowMap`]s, read on every playback request without any lock.
 
 pub mod admin;
+pub mod cow;
 pub mod numbering;
 pub mod rendition;
 pub mod siblings;
@@ -17,12 +19,13 @@ pub mod view;
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
 use crate::playlist::{Variant, render_multivariant};
+use cow::CowMap;
 use rendition::{Phase, Publisher};
 pub use rendition::{Rendered, Rendition, RenditionInit, Snapshot};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -54,9 +57,16 @@ pub enum ClaimError {
     ShuttingDown,
 }
 
+/// Why a playback lookup found no rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Feed,
+    Rendition,
+}
+
 pub struct Feed {
     pub name: String,
-    renditions: Mutex<BTreeMap<String, Arc<Rendition>>>,
+    renditions: CowMap<BTreeMap<String, Arc<Rendition>>>,
     siblings: siblings::SharedSiblings,
     multivariant: watch::Sender<Option<Arc<Rendered>>>,
     /// Media sequence and discontinuity sequence of its renditions' first segments
@@ -65,16 +75,12 @@ pub struct Feed {
 }
 
 impl Feed {
-    fn renditions(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Rendition>>> {
-        self.renditions.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn rendition(&self, name: &str) -> Option<Arc<Rendition>> {
-        self.renditions().get(name).cloned()
+        self.renditions.load().get(name).cloned()
     }
 
     pub fn rendition_list(&self) -> Vec<Arc<Rendition>> {
-        self.renditions().values().cloned().collect()
+        self.renditions.load().values().cloned().collect()
     }
 
     /// The multivariant playlist; `None` until a rendition has a segment.
@@ -116,7 +122,7 @@ impl Feed {
 pub struct Registry {
     config: Arc<Config>,
     clock: Clock,
-    feeds: Mutex<HashMap<String, Arc<Feed>>>,
+    feeds: CowMap<HashMap<String, Arc<Feed>>>,
     next_publisher: AtomicU64,
     shutting_down: AtomicBool,
     store: Arc<store::Store>,
@@ -152,7 +158,7 @@ impl Registry {
             store,
             config,
             clock,
-            feeds: Mutex::new(HashMap::new()),
+            feeds: CowMap::default(),
             next_publisher: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
         })
@@ -166,16 +172,24 @@ impl Registry {
         self.clock
     }
 
-    fn feeds(&self) -> MutexGuard<'_, HashMap<String, Arc<Feed>>> {
-        self.feeds.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn feed(&self, name: &str) -> Option<Arc<Feed>> {
+        self.feeds.load().get(name).cloned()
     }
 
-    pub fn feed(&self, name: &str) -> Option<Arc<Feed>> {
-        self.feeds().get(name).cloned()
+    /// The playback lookup: a feed's rendition, taking no lock and no reference to the
+    /// feed (only to the rendition returned).
+    pub fn rendition(&self, feed: &str, name: &str) -> Result<Arc<Rendition>, Missing> {
+        let feeds = self.feeds.load();
+        let f = feeds.get(feed).ok_or(Missing::Feed)?;
+        f.renditions
+            .load()
+            .get(name)
+            .cloned()
+            .ok_or(Missing::Rendition)
     }
 
     pub fn feed_count(&self) -> usize {
-        self.feeds().len()
+        self.feeds.load().len()
     }
 
     /// Media bytes held by all feeds, and the budget for them.
@@ -187,7 +201,9 @@ impl Registry {
     /// budget. What exists already (a resume within the grace, a new session of an ended
     /// rendition) is never refused; the demo feed is exempt.
     fn check_limits(&self, feed: Option<&Feed>, rendition: &str) -> Result<(), ClaimError> {
-        let renditions = match feed.map(Feed::renditions) {
+        // Called under the registry's writer lock, which every change of a feed's
+        // renditions also takes: the count cannot move before the claim is done.
+        let renditions = match feed.map(|f| f.renditions.load()) {
             Some(r) if r.contains_key(rendition) => return Ok(()),
             Some(r) => r.len(),
             None => 0,
@@ -220,7 +236,7 @@ impl Registry {
             return Err(ClaimError::ShuttingDown);
         }
         let now = self.clock.now_ms();
-        let mut feeds = self.feeds();
+        let mut feeds = self.feeds.write();
         if !self.is_demo(feed) {
             self.check_limits(feeds.get(feed).map(|f| &**f), rendition)?;
         }
@@ -241,19 +257,21 @@ impl Registry {
                 let (multivariant, _) = watch::channel(None);
                 let f = Arc::new(Feed {
                     name: feed.to_string(),
-                    renditions: Mutex::default(),
+                    renditions: CowMap::default(),
                     siblings: siblings::SharedSiblings::default(),
                     multivariant,
                     first_numbers: numbering::first_numbers(self.config.hls.clock_numbering, now),
                 });
-                feeds.insert(feed.to_string(), f.clone());
+                feeds.get_mut().insert(feed.to_string(), f.clone());
                 f
             }
         };
-        let mut renditions = f.renditions();
-        let r = renditions
-            .entry(rendition.to_string())
-            .or_insert_with(|| {
+        // Published before the feed map (dropped first): a reader that finds a new feed
+        // finds its rendition.
+        let mut renditions = f.renditions.write();
+        let r = match renditions.get(rendition) {
+            Some(r) => r.clone(),
+            None => {
                 let h = &self.config.hls;
                 let init = RenditionInit {
                     window: h.window,
@@ -267,9 +285,13 @@ impl Registry {
                     created_ms: now,
                     store: self.store.clone(),
                 };
-                Arc::new(Rendition::new(feed, rendition, init))
-            })
-            .clone();
+                let r = Arc::new(Rendition::new(feed, rendition, init));
+                renditions
+                    .get_mut()
+                    .insert(rendition.to_string(), r.clone());
+                r
+            }
+        };
         drop(renditions);
         drop(feeds);
 
@@ -389,16 +411,16 @@ impl Registry {
     }
 
     fn remove(&self, feed: &Arc<Feed>, r: &Arc<Rendition>) {
-        let mut feeds = self.feeds();
-        let mut renditions = feed.renditions();
+        let mut feeds = self.feeds.write();
+        let mut renditions = feed.renditions.write();
         if renditions.get(&r.name).is_some_and(|x| Arc::ptr_eq(x, r)) {
-            renditions.remove(&r.name);
+            renditions.get_mut().remove(&r.name);
             r.leave_siblings();
         }
         let empty = renditions.is_empty();
         drop(renditions);
         if empty && feeds.get(&feed.name).is_some_and(|f| Arc::ptr_eq(f, feed)) {
-            feeds.remove(&feed.name);
+            feeds.get_mut().remove(&feed.name);
         }
         drop(feeds);
         feed.update_multivariant();
@@ -408,7 +430,7 @@ impl Registry {
     /// with one end as their ingest request closes).
     pub fn shut_down(self: &Arc<Self>) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        let feeds: Vec<Arc<Feed>> = self.feeds().values().cloned().collect();
+        let feeds: Vec<Arc<Feed>> = self.feeds.load().values().cloned().collect();
         for f in feeds {
             for r in f.rendition_list() {
                 let mut st = r.lock();

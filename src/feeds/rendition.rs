@@ -11,6 +11,7 @@ use crate::playlist::{
 };
 use crate::segmenter::{PartEvent, Segment};
 use crate::ts::Ts;
+use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -159,7 +160,10 @@ pub struct Rendition {
     pub name: String,
     siblings: SharedSiblings,
     state: Mutex<State>,
+    /// The snapshot for waiters (woken on change)...
     snapshot: watch::Sender<Arc<Snapshot>>,
+    /// ...and the same for readers that do not wait: loaded without the channel's lock.
+    current: ArcSwap<Snapshot>,
     /// Counters for the API and metrics, updated by ingest without the state lock.
     pub stats: super::stats::RenditionStats,
     /// The store-wide byte count, and this rendition's share of it (its window's bytes at
@@ -215,13 +219,16 @@ impl Rendition {
         if let Some(td) = init.target_duration {
             state.set_target_duration(td);
         }
-        let (snapshot, _) = watch::channel(Arc::new(snapshot_of(&state, &[], None)));
+        let first = Arc::new(snapshot_of(&state, &[], None));
+        let current = ArcSwap::new(first.clone());
+        let (snapshot, _) = watch::channel(first);
         Rendition {
             feed: feed.to_string(),
             name: name.to_string(),
             siblings: init.siblings,
             state: Mutex::new(state),
             snapshot,
+            current,
             stats: super::stats::RenditionStats::new(init.created_ms),
             store: init.store,
             accounted: AtomicU64::new(0),
@@ -237,7 +244,13 @@ impl Rendition {
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.borrow().clone()
+        self.current.load_full()
+    }
+
+    /// The current snapshot for a short look, taking no lock and no reference to it (a
+    /// playback answer that does not wait). Not to be held across an `.await`.
+    pub fn peek(&self) -> Guard<Arc<Snapshot>> {
+        self.current.load()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
@@ -248,8 +261,10 @@ impl Rendition {
     pub fn publish(&self, state: &State) {
         self.account(state.window.bytes() as u64);
         let (reports, feed_part_target) = self.siblings_view(state);
-        self.snapshot
-            .send_replace(Arc::new(snapshot_of(state, &reports, feed_part_target)));
+        let snap = Arc::new(snapshot_of(state, &reports, feed_part_target));
+        // Stored before waiters wake, so that what they are woken for can be peeked too.
+        self.current.store(snap.clone());
+        self.snapshot.send_replace(snap);
     }
 
     /// Records this rendition's position and reads its siblings': their reports, and the

@@ -7,7 +7,7 @@ use super::App;
 use super::body::ChunksBody;
 use super::error::HttpError;
 use super::range::{RangeRequest, parse_range};
-use crate::feeds::{Rendered, Rendition, Snapshot};
+use crate::feeds::{Missing, Rendered, Rendition, Snapshot};
 use crate::playlist::MediaUri;
 use crate::playlist::blocking::{Decision, Directives, decide, parse_directives};
 use crate::playlist::parse_media_uri;
@@ -121,7 +121,7 @@ async fn multivariant(app: &App, feed: &str, headers: &HeaderMap) -> Result<Resp
     let td = f
         .rendition_list()
         .iter()
-        .map(|r| r.snapshot().target_duration)
+        .map(|r| r.peek().target_duration)
         .max()
         .unwrap_or(0);
     Ok(playlist_response(&rendered, headers, (td / 2).max(1)))
@@ -135,17 +135,12 @@ async fn media_or_segment(
     query: Option<&str>,
     headers: &HeaderMap,
 ) -> Response {
-    let f = app.registry.feed(feed);
-    let r = f.as_ref().and_then(|f| f.rendition(rendition));
-    let Some(r) = r else {
-        let e = if f.is_none() {
-            HttpError::NoFeed
-        } else {
-            HttpError::NoRendition
-        };
-        return e.into_response();
+    let r = match app.registry.rendition(feed, rendition) {
+        Ok(r) => r,
+        Err(Missing::Feed) => return HttpError::NoFeed.into_response(),
+        Err(Missing::Rendition) => return HttpError::NoRendition.into_response(),
     };
-    let td = r.snapshot().target_duration;
+    let td = r.peek().target_duration;
     if file == "media.m3u8" {
         let directives = match parse_directives(query) {
             Ok(d) => d,
@@ -164,7 +159,7 @@ async fn media_or_segment(
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let res = match parse_media_uri(file) {
         Some(MediaUri::Segment { token, msn }) => {
-            let snap = r.snapshot();
+            let snap = r.peek();
             match snap.segment(token, msn) {
                 Some(seg) => media_response(
                     seg.parts
@@ -188,31 +183,53 @@ async fn media_playlist(
     d: Directives,
     headers: &HeaderMap,
 ) -> Result<Response, HttpError> {
-    // Most requests are answered from the current snapshot; a receiver is subscribed only
-    // to wait.
+    // Most requests are answered from the current snapshot, looked at in place; a receiver
+    // is subscribed only to wait.
     // A waiter holds no snapshot while it sleeps: a snapshot pins every segment it lists.
-    let ready = |s: &Arc<Snapshot>| s.playlist.is_some() || s.ended();
+    let ready = |s: &Snapshot| s.playlist.is_some() || s.ended();
+    {
+        let snap = r.peek();
+        if ready(&snap)
+            && let Some(res) = answer_now(&snap, &d, headers)?
+        {
+            return Ok(res);
+        }
+    }
+    let ready = |s: &Arc<Snapshot>| ready(s);
     let mut snap = r.snapshot();
     if !ready(&snap) {
         drop(snap);
         snap = wait_first(app, &mut r.subscribe(), ready).await?;
     }
+    if let Some(res) = answer_now(&snap, &d, headers)? {
+        return Ok(res);
+    }
     let td = snap.target_duration;
+    drop(snap);
+    let snap = block(app, r.subscribe(), &d, td).await?;
+    answer_now(&snap, &d, headers)?.ok_or(HttpError::NotReady)
+}
+
+/// The media playlist `d` asks for from `snap` if it holds it now; `None` if the request
+/// must wait.
+fn answer_now(
+    snap: &Snapshot,
+    d: &Directives,
+    headers: &HeaderMap,
+) -> Result<Option<Response>, HttpError> {
     if snap.part_target.is_some() {
-        match decide(&d, &snap.position, |m| snap.parts_of(m)) {
+        match decide(d, &snap.position, |m| snap.parts_of(m)) {
             Decision::Now => {}
             Decision::Reject(msg) => return Err(HttpError::BadRequest(msg)),
-            Decision::Wait => {
-                drop(snap);
-                snap = block(app, r.subscribe(), &d, td).await?;
-            }
+            Decision::Wait => return Ok(None),
         }
     }
     let rendered = match (&snap.delta, d.skip) {
         (Some(delta), true) => delta,
         _ => snap.playlist.as_ref().ok_or(HttpError::NotReady)?,
     };
-    Ok(playlist_response(rendered, headers, (td / 2).max(1)))
+    let td = snap.target_duration;
+    Ok(Some(playlist_response(rendered, headers, (td / 2).max(1))))
 }
 
 /// Blocking reload (§6.2.5.2): waits until the playlist holds what `d` asks for, at most
@@ -256,8 +273,11 @@ async fn part(
     index: usize,
     range: Option<&str>,
 ) -> Result<Response, HttpError> {
-    if let Some(p) = r.snapshot().part(token, msn, index) {
-        return media_response(p.data.pieces().to_vec(), range);
+    {
+        let snap = r.peek();
+        if let Some(p) = snap.part(token, msn, index) {
+            return media_response(p.data.pieces().to_vec(), range);
+        }
     }
     let mut rx = r.subscribe();
     let deadline = {
@@ -447,7 +467,8 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert!(!waiter.is_finished());
-        assert_eq!(Arc::strong_count(&r.snapshot()), 2);
+        // The channel's, the rendition's `current` and this test's.
+        assert_eq!(Arc::strong_count(&r.snapshot()), 3);
         // More media: the waiter wakes and answers.
         lane.push(&app, rest, 1_004_000);
         let status = tokio::time::timeout(Duration::from_secs(5), waiter).await;

@@ -8,10 +8,14 @@
 mod collector;
 pub mod probe;
 pub mod requests;
+pub mod sharded;
 
 use crate::feeds::Registry as Feeds;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
+
+/// A counter bumped by every playback answer, kept per thread ([`sharded`]).
+pub type ShardedCounter = Counter<u64, sharded::Sharded>;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -58,9 +62,9 @@ pub struct Metrics {
     /// kind = bad_pes | bad_psi | unknown_stream | continuity
     pub ts_errors: Family<Labels<1>, Counter>,
     /// kind = playlist | media, status = 2xx | 3xx | 4xx | 5xx
-    pub requests: Family<Labels<2>, Counter>,
+    pub requests: Family<Labels<2>, ShardedCounter>,
     /// kind = playlist | media
-    pub response_bytes: Family<Labels<1>, Counter>,
+    pub response_bytes: Family<Labels<1>, ShardedCounter>,
     pub blocking_waiting: Gauge,
     /// Retired segments dropped before their time by the retention cap.
     pub retired_capped: Counter,

@@ -2,12 +2,11 @@
 //! and finished with its answer (by `http::service::Playback`); it counts answers by kind
 //! (playlist or media) and status class, body bytes, and blocking requests in flight.
 
-use super::Metrics;
+use super::{Metrics, ShardedCounter};
 use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 use http_body::Body as _;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::OnceLock;
 
@@ -49,12 +48,12 @@ fn status_class(status: u16) -> usize {
 /// A series still appears in `/metrics` only once it has been counted.
 #[derive(Default)]
 pub struct Counters {
-    requests: [[OnceLock<Counter>; CLASSES.len()]; KINDS.len()],
-    bytes: [OnceLock<Counter>; KINDS.len()],
+    requests: [[OnceLock<ShardedCounter>; CLASSES.len()]; KINDS.len()],
+    bytes: [OnceLock<ShardedCounter>; KINDS.len()],
 }
 
 impl Counters {
-    fn requests(&self, m: &Metrics, kind: usize, class: usize) -> &Counter {
+    fn requests(&self, m: &Metrics, kind: usize, class: usize) -> &ShardedCounter {
         self.requests[kind][class].get_or_init(|| {
             m.requests
                 .get_or_create(&[("kind", KINDS[kind]), ("status", CLASSES[class])])
@@ -62,7 +61,7 @@ impl Counters {
         })
     }
 
-    fn bytes(&self, m: &Metrics, kind: usize) -> &Counter {
+    fn bytes(&self, m: &Metrics, kind: usize) -> &ShardedCounter {
         self.bytes[kind].get_or_init(|| {
             m.response_bytes
                 .get_or_create(&[("kind", KINDS[kind])])
