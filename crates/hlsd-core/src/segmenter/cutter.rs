@@ -266,6 +266,14 @@ impl Core {
             discontinuity,
             pdt_ms: anchor + self.served.0 / 90,
         };
+        match self.units_from {
+            Some(0) => {
+                self.units_on = true;
+                self.units_from = None;
+            }
+            Some(n) => self.units_from = Some(n - 1),
+            None => {}
+        }
         let arena = std::mem::take(&mut self.arena);
         self.cur = Some(Building::new(head, self.psi.as_mut(), arena, self.units_on));
     }

@@ -100,8 +100,12 @@ struct Core {
     stats: SegmenterStats,
     /// Parts carry access units (`cfg.access_units`, or access-unit input).
     units_on: bool,
-    /// PES reassembly into access units (TS input with `cfg.access_units`).
+    /// PES reassembly into access units (TS input with `cfg.access_units`, or since
+    /// [`Segmenter::start_access_units`]).
     reasm: Option<Reassembly>,
+    /// Access units were switched on at run time: parts carry them from the segment
+    /// opened after this many more openings (see [`Segmenter::start_access_units`]).
+    units_from: Option<u8>,
     /// Fed access units (`Segmenter::push_access_unit`), on these tracks, muxed into TS.
     unit_input: bool,
     unit_tracks: UnitTracks,
@@ -133,6 +137,7 @@ impl Segmenter {
                 demux: Demux::new(cfg.program),
                 units_on: cfg.access_units,
                 reasm: cfg.access_units.then(Reassembly::default),
+                units_from: None,
                 cfg,
                 continuity: ContinuityChecker::default(),
                 info: InfoTracker::default(),
@@ -206,6 +211,30 @@ impl Segmenter {
             let end = last + core.frame_duration.unwrap_or(Ts(Ts::HZ / 25));
             core.close(end - start);
         }
+    }
+
+    /// Turns access units on for TS input (as `SegmenterConfig::access_units` would have),
+    /// effective at a segment start: PES reassembly starts now, and parts carry units from
+    /// the next segment opened whose first frame began after now, so that segment's first
+    /// part holds its keyframe's whole unit. Nothing changes for a segmenter that has
+    /// access units already or is fed access units.
+    pub fn start_access_units(&mut self) {
+        let core = &mut self.core;
+        if core.reasm.is_some() || core.unit_input {
+            return;
+        }
+        let mut r = Reassembly::default();
+        r.reset(&core.demux);
+        core.reasm = Some(r);
+        // A frame still waiting for its slice began before reassembly did: should it open
+        // a segment, the one after carries units.
+        core.units_from = Some(if core.pending.is_some() { 1 } else { 0 });
+    }
+
+    /// Parts carry access units (from the configuration, or since a segment start after
+    /// [`Segmenter::start_access_units`]).
+    pub fn access_units(&self) -> bool {
+        self.core.units_on
     }
 
     #[must_use]

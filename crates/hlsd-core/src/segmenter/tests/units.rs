@@ -407,3 +407,48 @@ fn access_units_do_not_depend_on_chunking() {
         }
     }
 }
+
+/// Access units switched on mid-publish (`start_access_units`): parts carry none until a
+/// segment starts, then every part of every later segment carries the frames that
+/// access units on from the start give it; the cuts and the TS bytes do not change.
+#[test]
+fn access_units_started_at_run_time_begin_at_a_segment() {
+    for (what, s, n) in streams() {
+        let input = s.build(n);
+        let from_start = run_ts_units(&input, 65536, 2.0, 0.25);
+        for switch_at in [input.len() / 4, input.len() / 2, input.len() / 2 + 1077] {
+            let mut seg = Segmenter::new(SegmenterConfig::new(2.0, None).with_parts(0.25, None));
+            let mut out = Run::default();
+            for (i, c) in input.chunks(1000).enumerate() {
+                if i * 1000 >= switch_at && !seg.access_units() {
+                    seg.start_access_units();
+                }
+                seg.push(c, 1_000_000 + i as i64);
+                drain(&mut seg, &mut out);
+            }
+            seg.finish(2_000_000);
+            drain(&mut seg, &mut out);
+            assert_eq!(cuts(&out), cuts(&from_start), "{what} at {switch_at}");
+            let first = out
+                .segments
+                .iter()
+                .position(|s| s.parts[0].units.is_some())
+                .unwrap_or_else(|| panic!("{what} at {switch_at}: units never came"));
+            assert!(first > 0, "{what} at {switch_at}: not from the start");
+            for (k, (got, want)) in out.segments.iter().zip(&from_start.segments).enumerate() {
+                for (p, q) in got.parts.iter().zip(&want.parts) {
+                    if k < first {
+                        assert!(p.units.is_none(), "{what} at {switch_at}: segment {k}");
+                    } else {
+                        // The frames; a configuration may be learnt later than from the
+                        // start (a segment cut without a keyframe after a jump).
+                        let frames = |p: &Part| {
+                            p.units.as_deref().map(|u| u.iter().map(frame_of).collect::<Vec<_>>())
+                        };
+                        assert!(frames(p) == frames(q), "{what} at {switch_at}: segment {k}");
+                    }
+                }
+            }
+        }
+    }
+}
