@@ -443,7 +443,9 @@ fn access_units_started_at_run_time_begin_at_a_segment() {
                         // The frames; a configuration may be learnt later than from the
                         // start (a segment cut without a keyframe after a jump).
                         let frames = |p: &Part| {
-                            p.units.as_deref().map(|u| u.iter().map(frame_of).collect::<Vec<_>>())
+                            p.units
+                                .as_deref()
+                                .map(|u| u.iter().map(frame_of).collect::<Vec<_>>())
                         };
                         assert!(frames(p) == frames(q), "{what} at {switch_at}: segment {k}");
                     }
