@@ -7,6 +7,7 @@
 //! an `.await`.
 
 pub mod admin;
+pub mod fmp4;
 pub mod rendition;
 pub mod siblings;
 pub mod stats;
@@ -16,8 +17,8 @@ pub mod view;
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
 use crate::playlist::{Variant, render_multivariant};
+pub use rendition::{MediaFile, Playlists, Rendered, Rendition, RenditionInit, Snapshot};
 use rendition::{Phase, Publisher};
-pub use rendition::{Rendered, Rendition, RenditionInit, Snapshot};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -76,12 +76,12 @@ pub fn last_position(window: &Window) -> Option<(u64, u64)> {
 
 /// Which rendering of the window: its container, the playlist's own file name (its
 /// EXT-X-RENDITION-REPORT URIs name the same file in the sibling renditions), and for fMP4
-/// the highest init number that exists (parts needing a later one are not listed yet).
+/// the numbers of the inits that can be fetched (parts needing another are not listed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rendering<'a> {
     pub container: Container,
     pub file: &'a str,
-    pub ready_init: Option<u32>,
+    pub inits: &'a [u32],
 }
 
 impl Rendering<'_> {
@@ -89,7 +89,7 @@ impl Rendering<'_> {
     pub const TS: Rendering<'static> = Rendering {
         container: Container::Ts,
         file: "media.m3u8",
-        ready_init: None,
+        inits: &[],
     };
 }
 
@@ -127,7 +127,7 @@ pub fn render_media_as(
         let tail = all
             .iter()
             .rev()
-            .take_while(|s| s.packaged(how.ready_init))
+            .take_while(|s| s.packaged(how.inits))
             .count();
         if tail == 0 {
             return None;
@@ -259,7 +259,7 @@ pub fn render_media_as(
                 let shown = if fmp4 {
                     b.parts
                         .iter()
-                        .take_while(|x| part_packaged(x, how.ready_init))
+                        .take_while(|x| part_packaged(x, how.inits))
                         .count()
                 } else {
                     b.parts.len()

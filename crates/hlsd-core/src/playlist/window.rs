@@ -64,9 +64,9 @@ impl StoredSegment {
         self.parts.iter().map(StoredPart::held).sum()
     }
 
-    /// Every part was packaged as fMP4, with an init numbered at most `ready_init`.
-    pub fn packaged(&self, ready_init: Option<u32>) -> bool {
-        self.parts.iter().all(|p| part_packaged(p, ready_init))
+    /// Every part was packaged as fMP4, with one of the `inits` that can be fetched.
+    pub fn packaged(&self, inits: &[u32]) -> bool {
+        self.parts.iter().all(|p| part_packaged(p, inits))
     }
 
     /// The init its first part needs, when packaged.
@@ -75,10 +75,9 @@ impl StoredSegment {
     }
 }
 
-/// A part is servable as fMP4: packaged, and its init exists (inits are numbered in
-/// order, so every init up to `ready_init` does).
-pub fn part_packaged(p: &StoredPart, ready_init: Option<u32>) -> bool {
-    matches!((&p.mp4, ready_init), (Some(m), Some(r)) if m.init <= r)
+/// A part is servable as fMP4: packaged, and its init is one of `inits`.
+pub fn part_packaged(p: &StoredPart, inits: &[u32]) -> bool {
+    p.mp4.as_ref().is_some_and(|m| inits.contains(&m.init))
 }
 
 /// The segment being built: listed through its parts only (LL-HLS).

@@ -219,16 +219,7 @@ impl Segmenter {
     /// part holds its keyframe's whole unit. Nothing changes for a segmenter that has
     /// access units already or is fed access units.
     pub fn start_access_units(&mut self) {
-        let core = &mut self.core;
-        if core.reasm.is_some() || core.unit_input {
-            return;
-        }
-        let mut r = Reassembly::default();
-        r.reset(&core.demux);
-        core.reasm = Some(r);
-        // A frame still waiting for its slice began before reassembly did: should it open
-        // a segment, the one after carries units.
-        core.units_from = Some(if core.pending.is_some() { 1 } else { 0 });
+        self.core.start_access_units();
     }
 
     /// Parts carry access units (from the configuration, or since a segment start after
@@ -277,6 +268,18 @@ impl Segmenter {
 }
 
 impl Core {
+    fn start_access_units(&mut self) {
+        if self.reasm.is_some() || self.unit_input {
+            return;
+        }
+        let mut r = Reassembly::default();
+        r.reset(&self.demux);
+        self.reasm = Some(r);
+        // A frame still waiting for its slice began before reassembly did: should it open
+        // a segment, the one after carries units.
+        self.units_from = Some(if self.pending.is_some() { 1 } else { 0 });
+    }
+
     /// The timeline is a video stream (else audio: every frame is a keyframe).
     fn timeline_is_video(&self) -> bool {
         if self.unit_input {
@@ -310,7 +313,9 @@ impl Core {
                 self.events.push_back(Event::Warning(Warning::CodecInfo(e)))
             }
         }
-        if UNITS {
+        // Access units may start within a chunk taken on the path without them (at a PMT
+        // with HEVC, `access_units_for_hevc`).
+        if UNITS || self.reasm.is_some() {
             self.on_media_with_units(pkt, start);
         } else {
             self.on_media(pkt, start, None);
@@ -364,6 +369,11 @@ impl Core {
         for n in notices {
             let ev = match n {
                 Notice::Program(pmt) => {
+                    if self.cfg.access_units_for_hevc
+                        && self.demux.video_codec() == Some(crate::codec::VideoCodec::H265)
+                    {
+                        self.start_access_units();
+                    }
                     self.info.reset(&self.demux);
                     if let Some(r) = &mut self.reasm {
                         r.reset(&self.demux);

@@ -437,18 +437,15 @@ fn fmp4_rendering_lists_the_packaged_tail_with_maps() {
         last_msn: 5,
         last_part: 3,
     }];
-    let how = |ready| Rendering {
+    let how = |inits| Rendering {
         container: Container::Fmp4,
         file: "media.fmp4.m3u8",
-        ready_init: ready,
+        inits,
     };
-    assert_eq!(render_media_as(&w, &p, false, &reports, &how(None)), None);
+    assert_eq!(render_media_as(&w, &p, false, &reports, &how(&[])), None);
     // Init 1 does not exist yet: segment 5 waits, and so the tail is empty.
-    assert_eq!(
-        render_media_as(&w, &p, false, &reports, &how(Some(0))),
-        None
-    );
-    let text = render_media_as(&w, &p, false, &reports, &how(Some(1))).unwrap();
+    assert_eq!(render_media_as(&w, &p, false, &reports, &how(&[0])), None);
+    let text = render_media_as(&w, &p, false, &reports, &how(&[0, 1])).unwrap();
     let ts = render_media(&w, &p, false, &reports);
     assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:6\n"), "{text}");
     assert!(
