@@ -9,6 +9,7 @@ use crate::segmenter::{PartEvent, Track, TrackCodec};
 use crate::ts::Ts;
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::sync::{Arc, LazyLock};
 
 /// Inits a rendition keeps (a configuration change makes one; each is ~1 KB). Segments
 /// whose init is gone are no longer listed in fMP4.
@@ -28,6 +29,8 @@ pub struct Fmp4State {
     /// Session token the numbers below belong to.
     token: u64,
     pub inits: VecDeque<StoredInit>,
+    /// `inits` as snapshots share it (made again only when an init comes).
+    shared: Option<Arc<[StoredInit]>>,
     /// The number the next packager's first init gets.
     next_init: u32,
     /// mfhd sequence number of the next fragment.
@@ -42,6 +45,12 @@ impl Fmp4State {
             .filter(|i| i.token == token)
             .map(|i| i.number)
             .collect()
+    }
+
+    /// The inits for a snapshot.
+    pub fn shared(&self) -> Arc<[StoredInit]> {
+        static NONE: LazyLock<Arc<[StoredInit]>> = LazyLock::new(|| Arc::from([]));
+        self.shared.clone().unwrap_or_else(|| NONE.clone())
     }
 
     pub fn bytes(&self) -> usize {
@@ -139,6 +148,7 @@ impl Packaging {
                 while state.inits.len() > INITS_KEPT {
                     state.inits.pop_front();
                 }
+                state.shared = Some(state.inits.iter().cloned().collect());
             }
         }
         Ok(())

@@ -582,7 +582,7 @@ fn snapshot_of(
         ts_file,
         fmp4_file,
         default_container: st.default_container,
-        inits: st.fmp4.inits.iter().cloned().collect(),
+        inits: st.fmp4.shared(),
         target_duration: st.target_duration.unwrap_or(0),
         part_target,
         token: st.token,
