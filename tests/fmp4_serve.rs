@@ -160,6 +160,22 @@ async fn fmp4_beside_ts_lists_the_same_media() {
             .text()
             .contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-")
     );
+    // The hinted part is waited for, then served as fMP4; ranges work as for TS.
+    let hint = first
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\""))
+        .map(|u| u.trim_end_matches('"').to_string())
+        .expect("a preload hint");
+    assert!(hint.ends_with(".m4s"), "{hint}");
+    let hinted = get(&url(&s, &hint)).await;
+    assert_eq!(
+        (hinted.status, hinted.header("content-type")),
+        (200, Some("video/mp4"))
+    );
+    assert_eq!(&hinted.body[4..8], b"moof");
+    let range = common::request("GET", &url(&s, &hint), &[("range", "bytes=4-7")]).await;
+    assert_eq!((range.status, &range.body[..]), (206, &b"moof"[..]));
     let pushed = push.await.unwrap();
     assert_eq!(pushed.status, Some(200));
     let ts = ended(&s, "media.ts.m3u8").await;
