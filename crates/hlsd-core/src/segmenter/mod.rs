@@ -178,7 +178,10 @@ impl Segmenter {
         core.now_ms = now_ms;
         core.stats.bytes += chunk.len() as u64;
         // Two copies of the packet path, so TS without access units tests nothing for them.
-        if core.reasm.is_some() {
+        // Until the program is known, `access_units_for_hevc` takes the path with them (with
+        // no reassembly yet it does what the other does): a PMT showing HEVC starts
+        // reassembly in time for the keyframe that follows it in the same chunk.
+        if core.reasm.is_some() || (core.cfg.access_units_for_hevc && core.psi.is_none()) {
             self.framer.push(chunk, |p| core.on_packet::<true>(p));
         } else {
             self.framer.push(chunk, |p| core.on_packet::<false>(p));
@@ -313,9 +316,7 @@ impl Core {
                 self.events.push_back(Event::Warning(Warning::CodecInfo(e)))
             }
         }
-        // Access units may start within a chunk taken on the path without them (at a PMT
-        // with HEVC, `access_units_for_hevc`).
-        if UNITS || self.reasm.is_some() {
+        if UNITS {
             self.on_media_with_units(pkt, start);
         } else {
             self.on_media(pkt, start, None);
