@@ -116,6 +116,8 @@ impl Lane {
             && (default == Container::Fmp4 || self.guard.rendition.siblings().fmp4_wanted())
         {
             self.seg.start_access_units();
+            // Units are freed once their part is packaged, not at the segment's end.
+            self.seg.drop_segment_units();
             let mut p = Packaging::default();
             p.set_tracks(self.tracks.clone());
             self.packaging = Some(p);

@@ -275,7 +275,12 @@ impl Core {
             None => {}
         }
         let arena = std::mem::take(&mut self.arena);
-        self.cur = Some(Building::new(head, self.psi.as_mut(), arena, self.units_on));
+        let b = Building::new(head, self.psi.as_mut(), arena, self.units_on);
+        self.cur = Some(if self.segment_units {
+            b
+        } else {
+            b.without_segment_units()
+        });
     }
 
     pub(super) fn close(&mut self, duration: Ts) {

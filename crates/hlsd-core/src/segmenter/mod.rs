@@ -106,6 +106,8 @@ struct Core {
     /// Access units were switched on at run time: parts carry them from the segment
     /// opened after this many more openings (see [`Segmenter::start_access_units`]).
     units_from: Option<u8>,
+    /// Finished segments' parts keep their access units (see `Segmenter::drop_segment_units`).
+    segment_units: bool,
     /// Fed access units (`Segmenter::push_access_unit`), on these tracks, muxed into TS.
     unit_input: bool,
     unit_tracks: UnitTracks,
@@ -138,6 +140,7 @@ impl Segmenter {
                 units_on: cfg.access_units,
                 reasm: cfg.access_units.then(Reassembly::default),
                 units_from: None,
+                segment_units: true,
                 cfg,
                 continuity: ContinuityChecker::default(),
                 info: InfoTracker::default(),
@@ -223,6 +226,14 @@ impl Segmenter {
     /// access units already or is fed access units.
     pub fn start_access_units(&mut self) {
         self.core.start_access_units();
+    }
+
+    /// From the next segment on, `Event::Segment`'s parts carry no access units (their
+    /// `Event::Part`s still do): a consumer done with a part's units once it has its event
+    /// (an fMP4 packager) so frees the reassembly buffers a part after it was cut instead
+    /// of at the segment's end.
+    pub fn drop_segment_units(&mut self) {
+        self.core.segment_units = false;
     }
 
     /// Parts carry access units (from the configuration, or since a segment start after

@@ -454,3 +454,39 @@ fn access_units_started_at_run_time_begin_at_a_segment() {
         }
     }
 }
+
+/// `drop_segment_units`: part events carry the units, the segments' parts no longer hold
+/// them (so they are freed with the event), and nothing else changes.
+#[test]
+fn segments_can_drop_units_their_part_events_carried() {
+    let (_, s, n) = &streams()[0];
+    let input = s.build(*n);
+    let kept = run_ts_units(&input, 65536, 2.0, 0.25);
+    let mut cfg = SegmenterConfig::new(2.0, None).with_parts(0.25, None);
+    cfg.access_units = true;
+    let mut seg = Segmenter::new(cfg);
+    seg.drop_segment_units();
+    let mut out = Run::default();
+    for (i, c) in input.chunks(65536).enumerate() {
+        seg.push(c, 1_000_000 + i as i64);
+        drain(&mut seg, &mut out);
+    }
+    seg.finish(2_000_000);
+    drain(&mut seg, &mut out);
+    assert_eq!(cuts(&out), cuts(&kept));
+    assert!(
+        out.segments
+            .iter()
+            .flat_map(|s| &s.parts)
+            .all(|p| p.units.is_none())
+    );
+    let frames = |parts: &mut dyn Iterator<Item = &Part>| -> Vec<Frame> {
+        parts
+            .flat_map(|p| p.units.as_deref().expect("units").iter().map(frame_of))
+            .collect()
+    };
+    assert_eq!(
+        frames(&mut out.parts.iter().map(|(_, p)| p)),
+        frames(&mut kept.segments.iter().flat_map(|s| s.parts.iter()))
+    );
+}
