@@ -111,6 +111,9 @@ impl Lane {
         if default != self.default_container {
             self.default_container = default;
             self.guard.rendition.set_default_container(default);
+            // Its `media.m3u8` may wait for a packaged segment now: listed again then.
+            self.listed = false;
+            self.guard.feed.update_multivariant();
         }
         if self.packaging.is_none()
             && (default == Container::Fmp4 || self.guard.rendition.siblings().fmp4_wanted())
