@@ -147,6 +147,21 @@ pub struct HlsConfig {
     /// origins (`feeds::numbering`).
     #[serde(default)]
     pub clock_numbering: bool,
+    /// What `index.m3u8` and `media.m3u8` serve (`index.ts.m3u8`, `index.fmp4.m3u8` and
+    /// their media playlists force one).
+    #[serde(default)]
+    pub container: ContainerChoice,
+}
+
+/// `hls.container`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerChoice {
+    /// Per feed: fMP4 when any rendition is HEVC (Apple requires it), else TS.
+    #[default]
+    Auto,
+    Ts,
+    Fmp4,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod cow;
+pub mod fmp4;
 pub mod numbering;
 pub mod rendition;
 pub mod siblings;
@@ -20,8 +21,8 @@ use crate::clock::{Clock, new_token};
 use crate::config::Config;
 use crate::playlist::{Variant, render_multivariant};
 use cow::CowMap;
+pub use rendition::{MediaFile, Playlists, Rendered, Rendition, RenditionInit, Snapshot};
 use rendition::{Phase, Publisher};
-pub use rendition::{Rendered, Rendition, RenditionInit, Snapshot};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;

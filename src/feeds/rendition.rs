@@ -1,13 +1,14 @@
 //! One rendition of a feed: its rolling window and lifecycle state, owned by the ingest
 //! path, and the immutable [`Snapshot`] that readers take without waiting on ingest.
 
+use super::fmp4::{Fmp4State, Packaging, StoredInit};
 use super::siblings::SharedSiblings;
 use crate::codec::MediaInfo;
 use crate::playlist::blocking::{Position, advance_part_limit};
 use crate::playlist::window::BuildingSegment;
 use crate::playlist::{
-    BitrateTracker, RenderParams, RenditionReport, StoredPart, StoredSegment, Window,
-    last_position, render_media,
+    BitrateTracker, Container, RenderParams, Rendering, RenditionReport, StoredPart, StoredSegment,
+    Window, last_position, render_media_as,
 };
 use crate::segmenter::{PartEvent, Segment};
 use crate::ts::Ts;
@@ -15,7 +16,7 @@ use arc_swap::{ArcSwap, Guard};
 use bytes::Bytes;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tokio::sync::watch;
 
@@ -68,13 +69,61 @@ impl Rendered {
     }
 }
 
+/// A media playlist and its delta update (§6.2.5.1), when it advertises CAN-SKIP-UNTIL.
+#[derive(Debug, Clone)]
+pub struct Playlists {
+    pub full: Arc<Rendered>,
+    pub delta: Option<Arc<Rendered>>,
+}
+
+/// The media playlist files of a rendition (DESIGN.md, HTTP contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaFile {
+    /// `media.m3u8`: the feed's default container (`hls.container`).
+    Default,
+    /// `media.ts.m3u8`, `media.fmp4.m3u8`.
+    Forced(Container),
+}
+
+impl MediaFile {
+    pub fn parse(name: &str) -> Option<MediaFile> {
+        match name {
+            "media.m3u8" => Some(MediaFile::Default),
+            "media.ts.m3u8" => Some(MediaFile::Forced(Container::Ts)),
+            "media.fmp4.m3u8" => Some(MediaFile::Forced(Container::Fmp4)),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaFile::Default => "media.m3u8",
+            MediaFile::Forced(Container::Ts) => "media.ts.m3u8",
+            MediaFile::Forced(Container::Fmp4) => "media.fmp4.m3u8",
+        }
+    }
+}
+
+/// Bits of `Rendition::wanted`: a forced file was requested, so it is rendered (when its
+/// text differs from `media.m3u8`'s: only its rendition reports do).
+const WANT_TS_FILE: u8 = 1;
+const WANT_FMP4_FILE: u8 = 2;
+
 /// What readers see: replaced whole on every change, never mutated.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The media playlist; `None` until the first segment is complete.
-    pub playlist: Option<Rendered>,
+    /// The media playlist (`media.m3u8`, in the default container); `None` until the first
+    /// segment is complete (in fMP4: packaged).
+    pub playlist: Option<Arc<Rendered>>,
     /// Its delta update (§6.2.5.1), when the playlist advertises CAN-SKIP-UNTIL.
-    pub delta: Option<Rendered>,
+    pub delta: Option<Arc<Rendered>>,
+    /// `media.ts.m3u8` and `media.fmp4.m3u8`, when wanted and ready.
+    pub ts_file: Option<Playlists>,
+    pub fmp4_file: Option<Playlists>,
+    /// What `media.m3u8` serves.
+    pub default_container: Container,
+    /// fMP4 inits that can be fetched.
+    pub inits: Arc<[StoredInit]>,
     pub target_duration: u32,
     pub part_target: Option<Ts>,
     /// Token of the current session.
@@ -112,6 +161,57 @@ impl Snapshot {
     pub fn ended(&self) -> bool {
         self.phase == Phase::Ended
     }
+
+    /// The playlists a media file name serves, when ready.
+    pub fn playlists(&self, file: MediaFile) -> Option<Playlists> {
+        match file {
+            MediaFile::Default => Some(Playlists {
+                full: self.playlist.clone()?,
+                delta: self.delta.clone(),
+            }),
+            MediaFile::Forced(Container::Ts) => self.ts_file.clone(),
+            MediaFile::Forced(Container::Fmp4) => self.fmp4_file.clone(),
+        }
+    }
+
+    /// A part's bytes in a container, when it exists (and, for fMP4, was packaged).
+    pub fn part_bytes(
+        &self,
+        container: Container,
+        token: u64,
+        msn: u64,
+        index: usize,
+    ) -> Option<Vec<Bytes>> {
+        let p = self.part(token, msn, index)?;
+        match container {
+            Container::Ts => Some(p.data.pieces().to_vec()),
+            Container::Fmp4 => Some(vec![p.mp4.as_ref()?.data.clone()]),
+        }
+    }
+
+    /// A segment's bytes in a container: its parts' bytes in order.
+    pub fn segment_bytes(&self, container: Container, token: u64, msn: u64) -> Option<Vec<Bytes>> {
+        let seg = self.segment(token, msn)?;
+        match container {
+            Container::Ts => Some(
+                seg.parts
+                    .iter()
+                    .flat_map(|p| p.data.pieces().iter().cloned())
+                    .collect(),
+            ),
+            Container::Fmp4 => seg
+                .parts
+                .iter()
+                .map(|p| p.mp4.as_ref().map(|m| m.data.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn init(&self, token: u64, number: u32) -> Option<&StoredInit> {
+        self.inits
+            .iter()
+            .find(|i| i.token == token && i.number == number)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +243,10 @@ pub struct State {
     /// Whether this rendition's segments have the same MSNs as its siblings' segments that
     /// start at the same time; `None` until that could be compared.
     pub aligned: Option<bool>,
+    /// What `media.m3u8` serves (`hls.container`, decided per feed by the ingest lane).
+    pub default_container: Container,
+    /// Inits and numbering of the fMP4 output.
+    pub fmp4: Fmp4State,
 }
 
 impl State {
@@ -171,6 +275,8 @@ pub struct Rendition {
     store: Arc<super::store::Store>,
     accounted: AtomicU64,
     removed: AtomicBool,
+    /// `WANT_*` bits: forced playlist files requested.
+    wanted: AtomicU8,
 }
 
 /// What adding a segment did.
@@ -215,11 +321,13 @@ impl Rendition {
             segments_made: 0,
             media: MediaInfo::default(),
             aligned: None,
+            default_container: Container::Ts,
+            fmp4: Fmp4State::default(),
         };
         if let Some(td) = init.target_duration {
             state.set_target_duration(td);
         }
-        let first = Arc::new(snapshot_of(&state, &[], None));
+        let first = Arc::new(snapshot_of(&state, &[], None, 0));
         let current = ArcSwap::new(first.clone());
         let (snapshot, _) = watch::channel(first);
         Rendition {
@@ -233,6 +341,7 @@ impl Rendition {
             store: init.store,
             accounted: AtomicU64::new(0),
             removed: AtomicBool::new(false),
+            wanted: AtomicU8::new(0),
         }
     }
 
@@ -259,12 +368,43 @@ impl Rendition {
 
     /// Renders and publishes a new snapshot of `state`, waking every waiting reader.
     pub fn publish(&self, state: &State) {
-        self.account(state.window.bytes() as u64);
+        self.account((state.window.bytes() + state.fmp4.bytes()) as u64);
         let (reports, feed_part_target) = self.siblings_view(state);
-        let snap = Arc::new(snapshot_of(state, &reports, feed_part_target));
+        let wanted = self.wanted.load(Ordering::Relaxed);
+        let snap = Arc::new(snapshot_of(state, &reports, feed_part_target, wanted));
         // Stored before waiters wake, so that what they are woken for can be peeked too.
         self.current.store(snap.clone());
         self.snapshot.send_replace(snap);
+    }
+
+    /// A forced media playlist file was requested: it is rendered from now on (and at
+    /// once, the first time). An fMP4 one also turns packaging on for the feed.
+    pub fn want(&self, file: MediaFile) {
+        let bit = match file {
+            MediaFile::Default => return,
+            MediaFile::Forced(Container::Ts) => WANT_TS_FILE,
+            MediaFile::Forced(Container::Fmp4) => WANT_FMP4_FILE,
+        };
+        // A load first: every request reads the flag, and it is set once.
+        if self.wanted.load(Ordering::Relaxed) & bit != 0
+            || self.wanted.fetch_or(bit, Ordering::Relaxed) & bit != 0
+        {
+            return;
+        }
+        if bit == WANT_FMP4_FILE {
+            self.siblings.want_fmp4();
+        }
+        let st = self.lock();
+        self.publish(&st);
+    }
+
+    /// Sets what `media.m3u8` serves.
+    pub fn set_default_container(&self, c: Container) {
+        let mut st = self.lock();
+        if st.default_container != c {
+            st.default_container = c;
+            self.publish(&st);
+        }
     }
 
     /// Records this rendition's position and reads its siblings': their reports, and the
@@ -323,8 +463,13 @@ impl Rendition {
         true
     }
 
-    /// Adds a finished part; with LL-HLS it is listed at once.
-    pub fn push_part(&self, ev: &PartEvent) {
+    /// Adds a finished part, packaged as fMP4 too when `packaging` is given and access units
+    /// are on; with LL-HLS it is listed at once. Returns why it could not be packaged.
+    pub fn push_part(
+        &self,
+        ev: &PartEvent,
+        packaging: Option<&mut Packaging>,
+    ) -> Option<crate::fmp4::Fmp4Error> {
         let mut st = self.lock();
         let opens = st.window.building().is_none();
         if opens && st.window.listed().len() == 0 {
@@ -336,6 +481,11 @@ impl Rendition {
         }
         let token = st.token;
         st.window.push_part(ev, token);
+        let failed = packaging.and_then(|p| {
+            let st = &mut *st;
+            p.package(ev, token, &mut st.window, &mut st.fmp4, &self.siblings)
+                .err()
+        });
         if let Some(b) = st.window.building().filter(|_| opens) {
             let (msn, pdt_ms) = (b.msn, b.pdt_ms);
             let aligned = self
@@ -347,6 +497,7 @@ impl Rendition {
         if st.low_latency {
             self.publish(&st);
         }
+        failed
     }
 
     /// Records whether a segment this rendition opened has the MSN its siblings gave the
@@ -389,7 +540,12 @@ impl Rendition {
     }
 }
 
-fn snapshot_of(st: &State, reports: &[RenditionReport], feed_part_target: Option<Ts>) -> Snapshot {
+fn snapshot_of(
+    st: &State,
+    reports: &[RenditionReport],
+    feed_part_target: Option<Ts>,
+    wanted: u8,
+) -> Snapshot {
     let w = &st.window;
     let part_target = st.part_target.filter(|_| st.low_latency);
     let params = st.target_duration.map(|td| RenderParams {
@@ -399,23 +555,47 @@ fn snapshot_of(st: &State, reports: &[RenditionReport], feed_part_target: Option
         feed_part_target,
         window_segments: st.window_segments,
     });
-    let (playlist, delta) = match params {
-        Some(p) if w.listed().len() > 0 => {
-            let delta = p
-                .skip_until()
-                .filter(|_| !w.is_ended())
-                .map(|_| Rendered::new(render_media(w, &p, true, reports)));
-            (
-                Some(Rendered::new(render_media(w, &p, false, reports))),
-                delta,
-            )
-        }
-        _ => (None, None),
+    let inits = st.fmp4.init_numbers(st.token);
+    let render = |container: Container, file: MediaFile| -> Option<Playlists> {
+        let p = params.filter(|_| w.listed().len() > 0)?;
+        let how = Rendering {
+            container,
+            file: file.name(),
+            inits: &inits,
+        };
+        let full = render_media_as(w, &p, false, reports, &how)?;
+        let delta = p
+            .skip_until()
+            .filter(|_| !w.is_ended())
+            .and_then(|_| render_media_as(w, &p, true, reports, &how));
+        Some(Playlists {
+            full: Arc::new(Rendered::new(full)),
+            delta: delta.map(|d| Arc::new(Rendered::new(d))),
+        })
     };
+    let default = render(st.default_container, MediaFile::Default);
+    // A forced file is the default one when it is in the same container and carries no
+    // rendition reports (their URIs name the file); else it is rendered when asked for
+    // (fMP4: once anything was packaged).
+    let forced = |container: Container, bit: u8| -> Option<Playlists> {
+        if container == st.default_container && reports.is_empty() {
+            return default.clone();
+        }
+        let asked = wanted & bit != 0 || (container == Container::Fmp4 && !inits.is_empty());
+        asked
+            .then(|| render(container, MediaFile::Forced(container)))
+            .flatten()
+    };
+    let ts_file = forced(Container::Ts, WANT_TS_FILE);
+    let fmp4_file = forced(Container::Fmp4, WANT_FMP4_FILE);
     let building = w.building().cloned();
     Snapshot {
-        playlist,
-        delta,
+        playlist: default.as_ref().map(|p| p.full.clone()),
+        delta: default.and_then(|p| p.delta),
+        ts_file,
+        fmp4_file,
+        default_container: st.default_container,
+        inits: st.fmp4.shared(),
         target_duration: st.target_duration.unwrap_or(0),
         part_target,
         token: st.token,

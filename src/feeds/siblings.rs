@@ -5,6 +5,7 @@
 
 use crate::ts::Ts;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Segment starts remembered per rendition, to match a joining rendition's first segment.
@@ -18,15 +19,49 @@ pub struct Siblings {
     positions: BTreeMap<String, (u64, u64)>,
     /// (start, MSN, PROGRAM-DATE-TIME) of recent segments, per rendition.
     starts: BTreeMap<String, VecDeque<(Ts, u64, i64)>>,
+    /// The PROGRAM-DATE-TIME at which fMP4 decode time 0 lies, once a rendition packages.
+    fmp4_zero_ms: Option<i64>,
 }
 
-/// The feed's [`Siblings`], shared by its renditions (a leaf lock: taken last, held briefly).
+/// The feed's [`Siblings`], shared by its renditions (a leaf lock: taken last, held briefly),
+/// and two flags every ingest lane of the feed reads per chunk without the lock.
 #[derive(Debug, Default, Clone)]
-pub struct SharedSiblings(Arc<Mutex<Siblings>>);
+pub struct SharedSiblings {
+    inner: Arc<Mutex<Siblings>>,
+    flags: Arc<Flags>,
+}
+
+#[derive(Debug, Default)]
+struct Flags {
+    /// An fMP4 URL of the feed was requested: every rendition packages fMP4.
+    fmp4_wanted: AtomicBool,
+    /// A rendition of the feed is HEVC (`hls.container = "auto"` serves fMP4).
+    hevc: AtomicBool,
+}
+
+/// Decode time at a feed's first packaged segment: room for audio that starts before it.
+const FMP4_LEAD_MS: i64 = 10_000;
 
 impl SharedSiblings {
     pub fn lock(&self) -> MutexGuard<'_, Siblings> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn fmp4_wanted(&self) -> bool {
+        self.flags.fmp4_wanted.load(Ordering::Relaxed)
+    }
+
+    /// Records that an fMP4 URL of the feed was requested; true the first time.
+    pub fn want_fmp4(&self) -> bool {
+        !self.flags.fmp4_wanted.swap(true, Ordering::Relaxed)
+    }
+
+    pub fn hevc(&self) -> bool {
+        self.flags.hevc.load(Ordering::Relaxed)
+    }
+
+    pub fn set_hevc(&self) {
+        self.flags.hevc.store(true, Ordering::Relaxed);
     }
 }
 
@@ -95,6 +130,15 @@ impl Siblings {
                     .find(|(s, ..)| *s == start)
                     .map(|&(_, m, p)| (m, p))
             })
+    }
+
+    /// The PROGRAM-DATE-TIME (ms) at which the feed's fMP4 decode time is 0: fixed by the
+    /// first segment packaged (`pdt_ms`), 10 s before it so that audio ahead of it keeps a
+    /// decode time of its own. A packager's origin is its segment's start minus the time
+    /// from there to `pdt_ms`, so renditions (same PDT at the same media time) share it
+    /// and, after a reconnect, decode times go on from the PDT.
+    pub fn fmp4_zero_ms(&mut self, pdt_ms: i64) -> i64 {
+        *self.fmp4_zero_ms.get_or_insert(pdt_ms - FMP4_LEAD_MS)
     }
 
     pub fn leave(&mut self, name: &str) {

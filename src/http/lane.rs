@@ -2,12 +2,15 @@
 //! carrying several programs has a lane per program.
 
 use super::App;
+use crate::config::ContainerChoice;
 use crate::feeds::PublishGuard;
+use crate::feeds::fmp4::Packaging;
 use crate::ingest::bitrate::{BitrateMeter, OverLimit};
 use crate::ingest::pace::Pacer;
 use crate::logging::gate::LogGate;
 use crate::metrics::probe::IngestProbe;
-use crate::segmenter::{Event, Segmenter, SegmenterConfig, SegmenterStats, Warning};
+use crate::playlist::Container;
+use crate::segmenter::{Event, Segmenter, SegmenterConfig, SegmenterStats, Track, Warning};
 use crate::ts::Ts;
 use tracing::{Span, debug, info, info_span, warn};
 
@@ -36,6 +39,15 @@ pub struct Lane {
     meter: Option<BitrateMeter>,
     /// The rendition went over `limits.max_ingest_bitrate`: the publish must end (413).
     pub over_bitrate: Option<OverLimit>,
+    /// `hls.container`, the program's tracks, the container `media.m3u8` serves, and the
+    /// fMP4 packaging once wanted (the feed's default is fMP4, or an fMP4 URL of the feed
+    /// was requested): until then no access unit is made.
+    container: ContainerChoice,
+    tracks: Vec<Track>,
+    default_container: Container,
+    packaging: Option<Packaging>,
+    /// The rendition's `media.m3u8` has been listed in the multivariant playlist.
+    listed: bool,
 }
 
 impl Lane {
@@ -45,6 +57,8 @@ impl Lane {
         let mut seg_cfg = SegmenterConfig::new(cfg.hls.segment_duration, guard.target_duration)
             .with_parts(cfg.hls.part_duration, guard.part_target);
         seg_cfg.program = program;
+        // `auto` serves HEVC feeds as fMP4: access units from their first segment.
+        seg_cfg.access_units_for_hevc = cfg.hls.container == ContainerChoice::Auto;
         let span = match program {
             Some(n) => info_span!("program", number = n, rendition = %guard.rendition.name),
             None => Span::none(),
@@ -71,6 +85,45 @@ impl Lane {
             pacer,
             meter,
             over_bitrate: None,
+            container: cfg.hls.container,
+            tracks: Vec::new(),
+            default_container: Container::Ts,
+            packaging: None,
+            listed: false,
+        }
+    }
+
+    /// What `media.m3u8` of this feed serves (`hls.container`).
+    fn wanted_default(&self) -> Container {
+        match self.container {
+            ContainerChoice::Ts => Container::Ts,
+            ContainerChoice::Fmp4 => Container::Fmp4,
+            ContainerChoice::Auto if self.guard.rendition.siblings().hevc() => Container::Fmp4,
+            ContainerChoice::Auto => Container::Ts,
+        }
+    }
+
+    /// Follows the feed's default container and whether fMP4 is wanted (two atomic loads
+    /// per chunk); turns access units and packaging on, from the next segment start, the
+    /// first time it is.
+    fn follow_containers(&mut self) {
+        let default = self.wanted_default();
+        if default != self.default_container {
+            self.default_container = default;
+            self.guard.rendition.set_default_container(default);
+            // Its `media.m3u8` may wait for a packaged segment now: listed again then.
+            self.listed = false;
+            self.guard.feed.update_multivariant();
+        }
+        if self.packaging.is_none()
+            && (default == Container::Fmp4 || self.guard.rendition.siblings().fmp4_wanted())
+        {
+            self.seg.start_access_units();
+            // Units are freed once their part is packaged, not at the segment's end.
+            self.seg.drop_segment_units();
+            let mut p = Packaging::default();
+            p.set_tracks(self.tracks.clone());
+            self.packaging = Some(p);
         }
     }
 
@@ -86,6 +139,7 @@ impl Lane {
         let span = self.span.clone();
         let _entered = span.enter();
         self.probe.chunk_arrived();
+        self.follow_containers();
         self.seg.push(data, now_ms);
         self.drain(app, now_ms);
         self.probe.account(&self.seg.stats());
@@ -108,7 +162,15 @@ impl Lane {
         while let Some(ev) = self.seg.poll_event() {
             match ev {
                 Event::Part(p) => {
-                    self.guard.rendition.push_part(&p);
+                    if let Some(e) = self.guard.rendition.push_part(&p, self.packaging.as_mut())
+                        && let Some(pk) = &mut self.packaging
+                    {
+                        pk.failures += 1;
+                        if pk.failures <= 3 || pk.failures.is_power_of_two() {
+                            warn!(failures = pk.failures, "part not packaged as fMP4: {e}");
+                        }
+                    }
+                    self.note_listed();
                     self.probe.part();
                     if let Some(m) = &mut self.meter
                         && let Some(over) = m.part(p.part.duration, p.part.data.len())
@@ -154,6 +216,7 @@ impl Lane {
                     if pushed.variants_changed {
                         self.guard.feed.update_multivariant();
                     }
+                    self.note_listed();
                     self.note_cap(pushed.capped, now_ms);
                 }
                 Event::TargetDuration(td) => {
@@ -167,12 +230,31 @@ impl Lane {
                         .map(|s| format!("{:#x}:{:#04x}", s.pid.0, s.stream_type))
                         .collect();
                     info!(program = pmt.program_number, streams = ?streams, "program (pid:stream_type)");
+                    self.tracks = Track::of_program(&pmt);
+                    if Packaging::has_hevc(&self.tracks) {
+                        // Known before the first keyframe: `auto` packages from the start.
+                        self.guard.rendition.siblings().set_hevc();
+                    }
+                    if let Some(p) = &mut self.packaging {
+                        p.set_tracks(self.tracks.clone());
+                    }
+                    self.follow_containers();
                 }
                 Event::Warning(w) => {
                     self.probe.warning(&w, now_ms);
                     self.warn(w);
                 }
             }
+        }
+    }
+
+    /// The multivariant playlist lists renditions whose `media.m3u8` is ready; in fMP4 that
+    /// may come a part after the first segment (its init waits for every track's
+    /// configuration), so it is rendered again then.
+    fn note_listed(&mut self) {
+        if !self.listed && self.guard.rendition.snapshot().playlist.is_some() {
+            self.listed = true;
+            self.guard.feed.update_multivariant();
         }
     }
 

@@ -7,10 +7,10 @@ use super::App;
 use super::body::ChunksBody;
 use super::error::HttpError;
 use super::range::{RangeRequest, parse_range};
-use crate::feeds::{Missing, Rendered, Rendition, Snapshot};
-use crate::playlist::MediaUri;
+use crate::feeds::{MediaFile, Missing, Rendered, Rendition, Snapshot};
 use crate::playlist::blocking::{Decision, Directives, decide, parse_directives};
 use crate::playlist::parse_media_uri;
+use crate::playlist::{Container, MediaUri};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const SEGMENT_TYPE: &str = "video/mp2t";
+const MP4_TYPE: &str = "video/mp4";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 /// Answers a request under `/live` (`http::service::Playback` adds CORS and counts it).
@@ -55,7 +56,7 @@ pub async fn answer(app: App, req: Request) -> Response {
     };
     let headers = req.headers();
     let mut res = match route {
-        Route::Multivariant { feed } => multivariant(&app, &feed, headers)
+        Route::Multivariant { feed, file } => multivariant(&app, &feed, file, headers)
             .await
             .unwrap_or_else(IntoResponse::into_response),
         Route::Media {
@@ -77,11 +78,13 @@ pub async fn answer(app: App, req: Request) -> Response {
     res
 }
 
-/// A playback path: `/live/{feed}/index.m3u8` or `/live/{feed}/{rendition}/{file}`.
+/// A playback path: `/live/{feed}/index.m3u8` (or `index.ts.m3u8`, `index.fmp4.m3u8`:
+/// `file` is the container forced) or `/live/{feed}/{rendition}/{file}`.
 #[derive(Debug, PartialEq)]
 enum Route<'a> {
     Multivariant {
         feed: Cow<'a, str>,
+        file: Option<Container>,
     },
     Media {
         feed: Cow<'a, str>,
@@ -100,8 +103,16 @@ impl<'a> Route<'a> {
             return None;
         }
         let decode = |s: &'a str| percent_decode_str(s).decode_utf8().ok();
+        let index = |file| {
+            Some(Route::Multivariant {
+                feed: decode(a)?,
+                file,
+            })
+        };
         Some(match c {
-            None if b == "index.m3u8" => Route::Multivariant { feed: decode(a)? },
+            None if b == "index.m3u8" => return index(None),
+            None if b == "index.ts.m3u8" => return index(Some(Container::Ts)),
+            None if b == "index.fmp4.m3u8" => return index(Some(Container::Fmp4)),
             None => return None,
             Some(c) => Route::Media {
                 feed: decode(a)?,
@@ -112,8 +123,19 @@ impl<'a> Route<'a> {
     }
 }
 
-async fn multivariant(app: &App, feed: &str, headers: &HeaderMap) -> Result<Response, HttpError> {
+async fn multivariant(
+    app: &App,
+    feed: &str,
+    file: Option<Container>,
+    headers: &HeaderMap,
+) -> Result<Response, HttpError> {
     let f = app.registry.feed(feed).ok_or(HttpError::NoFeed)?;
+    if let Some(c) = file {
+        // Its media playlists are rendered (and fMP4 packaged) from now on.
+        for r in f.rendition_list() {
+            r.want(MediaFile::Forced(c));
+        }
+    }
     let mut rx = f.subscribe_multivariant();
     let rendered = wait_first(app, &mut rx, |m| m.is_some())
         .await?
@@ -124,7 +146,18 @@ async fn multivariant(app: &App, feed: &str, headers: &HeaderMap) -> Result<Resp
         .map(|r| r.peek().target_duration)
         .max()
         .unwrap_or(0);
-    Ok(playlist_response(&rendered, headers, (td / 2).max(1)))
+    let max_age = (td / 2).max(1);
+    Ok(match file {
+        None => playlist_response(&rendered, headers, max_age),
+        // The same variants, each pointing at the forced file (rendition names cannot hold
+        // `/`, so `/media.m3u8` occurs only in URIs).
+        Some(c) => {
+            let text = std::str::from_utf8(&rendered.text).unwrap_or_default();
+            let forced = MediaFile::Forced(c).name();
+            let text = text.replace("/media.m3u8", &format!("/{forced}"));
+            playlist_response(&Rendered::new(text), headers, max_age)
+        }
+    })
 }
 
 async fn media_or_segment(
@@ -141,13 +174,14 @@ async fn media_or_segment(
         Err(Missing::Rendition) => return HttpError::NoRendition.into_response(),
     };
     let td = r.peek().target_duration;
-    if file == "media.m3u8" {
+    if let Some(file) = MediaFile::parse(file) {
+        r.want(file);
         let directives = match parse_directives(query) {
             Ok(d) => d,
             Err(msg) => return with_max_age(HttpError::BadRequest(msg).into_response(), td),
         };
         let blocking = directives.msn.is_some();
-        return match media_playlist(app, &r, directives, headers).await {
+        return match media_playlist(app, &r, file, directives, headers).await {
             // Appendix B.1: blocking answers live 6 × TD in caches, failures 4 × TD;
             // plain reloads ½ × TD, their failures 1 × TD.
             Ok(res) if blocking => with_max_age(res, 6 * td),
@@ -158,20 +192,37 @@ async fn media_or_segment(
     }
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let res = match parse_media_uri(file) {
-        Some(MediaUri::Segment { token, msn }) => {
-            let snap = r.peek();
-            match snap.segment(token, msn) {
-                Some(seg) => media_response(
-                    seg.parts
-                        .iter()
-                        .flat_map(|p| p.data.pieces().iter().cloned())
-                        .collect(),
-                    range,
-                ),
+        Some(MediaUri::Segment {
+            token,
+            msn,
+            container,
+        }) => {
+            if container == Container::Fmp4 {
+                r.want(MediaFile::Forced(container));
+            }
+            match r.peek().segment_bytes(container, token, msn) {
+                Some(chunks) => media_response(chunks, container, range),
                 None => Err(HttpError::NoSegment),
             }
         }
-        Some(MediaUri::Part { token, msn, index }) => part(app, &r, token, msn, index, range).await,
+        Some(MediaUri::Part {
+            token,
+            msn,
+            index,
+            container,
+        }) => {
+            if container == Container::Fmp4 {
+                r.want(MediaFile::Forced(container));
+            }
+            part(app, &r, container, token, msn, index, range).await
+        }
+        Some(MediaUri::Init { token, number }) => {
+            r.want(MediaFile::Forced(Container::Fmp4));
+            match r.peek().init(token, number) {
+                Some(init) => media_response(vec![init.data.clone()], Container::Fmp4, range),
+                None => Err(HttpError::NoSegment),
+            }
+        }
         None => Err(HttpError::NotFound),
     };
     res.unwrap_or_else(|e| with_max_age(e.into_response(), td))
@@ -180,17 +231,20 @@ async fn media_or_segment(
 async fn media_playlist(
     app: &App,
     r: &Rendition,
+    file: MediaFile,
     d: Directives,
     headers: &HeaderMap,
 ) -> Result<Response, HttpError> {
     // Most requests are answered from the current snapshot, looked at in place; a receiver
     // is subscribed only to wait.
     // A waiter holds no snapshot while it sleeps: a snapshot pins every segment it lists.
-    let ready = |s: &Snapshot| s.playlist.is_some() || s.ended();
+    // An fMP4 playlist whose first segment is not packaged yet waits like a feed with no
+    // segment yet.
+    let ready = |s: &Snapshot| s.playlists(file).is_some() || s.ended();
     {
         let snap = r.peek();
         if ready(&snap)
-            && let Some(res) = answer_now(&snap, &d, headers)?
+            && let Some(res) = answer_now(&snap, file, &d, headers)?
         {
             return Ok(res);
         }
@@ -201,19 +255,20 @@ async fn media_playlist(
         drop(snap);
         snap = wait_first(app, &mut r.subscribe(), ready).await?;
     }
-    if let Some(res) = answer_now(&snap, &d, headers)? {
+    if let Some(res) = answer_now(&snap, file, &d, headers)? {
         return Ok(res);
     }
     let td = snap.target_duration;
     drop(snap);
     let snap = block(app, r.subscribe(), &d, td).await?;
-    answer_now(&snap, &d, headers)?.ok_or(HttpError::NotReady)
+    answer_now(&snap, file, &d, headers)?.ok_or(HttpError::NotReady)
 }
 
 /// The media playlist `d` asks for from `snap` if it holds it now; `None` if the request
 /// must wait.
 fn answer_now(
     snap: &Snapshot,
+    file: MediaFile,
     d: &Directives,
     headers: &HeaderMap,
 ) -> Result<Option<Response>, HttpError> {
@@ -224,9 +279,10 @@ fn answer_now(
             Decision::Wait => return Ok(None),
         }
     }
-    let rendered = match (&snap.delta, d.skip) {
+    let lists = snap.playlists(file).ok_or(HttpError::NotReady)?;
+    let rendered = match (&lists.delta, d.skip) {
         (Some(delta), true) => delta,
-        _ => snap.playlist.as_ref().ok_or(HttpError::NotReady)?,
+        _ => &lists.full,
     };
     let td = snap.target_duration;
     Ok(Some(playlist_response(rendered, headers, (td / 2).max(1))))
@@ -268,16 +324,14 @@ async fn block(
 async fn part(
     app: &App,
     r: &Rendition,
+    container: Container,
     token: u64,
     msn: u64,
     index: usize,
     range: Option<&str>,
 ) -> Result<Response, HttpError> {
-    {
-        let snap = r.peek();
-        if let Some(p) = snap.part(token, msn, index) {
-            return media_response(p.data.pieces().to_vec(), range);
-        }
+    if let Some(chunks) = r.peek().part_bytes(container, token, msn, index) {
+        return media_response(chunks, container, range);
     }
     let mut rx = r.subscribe();
     let deadline = {
@@ -289,10 +343,9 @@ async fn part(
         {
             // Looked at in place: nothing of the snapshot is kept across the wait.
             let snap = rx.borrow_and_update();
-            if let Some(p) = snap.part(token, msn, index) {
-                let pieces = p.data.pieces().to_vec();
+            if let Some(chunks) = snap.part_bytes(container, token, msn, index) {
                 drop(snap);
-                return media_response(pieces, range);
+                return media_response(chunks, container, range);
             }
             let hinted = token == snap.token
                 && !snap.ended()
@@ -368,8 +421,12 @@ fn playlist_response(rendered: &Rendered, headers: &HeaderMap, max_age: u32) -> 
     with_max_age(res, max_age)
 }
 
-/// A segment or part: shared bytes (a slice of them for a single range), never copied.
-fn media_response(chunks: Vec<Bytes>, range: Option<&str>) -> Result<Response, HttpError> {
+/// A segment, part or init: shared bytes (a slice of them for a single range), never copied.
+fn media_response(
+    chunks: Vec<Bytes>,
+    container: Container,
+    range: Option<&str>,
+) -> Result<Response, HttpError> {
     let len = chunks.iter().map(Bytes::len).sum();
     let (status, body, content_range) = match parse_range(range, len) {
         RangeRequest::Full => (StatusCode::OK, ChunksBody::new(chunks), None),
@@ -385,7 +442,11 @@ fn media_response(chunks: Vec<Bytes>, range: Option<&str>) -> Result<Response, H
     };
     let mut res = (status, Body::new(body)).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_TYPE));
+    let content_type = match container {
+        Container::Ts => SEGMENT_TYPE,
+        Container::Fmp4 => MP4_TYPE,
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(v) = content_range.and_then(|cr| HeaderValue::from_str(&cr).ok()) {
@@ -458,7 +519,7 @@ mod tests {
         let waiter = {
             let (app, r) = (app.clone(), r.clone());
             tokio::spawn(async move {
-                media_playlist(&app, &r, d, &HeaderMap::new())
+                media_playlist(&app, &r, MediaFile::Default, d, &HeaderMap::new())
                     .await
                     .map(|res| res.status())
             })
@@ -490,6 +551,7 @@ mod tests {
         let multivariant = |feed| {
             Some(Route::Multivariant {
                 feed: Cow::Borrowed(feed),
+                file: None,
             })
         };
         assert_eq!(Route::parse("/live/cam/index.m3u8"), multivariant("cam"));

@@ -3,7 +3,7 @@
 //! write LL-HLS tags. Rendering happens once per change, not per request.
 
 use super::date::write_iso8601;
-use super::window::{Window, part_uri};
+use super::window::{Container, Window, init_uri, part_packaged, part_uri_in};
 use crate::ts::Ts;
 use std::fmt::Write;
 
@@ -74,22 +74,78 @@ pub fn last_position(window: &Window) -> Option<(u64, u64)> {
     }
 }
 
+/// Which rendering of the window: its container, the playlist's own file name (its
+/// EXT-X-RENDITION-REPORT URIs name the same file in the sibling renditions), and for fMP4
+/// the numbers of the inits that can be fetched (parts needing another are not listed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rendering<'a> {
+    pub container: Container,
+    pub file: &'a str,
+    pub inits: &'a [u32],
+}
+
+impl Rendering<'_> {
+    /// TS at `media.m3u8`.
+    pub const TS: Rendering<'static> = Rendering {
+        container: Container::Ts,
+        file: "media.m3u8",
+        inits: &[],
+    };
+}
+
 /// Renders the full playlist, or the delta update when `delta` (only meaningful when
-/// [`RenderParams::skip_until`] is `Some`), with a report on each sibling rendition.
+/// [`RenderParams::skip_until`] is `Some`), with a report on each sibling rendition: TS at
+/// `media.m3u8`.
 pub fn render_media(
     window: &Window,
     p: &RenderParams,
     delta: bool,
     reports: &[RenditionReport],
 ) -> String {
-    let listed: Vec<_> = window.listed().collect();
+    render_media_as(window, p, delta, reports, &Rendering::TS).unwrap_or_default()
+}
+
+/// [`render_media`] in either container. The window is container-neutral: both renderings
+/// carry the same MSNs, durations, PROGRAM-DATE-TIMEs, parts, INDEPENDENT flags and
+/// discontinuities. fMP4 lists the segments from the first one whose every part was
+/// packaged (with its init) up to the end, EXT-X-MAP before the first and wherever the init
+/// changes at a segment start, `.m4s` URIs and EXT-X-VERSION 6 (§4.4.4.5, EXT-X-MAP
+/// without I-FRAMES-ONLY); `None` when no listed segment is packaged yet. A new init at a
+/// part that does not start a segment cannot be expressed (EXT-X-MAP applies to segments);
+/// the segment carries its first part's init (ARCHITECTURE.md, `fmp4` serving).
+pub fn render_media_as(
+    window: &Window,
+    p: &RenderParams,
+    delta: bool,
+    reports: &[RenditionReport],
+    how: &Rendering<'_>,
+) -> Option<String> {
+    let fmp4 = how.container == Container::Fmp4;
+    let all: Vec<_> = window.listed().collect();
+    // fMP4: the packaged tail of the window.
+    let first = if fmp4 {
+        let tail = all
+            .iter()
+            .rev()
+            .take_while(|s| s.packaged(how.inits))
+            .count();
+        if tail == 0 {
+            return None;
+        }
+        all.len() - tail
+    } else {
+        0
+    };
+    let listed = &all[first..];
+    let hidden = all[..first].iter().fold(Ts(0), |a, s| a + s.duration);
+    let ext = how.container.extension();
     let mut out = String::with_capacity(512 + 160 * listed.len());
     let skip_until = p.skip_until();
     // §6.2.5.1: _HLS_skip is ignored once the playlist has ENDLIST.
     let skipped = match (delta && !window.is_ended(), skip_until) {
         (true, Some(until)) => {
             // Skip the segments that end before the skip boundary.
-            let boundary = window.duration() - until;
+            let boundary = window.duration() - hidden - until;
             let mut at = Ts(0);
             listed
                 .iter()
@@ -101,7 +157,11 @@ pub fn render_media(
         }
         _ => 0,
     };
-    let version = if skipped > 0 { 9 } else { 3 };
+    let version = match (skipped > 0, fmp4) {
+        (true, _) => 9,
+        (false, true) => 6,
+        (false, false) => 3,
+    };
     let _ = write!(
         out,
         "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{}\n",
@@ -120,11 +180,14 @@ pub fn render_media(
         );
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.5}", secs(pt));
     }
-    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{}", window.media_sequence());
+    let media_sequence = listed.first().map_or(window.media_sequence(), |s| s.msn);
+    // Discontinuities of the segments the fMP4 rendering leaves out have left it.
+    let discontinuity_sequence = window.discontinuity_sequence()
+        + all[..first].iter().filter(|s| s.discontinuity).count() as u64;
+    let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{media_sequence}");
     let _ = writeln!(
         out,
-        "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-        window.discontinuity_sequence()
+        "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
     );
     // Parts are listed for the segments ending in the last three target durations (§6.2.2).
     let building_dur = window
@@ -137,7 +200,7 @@ pub fn render_media(
     // LL-HLS, while no listed part lacks one: video.js reads the tag as saying every part is
     // independent and starts playback on whichever part it picks (HLS-RULES.md).
     let dependent_parts = p.part_target.is_some() && {
-        let mut at = Ts(0);
+        let mut at = hidden;
         let segment_parts = listed.iter().flat_map(|s| {
             at = at + s.duration;
             let shown = at > parts_from;
@@ -152,63 +215,106 @@ pub fn render_media(
     if skipped > 0 {
         let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
     }
-    let mut at = listed[..skipped].iter().fold(Ts(0), |a, s| a + s.duration);
+    let mut at = hidden + listed[..skipped].iter().fold(Ts(0), |a, s| a + s.duration);
+    // The init the segments written so far use (fMP4).
+    let mut map: Option<(u64, u32)> = None;
+    let mut write_map = |out: &mut String, token: u64, init: Option<u32>| {
+        if let Some(n) = init.filter(|_| fmp4)
+            && map != Some((token, n))
+        {
+            map = Some((token, n));
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", init_uri(token, n));
+        }
+    };
     for s in &listed[skipped..] {
         at = at + s.duration;
         if s.discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
+        write_map(&mut out, s.token, s.init());
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
         write_iso8601(&mut out, s.pdt_ms);
         out.push('\n');
         if p.part_target.is_some() && at > parts_from {
             for (i, part) in s.parts.iter().enumerate() {
-                write_part(&mut out, s.token, s.msn, i, part.duration, part.independent);
+                write_part(
+                    &mut out,
+                    ext,
+                    s.token,
+                    s.msn,
+                    i,
+                    part.duration,
+                    part.independent,
+                );
             }
         }
         out.push_str("#EXTINF:");
         write_decimal(&mut out, s.duration, 3);
-        let _ = writeln!(out, ",\nseg-{:x}-{}.ts", s.token, s.msn);
+        let _ = writeln!(out, ",\nseg-{:x}-{}.{ext}", s.token, s.msn);
     }
     if p.part_target.is_some() && !window.is_ended() {
         let (msn, next_index) = match window.building() {
             Some(b) => {
+                // fMP4: the parts packaged so far (all of them, but for a failed one).
+                let shown = if fmp4 {
+                    b.parts
+                        .iter()
+                        .take_while(|x| part_packaged(x, how.inits))
+                        .count()
+                } else {
+                    b.parts.len()
+                };
                 if b.discontinuity {
                     out.push_str("#EXT-X-DISCONTINUITY\n");
+                }
+                if shown > 0 {
+                    let init = b.parts[0].mp4.as_ref().map(|m| m.init);
+                    write_map(&mut out, b.token, init);
                 }
                 out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
                 write_iso8601(&mut out, b.pdt_ms);
                 out.push('\n');
-                for (i, part) in b.parts.iter().enumerate() {
-                    write_part(&mut out, b.token, b.msn, i, part.duration, part.independent);
+                for (i, part) in b.parts[..shown].iter().enumerate() {
+                    write_part(
+                        &mut out,
+                        ext,
+                        b.token,
+                        b.msn,
+                        i,
+                        part.duration,
+                        part.independent,
+                    );
                 }
-                (b.msn, b.parts.len())
+                (b.msn, shown)
             }
             None => (window.next_msn(), 0),
         };
+        // TYPE=MAP is not hinted: whether the next part needs a new init is known only once
+        // it is cut, and its EXT-X-MAP comes with it.
         let _ = writeln!(
             out,
             "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",
-            part_uri(p.token, msn, next_index)
+            part_uri_in(how.container, p.token, msn, next_index)
         );
     }
     if p.part_target.is_some() {
         for r in reports {
             let _ = writeln!(
                 out,
-                "#EXT-X-RENDITION-REPORT:URI=\"../{}/media.m3u8\",LAST-MSN={},LAST-PART={}",
-                r.name, r.last_msn, r.last_part
+                "#EXT-X-RENDITION-REPORT:URI=\"../{}/{}\",LAST-MSN={},LAST-PART={}",
+                r.name, how.file, r.last_msn, r.last_part
             );
         }
     }
     if window.is_ended() {
         out.push_str("#EXT-X-ENDLIST\n");
     }
-    out
+    Some(out)
 }
 
 fn write_part(
     out: &mut String,
+    ext: &str,
     token: u64,
     msn: u64,
     index: usize,
@@ -217,7 +323,7 @@ fn write_part(
 ) {
     out.push_str("#EXT-X-PART:DURATION=");
     write_decimal(out, duration, 5);
-    let _ = write!(out, ",URI=\"part-{token:x}-{msn}.{index}.ts\"");
+    let _ = write!(out, ",URI=\"part-{token:x}-{msn}.{index}.{ext}\"");
     if independent {
         out.push_str(",INDEPENDENT=YES");
     }

@@ -8,8 +8,11 @@ pub mod media;
 pub mod multivariant;
 pub mod window;
 
-pub use media::{RenderParams, RenditionReport, last_position, render_media};
+pub use media::{
+    RenderParams, Rendering, RenditionReport, last_position, render_media, render_media_as,
+};
 pub use multivariant::{BitrateTracker, Variant, render_multivariant};
 pub use window::{
-    MediaUri, StoredPart, StoredSegment, Window, parse_media_uri, part_uri, segment_uri,
+    Container, MediaUri, Mp4Part, StoredPart, StoredSegment, Window, init_uri, parse_media_uri,
+    part_packaged, part_uri, part_uri_in, segment_uri,
 };

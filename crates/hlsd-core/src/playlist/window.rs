@@ -4,6 +4,7 @@
 
 use crate::segmenter::{PartBytes, PartEvent, Segment};
 use crate::ts::Ts;
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -13,6 +14,22 @@ pub struct StoredPart {
     pub data: PartBytes,
     pub duration: Ts,
     pub independent: bool,
+    /// The part as fMP4 (`moof` + `mdat`), when it was packaged.
+    pub mp4: Option<Mp4Part>,
+}
+
+/// A part's fMP4 fragment and the number of the init it needs (`init-{token}-{n}.mp4`).
+#[derive(Debug, Clone)]
+pub struct Mp4Part {
+    pub data: Bytes,
+    pub init: u32,
+}
+
+impl StoredPart {
+    /// Bytes held: TS, and fMP4 when packaged.
+    pub fn held(&self) -> usize {
+        self.data.len() + self.mp4.as_ref().map_or(0, |m| m.data.len())
+    }
 }
 
 /// A segment held for serving: its parts, in order, are its bytes.
@@ -41,6 +58,26 @@ impl StoredSegment {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Bytes held, in both containers (what memory accounting counts).
+    pub fn held(&self) -> usize {
+        self.parts.iter().map(StoredPart::held).sum()
+    }
+
+    /// Every part was packaged as fMP4, with one of the `inits` that can be fetched.
+    pub fn packaged(&self, inits: &[u32]) -> bool {
+        self.parts.iter().all(|p| part_packaged(p, inits))
+    }
+
+    /// The init its first part needs, when packaged.
+    pub fn init(&self) -> Option<u32> {
+        self.parts.first()?.mp4.as_ref().map(|m| m.init)
+    }
+}
+
+/// A part is servable as fMP4: packaged, and its init is one of `inits`.
+pub fn part_packaged(p: &StoredPart, inits: &[u32]) -> bool {
+    p.mp4.as_ref().is_some_and(|m| inits.contains(&m.init))
 }
 
 /// The segment being built: listed through its parts only (LL-HLS).
@@ -53,11 +90,39 @@ pub struct BuildingSegment {
     pub discontinuity: bool,
 }
 
+/// The container a media playlist and its segments are served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Container {
+    Ts,
+    Fmp4,
+}
+
+impl Container {
+    /// Extension of its segment and part URIs.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Container::Ts => "ts",
+            Container::Fmp4 => "m4s",
+        }
+    }
+}
+
 /// What a segment-file name in a playlist URI refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaUri {
-    Segment { token: u64, msn: u64 },
-    Part { token: u64, msn: u64, index: usize },
+    Segment {
+        token: u64,
+        msn: u64,
+        container: Container,
+    },
+    Part {
+        token: u64,
+        msn: u64,
+        index: usize,
+        container: Container,
+    },
+    /// An fMP4 init segment.
+    Init { token: u64, number: u32 },
 }
 
 pub fn segment_uri(token: u64, msn: u64) -> String {
@@ -65,28 +130,54 @@ pub fn segment_uri(token: u64, msn: u64) -> String {
 }
 
 pub fn part_uri(token: u64, msn: u64, index: usize) -> String {
-    format!("part-{token:x}-{msn}.{index}.ts")
+    part_uri_in(Container::Ts, token, msn, index)
 }
 
-/// Parses a URI made by [`segment_uri`] or [`part_uri`].
+pub fn part_uri_in(container: Container, token: u64, msn: u64, index: usize) -> String {
+    format!("part-{token:x}-{msn}.{index}.{}", container.extension())
+}
+
+pub fn init_uri(token: u64, number: u32) -> String {
+    format!("init-{token:x}-{number}.mp4")
+}
+
+/// Parses a URI made by [`segment_uri`], [`part_uri_in`] or [`init_uri`] (or the fMP4
+/// rendering's segment URI).
 pub fn parse_media_uri(name: &str) -> Option<MediaUri> {
-    if let Some(rest) = name
-        .strip_prefix("seg-")
-        .and_then(|r| r.strip_suffix(".ts"))
-    {
-        let (token, msn) = rest.split_once('-')?;
+    let container = |rest: &'_ str| -> Option<(Container, usize)> {
+        if rest.ends_with(".ts") {
+            Some((Container::Ts, 3))
+        } else if rest.ends_with(".m4s") {
+            Some((Container::Fmp4, 4))
+        } else {
+            None
+        }
+    };
+    if let Some(rest) = name.strip_prefix("init-") {
+        let (token, number) = rest.strip_suffix(".mp4")?.split_once('-')?;
+        return Some(MediaUri::Init {
+            token: u64::from_str_radix(token, 16).ok()?,
+            number: number.parse().ok()?,
+        });
+    }
+    if let Some(rest) = name.strip_prefix("seg-") {
+        let (c, ext) = container(rest)?;
+        let (token, msn) = rest[..rest.len() - ext].split_once('-')?;
         return Some(MediaUri::Segment {
             token: u64::from_str_radix(token, 16).ok()?,
             msn: msn.parse().ok()?,
+            container: c,
         });
     }
-    let rest = name.strip_prefix("part-")?.strip_suffix(".ts")?;
-    let (token, rest) = rest.split_once('-')?;
+    let rest = name.strip_prefix("part-")?;
+    let (c, ext) = container(rest)?;
+    let (token, rest) = rest[..rest.len() - ext].split_once('-')?;
     let (msn, index) = rest.split_once('.')?;
     Some(MediaUri::Part {
         token: u64::from_str_radix(token, 16).ok()?,
         msn: msn.parse().ok()?,
         index: index.parse().ok()?,
+        container: c,
     })
 }
 
@@ -258,7 +349,18 @@ impl Window {
             data: ev.part.data.clone(),
             duration: ev.part.duration,
             independent: ev.part.independent,
+            mp4: None,
         });
+    }
+
+    /// Adds the fMP4 fragment of the building segment's last part; its bytes are counted.
+    pub fn attach_mp4(&mut self, mp4: Mp4Part) {
+        if let Some(p) = self.building.as_mut().and_then(|b| b.parts.last_mut()) {
+            self.building_bytes += mp4.data.len();
+            if let Some(old) = p.mp4.replace(mp4) {
+                self.building_bytes -= old.data.len();
+            }
+        }
     }
 
     /// Adds a finished segment (whose parts came before); returns its media sequence number.
@@ -270,18 +372,23 @@ impl Window {
                 .clone(),
         };
         self.building = None;
-        let parts: Arc<[StoredPart]> = seg
-            .parts
-            .into_iter()
-            .map(|p| StoredPart {
-                data: p.data,
-                duration: p.duration,
-                independent: p.independent,
-            })
-            .collect();
+        // The parts announced are the segment's (with their fMP4 fragments, when packaged).
+        let parts: Arc<[StoredPart]> = if b.parts.len() == seg.parts.len() {
+            b.parts.into()
+        } else {
+            seg.parts
+                .into_iter()
+                .map(|p| StoredPart {
+                    data: p.data,
+                    duration: p.duration,
+                    independent: p.independent,
+                    mp4: None,
+                })
+                .collect()
+        };
         self.pdt_end_ms = Some(b.pdt_ms + seg.duration.0 / 90);
         self.building_bytes = 0;
-        self.listed_bytes += parts.iter().map(|p| p.data.len()).sum::<usize>();
+        self.listed_bytes += parts.iter().map(StoredPart::held).sum::<usize>();
         self.listed.push_back(StoredSegment {
             msn: b.msn,
             token: b.token,
@@ -310,7 +417,7 @@ impl Window {
             let Some((s, _)) = self.retired.pop_front() else {
                 break;
             };
-            let len = s.len();
+            let len = s.held();
             self.retired_bytes -= len;
             self.capped_segments += 1;
             self.capped_bytes += len as u64;
@@ -326,7 +433,7 @@ impl Window {
         // §6.2.2: available for its own duration plus the longest playlist that listed it.
         let playlist_ms = self.duration().0 / 90;
         if let Some(s) = self.listed.pop_front() {
-            let len = s.len();
+            let len = s.held();
             self.listed_bytes -= len;
             self.retired_bytes += len;
             if s.discontinuity {
@@ -343,7 +450,7 @@ impl Window {
         self.retired.retain(|(s, until)| {
             let keep = *until > now_ms;
             if !keep {
-                freed += s.len();
+                freed += s.held();
             }
             keep
         });
@@ -376,7 +483,7 @@ impl Window {
         self.fetchable().find(|s| s.msn == msn && s.token == token)
     }
 
-    /// Bytes held, listed, retired and being built.
+    /// Bytes held (TS and fMP4), listed, retired and being built.
     pub fn bytes(&self) -> usize {
         self.listed_bytes + self.retired_bytes + self.building_bytes
     }

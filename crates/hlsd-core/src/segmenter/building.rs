@@ -88,6 +88,8 @@ pub(super) struct Building {
     done_bytes: usize,
     /// Access units of the part being built, when they are kept.
     units: Option<Vec<AccessUnit>>,
+    /// The finished segment's parts keep their units too (else only part events carry them).
+    segment_units: bool,
 }
 
 impl Building {
@@ -109,7 +111,15 @@ impl Building {
             arena,
             done_bytes: 0,
             units: units.then(Vec::new),
+            segment_units: true,
         }
+    }
+
+    /// The finished segment's parts carry no units (the part events still do): a consumer
+    /// that is done with a part's units once it has its event frees them then.
+    pub fn without_segment_units(mut self) -> Self {
+        self.segment_units = false;
+        self
     }
 
     /// Adds an access unit to the part being built (dropped when units are not kept).
@@ -170,7 +180,15 @@ impl Building {
             units: self.units.as_mut().map(|u| Arc::from(std::mem::take(u))),
             configs,
         };
-        self.parts.push(part.clone());
+        if self.segment_units {
+            self.parts.push(part.clone());
+        } else {
+            self.parts.push(Part {
+                units: None,
+                configs: None,
+                ..part.clone()
+            });
+        }
         part
     }
 

@@ -266,8 +266,21 @@ impl Core {
             discontinuity,
             pdt_ms: anchor + self.served.0 / 90,
         };
+        match self.units_from {
+            Some(0) => {
+                self.units_on = true;
+                self.units_from = None;
+            }
+            Some(n) => self.units_from = Some(n - 1),
+            None => {}
+        }
         let arena = std::mem::take(&mut self.arena);
-        self.cur = Some(Building::new(head, self.psi.as_mut(), arena, self.units_on));
+        let b = Building::new(head, self.psi.as_mut(), arena, self.units_on);
+        self.cur = Some(if self.segment_units {
+            b
+        } else {
+            b.without_segment_units()
+        });
     }
 
     pub(super) fn close(&mut self, duration: Ts) {

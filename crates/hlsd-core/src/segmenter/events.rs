@@ -38,6 +38,10 @@ pub struct SegmenterConfig {
     /// TS input: reassemble PES packets into access units and hand them out with each part
     /// ([`Part::units`]). Off, the TS path does none of it (and copies media bytes once).
     pub access_units: bool,
+    /// TS input: turn access units on (as [`Segmenter::start_access_units`](super::Segmenter::start_access_units)) as soon as the
+    /// program shows an H.265 video stream, so the first segment carries them (a server
+    /// whose HEVC feeds are served as fMP4).
+    pub access_units_for_hevc: bool,
 }
 
 impl SegmenterConfig {
@@ -52,6 +56,7 @@ impl SegmenterConfig {
             part_target: None,
             program: None,
             access_units: false,
+            access_units_for_hevc: false,
         }
     }
 

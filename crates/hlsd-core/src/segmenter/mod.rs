@@ -100,8 +100,14 @@ struct Core {
     stats: SegmenterStats,
     /// Parts carry access units (`cfg.access_units`, or access-unit input).
     units_on: bool,
-    /// PES reassembly into access units (TS input with `cfg.access_units`).
+    /// PES reassembly into access units (TS input with `cfg.access_units`, or since
+    /// [`Segmenter::start_access_units`]).
     reasm: Option<Reassembly>,
+    /// Access units were switched on at run time: parts carry them from the segment
+    /// opened after this many more openings (see [`Segmenter::start_access_units`]).
+    units_from: Option<u8>,
+    /// Finished segments' parts keep their access units (see `Segmenter::drop_segment_units`).
+    segment_units: bool,
     /// Fed access units (`Segmenter::push_access_unit`), on these tracks, muxed into TS.
     unit_input: bool,
     unit_tracks: UnitTracks,
@@ -133,6 +139,8 @@ impl Segmenter {
                 demux: Demux::new(cfg.program),
                 units_on: cfg.access_units,
                 reasm: cfg.access_units.then(Reassembly::default),
+                units_from: None,
+                segment_units: true,
                 cfg,
                 continuity: ContinuityChecker::default(),
                 info: InfoTracker::default(),
@@ -173,7 +181,10 @@ impl Segmenter {
         core.now_ms = now_ms;
         core.stats.bytes += chunk.len() as u64;
         // Two copies of the packet path, so TS without access units tests nothing for them.
-        if core.reasm.is_some() {
+        // Until the program is known, `access_units_for_hevc` takes the path with them (with
+        // no reassembly yet it does what the other does): a PMT showing HEVC starts
+        // reassembly in time for the keyframe that follows it in the same chunk.
+        if core.reasm.is_some() || (core.cfg.access_units_for_hevc && core.psi.is_none()) {
             self.framer.push(chunk, |p| core.on_packet::<true>(p));
         } else {
             self.framer.push(chunk, |p| core.on_packet::<false>(p));
@@ -206,6 +217,29 @@ impl Segmenter {
             let end = last + core.frame_duration.unwrap_or(Ts(Ts::HZ / 25));
             core.close(end - start);
         }
+    }
+
+    /// Turns access units on for TS input (as `SegmenterConfig::access_units` would have),
+    /// effective at a segment start: PES reassembly starts now, and parts carry units from
+    /// the next segment opened whose first frame began after now, so that segment's first
+    /// part holds its keyframe's whole unit. Nothing changes for a segmenter that has
+    /// access units already or is fed access units.
+    pub fn start_access_units(&mut self) {
+        self.core.start_access_units();
+    }
+
+    /// From the next segment on, `Event::Segment`'s parts carry no access units (their
+    /// `Event::Part`s still do): a consumer done with a part's units once it has its event
+    /// (an fMP4 packager) so frees the reassembly buffers a part after it was cut instead
+    /// of at the segment's end.
+    pub fn drop_segment_units(&mut self) {
+        self.core.segment_units = false;
+    }
+
+    /// Parts carry access units (from the configuration, or since a segment start after
+    /// [`Segmenter::start_access_units`]).
+    pub fn access_units(&self) -> bool {
+        self.core.units_on
     }
 
     #[must_use]
@@ -248,6 +282,18 @@ impl Segmenter {
 }
 
 impl Core {
+    fn start_access_units(&mut self) {
+        if self.reasm.is_some() || self.unit_input {
+            return;
+        }
+        let mut r = Reassembly::default();
+        r.reset(&self.demux);
+        self.reasm = Some(r);
+        // A frame still waiting for its slice began before reassembly did: should it open
+        // a segment, the one after carries units.
+        self.units_from = Some(if self.pending.is_some() { 1 } else { 0 });
+    }
+
     /// The timeline is a video stream (else audio: every frame is a keyframe).
     fn timeline_is_video(&self) -> bool {
         if self.unit_input {
@@ -335,6 +381,11 @@ impl Core {
         for n in notices {
             let ev = match n {
                 Notice::Program(pmt) => {
+                    if self.cfg.access_units_for_hevc
+                        && self.demux.video_codec() == Some(crate::codec::VideoCodec::H265)
+                    {
+                        self.start_access_units();
+                    }
                     self.info.reset(&self.demux);
                     if let Some(r) = &mut self.reasm {
                         r.reset(&self.demux);

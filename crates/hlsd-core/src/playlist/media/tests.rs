@@ -1,4 +1,5 @@
 use super::*;
+use crate::playlist::window::Container;
 use crate::segmenter::{Part, PartBytes, PartEvent, Segment, SegmentHead};
 
 const PDT: i64 = 1_795_629_414_123;
@@ -379,4 +380,120 @@ fn skip_until_follows_the_window_length_in_segments() {
         ..plain(2)
     };
     assert_eq!(plain.skip_until(), None, "no LL-HLS, no delta updates");
+}
+
+/// Pushes a segment whose parts are packaged with `init` (None: not packaged).
+fn push_mp4(w: &mut Window, nparts: usize, disc: bool, init: Option<u32>, token: u64) {
+    let parts: Vec<Part> = (0..nparts)
+        .map(|i| part(0.5 / nparts as f64 * 4.0, i == 0))
+        .collect();
+    let head = SegmentHead {
+        start: Ts(0),
+        independent: true,
+        discontinuity: disc,
+        pdt_ms: PDT,
+    };
+    for (index, p) in parts.iter().enumerate() {
+        let ev = PartEvent {
+            part: p.clone(),
+            index,
+            head,
+        };
+        w.push_part(&ev, token);
+        if let Some(n) = init {
+            w.attach_mp4(crate::playlist::Mp4Part {
+                data: bytes::Bytes::from_static(b"moofmdat"),
+                init: n,
+            });
+        }
+    }
+    let seg = Segment {
+        parts,
+        start: Ts(0),
+        duration: Ts::from_secs(2.0),
+        independent: true,
+        discontinuity: disc,
+        pdt_ms: PDT,
+    };
+    w.push(seg, token, 0);
+}
+
+#[test]
+fn fmp4_rendering_lists_the_packaged_tail_with_maps() {
+    let mut w = Window::new(5);
+    push_mp4(&mut w, 4, false, None, 0xab);
+    push_mp4(&mut w, 4, true, None, 0xab);
+    let before = w.bytes();
+    push_mp4(&mut w, 4, false, Some(0), 0xab);
+    assert_eq!(w.bytes() - before, 4 * (1 + 8), "fMP4 bytes are counted");
+    push_mp4(&mut w, 4, false, Some(0), 0xab);
+    push_mp4(&mut w, 4, false, Some(1), 0xab);
+    let p = RenderParams {
+        part_target: Some(Ts::from_secs(0.5)),
+        ..plain(2)
+    };
+    let reports = [RenditionReport {
+        name: "lo".into(),
+        last_msn: 5,
+        last_part: 3,
+    }];
+    let how = |inits| Rendering {
+        container: Container::Fmp4,
+        file: "media.fmp4.m3u8",
+        inits,
+    };
+    assert_eq!(render_media_as(&w, &p, false, &reports, &how(&[])), None);
+    // Init 1 does not exist yet: segment 5 waits, and so the tail is empty.
+    assert_eq!(render_media_as(&w, &p, false, &reports, &how(&[0])), None);
+    let text = render_media_as(&w, &p, false, &reports, &how(&[0, 1])).unwrap();
+    let ts = render_media(&w, &p, false, &reports);
+    assert!(text.starts_with("#EXTM3U\n#EXT-X-VERSION:6\n"), "{text}");
+    assert!(
+        text.contains("#EXT-X-MEDIA-SEQUENCE:3\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
+        "{text}"
+    );
+    let maps: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MAP"))
+        .collect();
+    assert_eq!(
+        maps,
+        [
+            "#EXT-X-MAP:URI=\"init-ab-0.mp4\"",
+            "#EXT-X-MAP:URI=\"init-ab-1.mp4\""
+        ]
+    );
+    assert!(
+        text.contains("\nseg-ab-3.m4s\n") && !text.contains(".ts"),
+        "{text}"
+    );
+    assert!(text.contains("URI=\"part-ab-5.3.m4s\""), "{text}");
+    assert!(
+        text.contains("PRELOAD-HINT:TYPE=PART,URI=\"part-ab-6.0.m4s\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("RENDITION-REPORT:URI=\"../lo/media.fmp4.m3u8\""),
+        "{text}"
+    );
+    assert!(
+        ts.contains("RENDITION-REPORT:URI=\"../lo/media.m3u8\""),
+        "{ts}"
+    );
+    // The same segments as the TS rendering's tail: durations, PDTs, parts.
+    let strip = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip_while(|l| !l.starts_with("#EXT-X-PROGRAM-DATE-TIME"))
+            .filter(|l| !l.starts_with("#EXT-X-MAP") && !l.starts_with("#EXT-X-RENDITION"))
+            .map(|l| l.replace(".m4s", ".ts"))
+            .collect()
+    };
+    let ts_lines = strip(&ts);
+    let fmp4_lines = strip(&text);
+    assert!(ts_lines.ends_with(&fmp4_lines), "{ts}\n{text}");
+    let parsed = m3u8_parser::m3u8::playlist::Playlist::from_reader(text.as_bytes())
+        .expect("m3u8-parser reads it");
+    if let Err(e) = parsed.validate() {
+        panic!("invalid LL-HLS playlist: {e:?}\n{text}");
+    }
 }

@@ -149,7 +149,8 @@ fn uris_round_trip() {
         parse_media_uri(&segment_uri(0xabc123, 42)),
         Some(MediaUri::Segment {
             token: 0xabc123,
-            msn: 42
+            msn: 42,
+            container: Container::Ts,
         })
     );
     assert_eq!(
@@ -157,9 +158,36 @@ fn uris_round_trip() {
         Some(MediaUri::Part {
             token: 0xabc,
             msn: 42,
-            index: 3
+            index: 3,
+            container: Container::Ts,
         })
     );
+    assert_eq!(
+        parse_media_uri(&part_uri_in(Container::Fmp4, 0xabc, 42, 3)),
+        Some(MediaUri::Part {
+            token: 0xabc,
+            msn: 42,
+            index: 3,
+            container: Container::Fmp4,
+        })
+    );
+    assert_eq!(
+        parse_media_uri("seg-abc-7.m4s"),
+        Some(MediaUri::Segment {
+            token: 0xabc,
+            msn: 7,
+            container: Container::Fmp4,
+        })
+    );
+    assert_eq!(
+        parse_media_uri(&init_uri(0xabc, 2)),
+        Some(MediaUri::Init {
+            token: 0xabc,
+            number: 2
+        })
+    );
+    assert_eq!(parse_media_uri("init-abc-x.mp4"), None);
+    assert_eq!(parse_media_uri("seg-1-2.mp4"), None);
     assert_eq!(parse_media_uri("seg-zz-1.ts"), None);
     assert_eq!(parse_media_uri("seg-1-.ts"), None);
     assert_eq!(parse_media_uri("part-1-2.ts"), None);

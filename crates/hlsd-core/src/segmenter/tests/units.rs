@@ -407,3 +407,86 @@ fn access_units_do_not_depend_on_chunking() {
         }
     }
 }
+
+/// Access units switched on mid-publish (`start_access_units`): parts carry none until a
+/// segment starts, then every part of every later segment carries the frames that
+/// access units on from the start give it; the cuts and the TS bytes do not change.
+#[test]
+fn access_units_started_at_run_time_begin_at_a_segment() {
+    for (what, s, n) in streams() {
+        let input = s.build(n);
+        let from_start = run_ts_units(&input, 65536, 2.0, 0.25);
+        for switch_at in [input.len() / 4, input.len() / 2, input.len() / 2 + 1077] {
+            let mut seg = Segmenter::new(SegmenterConfig::new(2.0, None).with_parts(0.25, None));
+            let mut out = Run::default();
+            for (i, c) in input.chunks(1000).enumerate() {
+                if i * 1000 >= switch_at && !seg.access_units() {
+                    seg.start_access_units();
+                }
+                seg.push(c, 1_000_000 + i as i64);
+                drain(&mut seg, &mut out);
+            }
+            seg.finish(2_000_000);
+            drain(&mut seg, &mut out);
+            assert_eq!(cuts(&out), cuts(&from_start), "{what} at {switch_at}");
+            let first = out
+                .segments
+                .iter()
+                .position(|s| s.parts[0].units.is_some())
+                .unwrap_or_else(|| panic!("{what} at {switch_at}: units never came"));
+            assert!(first > 0, "{what} at {switch_at}: not from the start");
+            for (k, (got, want)) in out.segments.iter().zip(&from_start.segments).enumerate() {
+                for (p, q) in got.parts.iter().zip(&want.parts) {
+                    if k < first {
+                        assert!(p.units.is_none(), "{what} at {switch_at}: segment {k}");
+                    } else {
+                        // The frames; a configuration may be learnt later than from the
+                        // start (a segment cut without a keyframe after a jump).
+                        let frames = |p: &Part| {
+                            p.units
+                                .as_deref()
+                                .map(|u| u.iter().map(frame_of).collect::<Vec<_>>())
+                        };
+                        assert!(frames(p) == frames(q), "{what} at {switch_at}: segment {k}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `drop_segment_units`: part events carry the units, the segments' parts no longer hold
+/// them (so they are freed with the event), and nothing else changes.
+#[test]
+fn segments_can_drop_units_their_part_events_carried() {
+    let (_, s, n) = &streams()[0];
+    let input = s.build(*n);
+    let kept = run_ts_units(&input, 65536, 2.0, 0.25);
+    let mut cfg = SegmenterConfig::new(2.0, None).with_parts(0.25, None);
+    cfg.access_units = true;
+    let mut seg = Segmenter::new(cfg);
+    seg.drop_segment_units();
+    let mut out = Run::default();
+    for (i, c) in input.chunks(65536).enumerate() {
+        seg.push(c, 1_000_000 + i as i64);
+        drain(&mut seg, &mut out);
+    }
+    seg.finish(2_000_000);
+    drain(&mut seg, &mut out);
+    assert_eq!(cuts(&out), cuts(&kept));
+    assert!(
+        out.segments
+            .iter()
+            .flat_map(|s| &s.parts)
+            .all(|p| p.units.is_none())
+    );
+    let frames = |parts: &mut dyn Iterator<Item = &Part>| -> Vec<Frame> {
+        parts
+            .flat_map(|p| p.units.as_deref().expect("units").iter().map(frame_of))
+            .collect()
+    };
+    assert_eq!(
+        frames(&mut out.parts.iter().map(|(_, p)| p)),
+        frames(&mut kept.segments.iter().flat_map(|s| s.parts.iter()))
+    );
+}
