@@ -225,3 +225,36 @@ fn an_audio_configuration_change_cuts_at_the_next_keyframe() {
     assert_eq!(starts, vec![at(0), at(100), at(150), at(250)]);
     assert_eq!(stats.config_cuts, 1);
 }
+
+#[test]
+fn an_audio_timeline_is_cut_at_the_frame_that_changes_configuration() {
+    // Audio only: every PES (1920 ticks) is a keyframe; segments of 4 s.
+    let s = Synth {
+        frame_ticks: None,
+        ..Synth::default()
+    };
+    let config = |rate: u32| {
+        Arc::new(CodecConfig::Audio {
+            codec: crate::codec::AudioCodec::Aac,
+            sample_rate: rate,
+            channels: 2,
+            specific: bytes::Bytes::from_static(&[0x11, 0x90]),
+        })
+    };
+    let (before, after) = (config(48_000), config(44_100));
+    let mut units = s.access_units(400);
+    for (i, u) in units.iter_mut().enumerate() {
+        u.config = Some(if i < 250 {
+            before.clone()
+        } else {
+            after.clone()
+        });
+    }
+    let (r, stats) = run_units_with_configs(units, &s, 0.0);
+    let pes = |i: i64| Ts(90_000 + i * 1920);
+    let starts: Vec<Ts> = r.segments.iter().map(|s| s.start).collect();
+    // 4 s is 187.5 PES: the first cut at PES 187 (half a frame of tolerance), then at the
+    // change (250).
+    assert_eq!(starts, vec![pes(0), pes(187), pes(250)]);
+    assert_eq!(stats.config_cuts, 1);
+}
