@@ -391,3 +391,92 @@ async fn tfdt_goes_on_across_a_reconnect() {
     }
     s.stop().await;
 }
+
+/// A resolution change mid-segment (a new SPS at a keyframe 3 s in, segments of 2 s): the
+/// segment is cut at that keyframe, so each init is listed (EXT-X-MAP) before exactly the
+/// segments whose parts need it: each init with its segments decodes without a word, at
+/// one resolution. (ffmpeg 5.1 cannot play the playlist across the change: its HLS demuxer
+/// feeds the second init to the same mov demuxer, which skips a second `moov`, and decodes
+/// on with the first `avcC`; a file of both inits and their segments does the same.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn resolution_change_starts_a_segment_under_a_new_init() {
+    let mut c = config();
+    c.hls.segment_duration = 2.0;
+    c.hls.part_duration = 0.25;
+    c.hls.container = ContainerChoice::Fmp4;
+    let s = TestServer::start(c).await;
+    let data = fixture(Fixture::ResolutionChange);
+    let pushed = spawn_push(s.addr, data, Push::new(FEED)).await.unwrap();
+    assert_eq!(pushed.status, Some(200));
+    let media = ended(&s, "media.fmp4.m3u8").await;
+    let maps: Vec<&str> = media
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MAP:"))
+        .collect();
+    assert_eq!(maps.len(), 2, "an init per resolution:\n{media}");
+    assert_ne!(maps[0], maps[1]);
+    // The segment before the second init ends at the change, about 3 s in: short of 2 s.
+    let before_second: Vec<(u64, String, String, bool)> = {
+        let at = media.find(maps[1]).unwrap();
+        segments(&format!("{}#EXT-X-ENDLIST\n", &media[..at]))
+    };
+    let (_, last, ..) = before_second.last().expect("segments under the first init");
+    let last: f64 = last.parse().unwrap();
+    assert!(
+        (0.5..1.5).contains(&last),
+        "cut at the keyframe with the new SPS:\n{media}"
+    );
+    // Each init with its segments holds one resolution.
+    let mut file = Vec::new();
+    let base = url(&s, "media.fmp4.m3u8");
+    let mut heights = Vec::new();
+    let mut uris = Vec::new();
+    for line in media.lines() {
+        let uri = if let Some(rest) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+            rest.trim_end_matches('"')
+        } else if !line.starts_with('#') && !line.is_empty() {
+            line
+        } else {
+            continue;
+        };
+        if uri.starts_with("init-") && !file.is_empty() {
+            heights.push(height(&std::mem::take(&mut file)));
+        }
+        if uri.starts_with("init-") {
+            uris.push(uri.to_string());
+        }
+        let r = get(&common::resolve(&base, uri)).await;
+        assert_eq!(r.status, 200, "{uri}");
+        file.extend_from_slice(&r.body);
+    }
+    heights.push(height(&file));
+    assert_eq!(heights, vec![vec![240], vec![360]], "{uris:?}\n{media}");
+    s.stop().await;
+}
+
+/// The heights of the decoded video frames of an init and its segments, deduplicated; they
+/// decode without a word.
+fn height(data: &[u8]) -> Vec<u32> {
+    let path = write_temp(data, ".mp4");
+    decodes_silently("an init and its segments", path.to_str().unwrap());
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=height",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe");
+    let mut h: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    h.dedup();
+    h
+}

@@ -168,12 +168,15 @@ pub enum Fixture {
     Mp3,
     /// 4 s, 320x240 H.264 25 fps, GOP 25, 2 B-frames, AC-3 48 kHz stereo.
     Ac3,
+    /// Two clips concatenated byte-wise with continuous timestamps: 3 s of [`Fixture::Main`]
+    /// (320x240), then 4 s at 640x360 (another SPS) from 3 s on.
+    ResolutionChange,
 }
 
 /// Keyframe times of [`Fixture::IrregularGop`] (multiples of the 40 ms frame duration).
 pub const IRREGULAR_KEYFRAMES: [f64; 7] = [0.0, 0.6, 2.92, 3.32, 5.52, 5.92, 8.0];
 
-const ALL_FIXTURES: usize = 10;
+const ALL_FIXTURES: usize = 11;
 static FIXTURES: [OnceLock<(PathBuf, &'static [u8])>; ALL_FIXTURES] =
     [const { OnceLock::new() }; ALL_FIXTURES];
 
@@ -253,6 +256,14 @@ fn make_fixture(f: Fixture) -> Vec<u8> {
             a[aac] = "ac3".into();
             a[aac + 2] = "192k".into();
             vec![a]
+        }
+        Fixture::ResolutionChange => {
+            let mut b: Vec<String> = video_args(4, 25)
+                .into_iter()
+                .map(|a| a.replace("size=320x240", "size=640x360"))
+                .collect();
+            b.extend(["-output_ts_offset".into(), "3".into()]);
+            vec![video_args(3, 25), b]
         }
         Fixture::TimestampJump => {
             let mut b = video_args(4, 25);

@@ -26,6 +26,13 @@ pub const SPS_1280X720_HIGH: &[u8] = &[
     0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
 ];
 
+/// [`SPS_1280X720_HIGH`] at level 4.0: another configuration, as an encoder that changed
+/// settings mid-stream sends.
+pub const SPS_1280X720_HIGH_L40: &[u8] = &[
+    0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
+    0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x19, 0x60,
+];
+
 /// The PPS written after [`SPS_1280X720_HIGH`] in each keyframe.
 pub const PPS: &[u8] = &[0x68, 0xEB, 0xE3, 0xCB, 0x22, 0xC0];
 
@@ -50,6 +57,8 @@ pub struct Synth {
     pub start: i64,
     /// (frame index, ticks added to every timestamp from that frame on).
     pub jumps: Vec<(usize, i64)>,
+    /// Keyframes from this frame index on carry [`SPS_1280X720_HIGH_L40`].
+    pub sps_change: Option<usize>,
 }
 
 impl Default for Synth {
@@ -64,6 +73,7 @@ impl Default for Synth {
             audio_ticks: 1920,
             start: 90_000,
             jumps: Vec::new(),
+            sps_change: None,
         }
     }
 }
@@ -240,7 +250,12 @@ impl Synth {
             let mut au = vec![0, 0, 0, 1, 0x09, 0xF0];
             if key {
                 au.extend([0, 0, 0, 1]);
-                au.extend_from_slice(SPS_1280X720_HIGH);
+                let changed = self.sps_change.is_some_and(|at| i >= at);
+                au.extend_from_slice(if changed {
+                    SPS_1280X720_HIGH_L40
+                } else {
+                    SPS_1280X720_HIGH
+                });
                 au.extend([0, 0, 0, 1]);
                 au.extend_from_slice(PPS);
             }

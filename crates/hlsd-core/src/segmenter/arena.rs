@@ -61,6 +61,28 @@ impl PartBytes {
         &self.pieces
     }
 
+    /// The bytes before `at` and those from `at` on (shared slices, no copy).
+    pub fn split_at(&self, at: usize) -> (PartBytes, PartBytes) {
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        let mut pos = 0;
+        for p in self.pieces.iter() {
+            let end = pos + p.len();
+            if end <= at {
+                before.push(p.clone());
+            } else if pos >= at {
+                after.push(p.clone());
+            } else {
+                before.push(p.slice(..at - pos));
+                after.push(p.slice(at - pos..));
+            }
+            pos = end;
+        }
+        (
+            PartBytes::from_pieces(before),
+            PartBytes::from_pieces(after),
+        )
+    }
+
     /// The part in one buffer (tests and tools; serving never copies).
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len);

@@ -90,6 +90,25 @@ pub(super) struct Building {
     units: Option<Vec<AccessUnit>>,
     /// The finished segment's parts keep their units too (else only part events carry them).
     segment_units: bool,
+    /// Bytes of hlsd's PAT and PMT at the start of the part being built.
+    part_psi: usize,
+    /// The last timeline keyframe that began in the part being built (see `key_mark`).
+    key: Option<KeyMark>,
+}
+
+/// Where a timeline keyframe began in the part being built: its decode time, and the bytes
+/// and access units the part held before it.
+#[derive(Clone, Copy)]
+struct KeyMark {
+    dts: Ts,
+    offset: usize,
+    units: usize,
+}
+
+/// What came from a keyframe on, taken out of a segment ended there (`Building::finish_at_key`).
+pub(super) struct Tail {
+    pub bytes: Vec<u8>,
+    pub units: Vec<AccessUnit>,
 }
 
 impl Building {
@@ -103,6 +122,7 @@ impl Building {
         if let Some(psi) = psi {
             arena.append_psi(psi);
         }
+        let part_psi = arena.len();
         Building {
             part_start: head.start,
             part_independent: head.independent,
@@ -112,6 +132,8 @@ impl Building {
             done_bytes: 0,
             units: units.then(Vec::new),
             segment_units: true,
+            part_psi,
+            key: None,
         }
     }
 
@@ -159,10 +181,26 @@ impl Building {
         if let Some(psi) = psi {
             self.arena.append_psi(psi);
         }
+        self.part_psi = self.arena.len();
+        self.key = None;
         let part = self.finish_part(data, at, configs);
         self.part_start = at;
         self.part_independent = independent;
         part
+    }
+
+    /// A timeline keyframe starts at `dts`, its bytes and units to come.
+    pub fn mark_key(&mut self, dts: Ts) {
+        self.key = Some(KeyMark {
+            dts,
+            offset: self.arena.len(),
+            units: self.units.as_ref().map_or(0, Vec::len),
+        });
+    }
+
+    /// The decode time of the last timeline keyframe that began in the part being built.
+    pub fn key_mark(&self) -> Option<Ts> {
+        self.key.map(|k| k.dts)
     }
 
     fn finish_part(
@@ -211,5 +249,38 @@ impl Building {
             pdt_ms: self.head.pdt_ms,
         };
         (last, seg, self.arena)
+    }
+
+    /// Ends the segment where the marked keyframe began (`mark_key`; the caller checked it
+    /// is after the segment's start). Returns its last part (none when the part being built
+    /// began at the keyframe, as a part does with LL-HLS: the parts cut so far are the
+    /// segment), the segment, the arena, and what came from the keyframe on, for the next
+    /// segment.
+    pub fn finish_at_key(
+        mut self,
+        configs: Option<Arc<[TrackConfig]>>,
+    ) -> Option<(Option<Part>, Segment, PartArena, Tail)> {
+        let k = self.key.take()?;
+        let data = self.arena.take();
+        let (before, after) = data.split_at(k.offset);
+        let units = match &mut self.units {
+            Some(u) => u.split_off(k.units.min(u.len())),
+            None => Vec::new(),
+        };
+        let last = (k.offset > self.part_psi || self.parts.is_empty())
+            .then(|| self.finish_part(before, k.dts, configs));
+        let seg = Segment {
+            parts: self.parts,
+            start: self.head.start,
+            duration: k.dts - self.head.start,
+            independent: self.head.independent,
+            discontinuity: self.head.discontinuity,
+            pdt_ms: self.head.pdt_ms,
+        };
+        let tail = Tail {
+            bytes: after.to_vec(),
+            units,
+        };
+        Some((last, seg, self.arena, tail))
     }
 }

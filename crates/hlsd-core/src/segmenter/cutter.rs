@@ -3,7 +3,8 @@
 //! TS packets (`Segmenter::push`) or access units (`Segmenter::push_access_unit`). Nothing
 //! here looks at a container; `Building` holds what each input puts in the parts.
 
-use super::building::{Building, SegmentHead};
+use super::arena::PartArena;
+use super::building::{Building, Part, Segment, SegmentHead};
 use super::events::{Event, PartEvent, Warning};
 use super::parts::PartSizes;
 use super::{Core, JUMP_BACKWARD, JUMP_FORWARD, TD_MARGIN};
@@ -77,8 +78,19 @@ impl Core {
         }
     }
 
-    /// At the start of a timeline frame: a new segment, or a new part, or neither.
+    /// At the start of a timeline frame: a new segment, or a new part, or neither. A
+    /// keyframe's place in the part is marked, should its configuration turn out to have
+    /// changed once its unit is complete (`config_cut`).
     pub(super) fn frame_start(&mut self, s: FrameStart, jump: Option<Ts>) {
+        self.cut_at_frame(s, jump);
+        if s.key
+            && let Some(cur) = &mut self.cur
+        {
+            cur.mark_key(s.dts);
+        }
+    }
+
+    fn cut_at_frame(&mut self, s: FrameStart, jump: Option<Ts>) {
         match self.timeline_high {
             Some(high) if jump.is_none() => {
                 if s.dts > high {
@@ -290,25 +302,36 @@ impl Core {
         } else {
             self.frame_duration.unwrap_or(Ts(1))
         };
+        let configs = self.reasm.as_ref().map(|r| r.configs());
+        let head = b.head;
+        let (last, seg, arena) = b.finish(duration, configs);
+        self.closed(head, Some(last), seg, arena);
+    }
+
+    /// A segment was ended: its last part (unless it was cut already) and the segment go out.
+    pub(super) fn closed(
+        &mut self,
+        head: SegmentHead,
+        last: Option<Part>,
+        seg: Segment,
+        mut arena: PartArena,
+    ) {
+        let duration = seg.duration;
         if self.target_duration.is_none() {
             let td = target_duration_for(self.cfg.segment_duration, duration);
             self.target_duration = Some(td);
             self.events.push_back(Event::TargetDuration(td));
         }
         self.served = self.served + duration;
-        let head = b.head;
-        let configs = self.reasm.as_ref().map(|r| r.configs());
-        let (last, seg, mut arena) = b.finish(duration, configs);
-        let index = seg.parts.len() - 1;
         let largest = seg.parts.iter().map(|p| p.data.len()).max().unwrap_or(0);
         arena.size_for(largest + largest / 8);
         self.arena = arena;
         self.stats.segments += 1;
-        self.events.push_back(Event::Part(PartEvent {
-            part: last,
-            index,
-            head,
-        }));
+        if let Some(part) = last {
+            let index = seg.parts.len() - 1;
+            self.events
+                .push_back(Event::Part(PartEvent { part, index, head }));
+        }
         self.events.push_back(Event::Segment(seg));
     }
 }

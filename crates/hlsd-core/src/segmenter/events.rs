@@ -147,6 +147,8 @@ pub struct SegmenterStats {
     /// Packets dropped because they came before the program or the first keyframe.
     pub dropped_packets: u64,
     pub segments: u64,
+    /// Segments started early, at a keyframe whose codec configuration changed (`config_cut`).
+    pub config_cuts: u64,
     /// Packets whose continuity counter did not follow the previous one on their PID.
     pub continuity_errors: u64,
 }

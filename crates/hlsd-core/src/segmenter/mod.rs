@@ -10,6 +10,7 @@
 
 mod arena;
 mod building;
+mod config_cut;
 mod cutter;
 pub mod demux;
 mod events;
@@ -20,7 +21,7 @@ mod unit_input;
 mod unit_mux;
 mod units;
 
-use crate::codec::{FrameKind, MediaInfo, SliceScanner};
+use crate::codec::{CodecConfig, FrameKind, MediaInfo, SliceScanner};
 use crate::ts::continuity::ContinuityChecker;
 use crate::ts::psi_writer::PsiWriter;
 use crate::ts::{Framer, Packet, Pid, Ts};
@@ -35,6 +36,7 @@ use info::{InfoChange, InfoTracker};
 pub use parts::PartSizes;
 use reassembly::Reassembly;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use unit_mux::UnitMux;
 pub use unit_mux::{UNIT_FIRST_PID, UNIT_PMT_PID};
 use units::UnitTracks;
@@ -112,6 +114,10 @@ struct Core {
     unit_input: bool,
     unit_tracks: UnitTracks,
     unit_mux: UnitMux,
+    /// Each track's configuration in effect (its last unit's), and whether one changed
+    /// since the segment being built began (`config_cut`).
+    in_effect: Vec<(u16, Arc<CodecConfig>)>,
+    config_changed: bool,
 }
 
 /// A timeline frame whose kind is not known yet: its first packets (and any other packets
@@ -167,6 +173,8 @@ impl Segmenter {
                 unit_input: false,
                 unit_tracks: UnitTracks::default(),
                 unit_mux: UnitMux::default(),
+                in_effect: Vec::new(),
+                config_changed: false,
             },
         }
     }

@@ -100,6 +100,9 @@ impl Segmenter {
             }),
             UnitRole::Other => {}
         }
+        if role != UnitRole::Other {
+            core.note_config(&au);
+        }
         core.mux_unit(au, span);
         Ok(())
     }
@@ -130,6 +133,7 @@ impl Core {
         if self.frozen {
             return;
         }
+        self.note_config(&au);
         if let Some(cur) = &mut self.cur {
             cur.push_unit(au);
         }

@@ -546,6 +546,7 @@ fn media_time_does_not_count_steps_back_twice() {
     assert_eq!(s.media_time(), Ts(99 * 3600 - 45_000));
 }
 
+mod config_cut;
 mod parts;
 mod unit_mux;
 mod units;
