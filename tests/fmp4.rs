@@ -136,14 +136,7 @@ fn compare(what: &str, src: &[Packet], got: &[Packet], offset: f64, tolerance: f
 
 /// ffmpeg decodes the whole file without printing anything.
 fn decodes_silently(file: &Path) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(file)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "ffmpeg's errors");
+    assert_eq!(common::decode_errors(file), "", "ffmpeg's errors");
 }
 
 /// What a fixture holds and how its audio frames compare.

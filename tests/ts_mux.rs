@@ -10,7 +10,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{Fixture, ProbePacket, fixture, fixture_path, probe_packets};
+use common::{Fixture, ProbePacket, decode_errors, fixture, fixture_path, probe_packets};
 use hlsd::codec::config::nal_units;
 use hlsd::codec::{CodecConfig, VideoCodec};
 use hlsd::segmenter::{
@@ -18,8 +18,6 @@ use hlsd::segmenter::{
     UNIT_FIRST_PID,
 };
 use hlsd::ts::Ts;
-use std::path::Path;
-use std::process::Command;
 
 fn config() -> SegmenterConfig {
     SegmenterConfig::new(2.0, None).with_parts(0.25, None)
@@ -292,18 +290,6 @@ fn first_difference(got: &[String], want: &[String], what: &str) {
             around(want)
         );
     }
-}
-
-/// What `ffmpeg -v error` says decoding a file.
-fn decode_errors(path: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(out.status.success(), "ffmpeg on {}", path.display());
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

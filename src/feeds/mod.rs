@@ -19,14 +19,14 @@ pub mod view;
 
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
-use crate::playlist::{Variant, render_multivariant};
+use crate::playlist::{Container, Variant, render_multivariant};
 use cow::CowMap;
 pub use rendition::{MediaFile, Playlists, Rendered, Rendition, RenditionInit, Snapshot};
 use rendition::{Phase, Publisher};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -69,7 +69,7 @@ pub struct Feed {
     pub name: String,
     renditions: CowMap<BTreeMap<String, Arc<Rendition>>>,
     siblings: siblings::SharedSiblings,
-    multivariant: watch::Sender<Option<Arc<Rendered>>>,
+    multivariant: watch::Sender<Option<Arc<Multivariant>>>,
     /// Media sequence and discontinuity sequence of its renditions' first segments
     /// (`numbering`).
     first_numbers: (u64, u64),
@@ -85,7 +85,7 @@ impl Feed {
     }
 
     /// The multivariant playlist; `None` until a rendition has a segment.
-    pub fn subscribe_multivariant(&self) -> watch::Receiver<Option<Arc<Rendered>>> {
+    pub fn subscribe_multivariant(&self) -> watch::Receiver<Option<Arc<Multivariant>>> {
         self.multivariant.subscribe()
     }
 
@@ -110,13 +110,43 @@ impl Feed {
             .collect();
         let text = (!variants.is_empty()).then(|| render_multivariant(&variants));
         self.multivariant.send_if_modified(|cur| {
-            if cur.as_ref().map(|r| &r.text[..]) != text.as_ref().map(|t| t.as_bytes()) {
-                *cur = text.map(|t| Arc::new(Rendered::new(t)));
+            if cur.as_ref().map(|m| &m.rendered.text[..]) != text.as_ref().map(|t| t.as_bytes()) {
+                *cur = text.map(|t| Arc::new(Multivariant::new(t)));
                 true
             } else {
                 false
             }
         });
+    }
+}
+
+/// A feed's multivariant playlist (`index.m3u8`) and, made on first request and kept until
+/// it changes, its copies whose variants point at a forced media playlist file
+/// (`index.ts.m3u8`, `index.fmp4.m3u8`).
+pub struct Multivariant {
+    pub rendered: Rendered,
+    forced: [OnceLock<Rendered>; 2],
+}
+
+impl Multivariant {
+    fn new(text: String) -> Self {
+        Multivariant {
+            rendered: Rendered::new(text),
+            forced: Default::default(),
+        }
+    }
+
+    pub fn forced(&self, c: Container) -> &Rendered {
+        let slot = match c {
+            Container::Ts => &self.forced[0],
+            Container::Fmp4 => &self.forced[1],
+        };
+        slot.get_or_init(|| {
+            // Rendition names cannot hold `/`, so `/media.m3u8` occurs only in URIs.
+            let text = std::str::from_utf8(&self.rendered.text).unwrap_or_default();
+            let forced = format!("/{}", MediaFile::Forced(c).name());
+            Rendered::new(text.replace("/media.m3u8", &forced))
+        })
     }
 }
 

@@ -120,8 +120,6 @@ pub struct Snapshot {
     /// `media.ts.m3u8` and `media.fmp4.m3u8`, when wanted and ready.
     pub ts_file: Option<Playlists>,
     pub fmp4_file: Option<Playlists>,
-    /// What `media.m3u8` serves.
-    pub default_container: Container,
     /// fMP4 inits that can be fetched.
     pub inits: Arc<[StoredInit]>,
     pub target_duration: u32,
@@ -575,14 +573,13 @@ fn snapshot_of(
     };
     let default = render(st.default_container, MediaFile::Default);
     // A forced file is the default one when it is in the same container and carries no
-    // rendition reports (their URIs name the file); else it is rendered when asked for
-    // (fMP4: once anything was packaged).
+    // rendition reports (their URIs name the file); else it is rendered once asked for
+    // (`want`, which publishes at once the first time).
     let forced = |container: Container, bit: u8| -> Option<Playlists> {
         if container == st.default_container && reports.is_empty() {
             return default.clone();
         }
-        let asked = wanted & bit != 0 || (container == Container::Fmp4 && !inits.is_empty());
-        asked
+        (wanted & bit != 0)
             .then(|| render(container, MediaFile::Forced(container)))
             .flatten()
     };
@@ -594,7 +591,6 @@ fn snapshot_of(
         delta: default.and_then(|p| p.delta),
         ts_file,
         fmp4_file,
-        default_container: st.default_container,
         inits: st.fmp4.shared(),
         target_duration: st.target_duration.unwrap_or(0),
         part_target,

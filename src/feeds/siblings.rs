@@ -51,9 +51,12 @@ impl SharedSiblings {
         self.flags.fmp4_wanted.load(Ordering::Relaxed)
     }
 
-    /// Records that an fMP4 URL of the feed was requested; true the first time.
-    pub fn want_fmp4(&self) -> bool {
-        !self.flags.fmp4_wanted.swap(true, Ordering::Relaxed)
+    /// Records that an fMP4 URL of the feed was requested (a load first: every fMP4
+    /// request reads the flag, and it is set once).
+    pub fn want_fmp4(&self) {
+        if !self.fmp4_wanted() {
+            self.flags.fmp4_wanted.store(true, Ordering::Relaxed);
+        }
     }
 
     pub fn hevc(&self) -> bool {

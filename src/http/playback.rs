@@ -147,17 +147,12 @@ async fn multivariant(
         .max()
         .unwrap_or(0);
     let max_age = (td / 2).max(1);
-    Ok(match file {
-        None => playlist_response(&rendered, headers, max_age),
-        // The same variants, each pointing at the forced file (rendition names cannot hold
-        // `/`, so `/media.m3u8` occurs only in URIs).
-        Some(c) => {
-            let text = std::str::from_utf8(&rendered.text).unwrap_or_default();
-            let forced = MediaFile::Forced(c).name();
-            let text = text.replace("/media.m3u8", &format!("/{forced}"));
-            playlist_response(&Rendered::new(text), headers, max_age)
-        }
-    })
+    // The same variants, each pointing at the forced file.
+    let rendered = match file {
+        None => &rendered.rendered,
+        Some(c) => rendered.forced(c),
+    };
+    Ok(playlist_response(rendered, headers, max_age))
 }
 
 async fn media_or_segment(
@@ -198,7 +193,7 @@ async fn media_or_segment(
             container,
         }) => {
             if container == Container::Fmp4 {
-                r.want(MediaFile::Forced(container));
+                r.siblings().want_fmp4();
             }
             match r.peek().segment_bytes(container, token, msn) {
                 Some(chunks) => media_response(chunks, container, range),
@@ -212,12 +207,12 @@ async fn media_or_segment(
             container,
         }) => {
             if container == Container::Fmp4 {
-                r.want(MediaFile::Forced(container));
+                r.siblings().want_fmp4();
             }
             part(app, &r, container, token, msn, index, range).await
         }
         Some(MediaUri::Init { token, number }) => {
-            r.want(MediaFile::Forced(Container::Fmp4));
+            r.siblings().want_fmp4();
             match r.peek().init(token, number) {
                 Some(init) => media_response(vec![init.data.clone()], Container::Fmp4, range),
                 None => Err(HttpError::NoSegment),

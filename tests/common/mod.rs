@@ -1085,6 +1085,23 @@ pub struct ProbePacket {
     pub key: bool,
 }
 
+/// What `ffmpeg -nostdin -v error -i INPUT -f null -` prints (a file or a URL); it must exit 0.
+pub fn decode_errors(input: impl AsRef<std::ffi::OsStr>) -> String {
+    let input = input.as_ref();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(input)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "ffmpeg on {}",
+        input.to_string_lossy()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The packets of a file in demux order (`ffprobe -show_packets`), blocking.
 pub fn probe_packets(path: &Path) -> Vec<ProbePacket> {
     let out = std::process::Command::new("ffprobe")
