@@ -30,6 +30,7 @@ use bytes::Bytes;
 use super::Fmp4Error;
 use crate::codec::audio::split_frames;
 use crate::codec::config::nal_ranges;
+use crate::codec::nal::nal_type;
 use crate::codec::{AudioCodec, VideoCodec};
 use crate::segmenter::AccessUnit;
 use crate::ts::Ts;
@@ -94,7 +95,7 @@ impl Run<'_> {
 
 /// `dts − origin` in `timescale` units: negative before the origin.
 pub(super) fn decode_time(dts: Ts, origin: Ts, timescale: u32) -> i64 {
-    let t = i128::from(dts.0 - origin.0) * i128::from(timescale) / i128::from(Ts::HZ);
+    let t = (i128::from(dts.0) - i128::from(origin.0)) * i128::from(timescale) / i128::from(Ts::HZ);
     i64::try_from(t).unwrap_or(if t < 0 { i64::MIN } else { i64::MAX })
 }
 
@@ -111,11 +112,12 @@ fn place(own: i64, at: Option<u64>, tolerance: u64) -> u64 {
 }
 
 fn is_dropped(codec: VideoCodec, header: u8) -> bool {
+    let t = nal_type(codec, header);
     match codec {
         // AUD, SPS, PPS.
-        VideoCodec::H264 => matches!(header & 0x1F, 7..=9),
+        VideoCodec::H264 => matches!(t, 7..=9),
         // VPS, SPS, PPS, AUD.
-        VideoCodec::H265 => matches!((header >> 1) & 0x3F, 32..=35),
+        VideoCodec::H265 => matches!(t, 32..=35),
     }
 }
 
