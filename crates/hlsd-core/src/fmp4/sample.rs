@@ -130,19 +130,23 @@ pub(super) fn video<'a>(
     part_end: Ts,
     state: &mut TrackState,
 ) -> Result<Vec<Run<'a>>, Fmp4Error> {
-    // Each unit's NAL units that go into its sample; units left with none are no sample.
-    let mut kept = Vec::with_capacity(units.len());
+    // Each unit's NAL units that go into its sample, as a range of `chunks`; units left
+    // with none are no sample.
+    let mut chunks: Vec<Chunk<'a>> = Vec::new();
+    let mut kept: Vec<(&AccessUnit, Range<usize>)> = Vec::with_capacity(units.len());
     for &u in units {
-        let chunks: Vec<Chunk<'a>> = nal_ranges(&u.data)
-            .filter(|r| !r.is_empty() && !is_dropped(codec, u.data[r.start]))
-            .map(|range| Chunk {
-                data: &u.data,
-                range,
-                prefixed: true,
-            })
-            .collect();
-        if !chunks.is_empty() {
-            kept.push((u, chunks));
+        let from = chunks.len();
+        chunks.extend(
+            nal_ranges(&u.data)
+                .filter(|r| !r.is_empty() && !is_dropped(codec, u.data[r.start]))
+                .map(|range| Chunk {
+                    data: &u.data,
+                    range,
+                    prefixed: true,
+                }),
+        );
+        if chunks.len() > from {
+            kept.push((u, from..chunks.len()));
         }
     }
     let time = |t: Ts| decode_time(t, origin, super::VIDEO_TIMESCALE);
@@ -163,7 +167,8 @@ pub(super) fn video<'a>(
     let mut at = run.decode_time;
     // What the run adds to its samples' own decode times.
     let mut offset = signed(at).saturating_sub(first);
-    for (i, (u, chunks)) in kept.into_iter().enumerate() {
+    for (i, (u, own)) in kept.into_iter().enumerate() {
+        let own = &chunks[own];
         let next = times.get(i + 1).copied();
         let d = next
             .unwrap_or(end)
@@ -174,7 +179,7 @@ pub(super) fn video<'a>(
         let jump = d <= 0 || d > MAX_VIDEO_SAMPLE;
         let duration = if jump { fallback } else { d };
         fallback = duration;
-        let size = chunks.iter().map(Chunk::len).sum::<usize>();
+        let size = own.iter().map(Chunk::len).sum::<usize>();
         run.samples.push(Sample {
             duration: duration as u32,
             size: u32::try_from(size).map_err(|_| Fmp4Error::TooLarge(size))?,
@@ -187,7 +192,7 @@ pub(super) fn video<'a>(
                 .clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
             ),
         });
-        run.chunks.extend(chunks);
+        run.chunks.extend_from_slice(own);
         at = at.saturating_add(duration as u64);
         if let Some(next) = next.filter(|_| jump) {
             let start = place(next, Some(at), 0);
