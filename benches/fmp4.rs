@@ -17,10 +17,11 @@
 #[path = "common/clip.rs"]
 mod clip;
 
+use clip::best;
+
 use hlsd::fmp4::Packager;
 use hlsd::segmenter::{Event, Part, Segmenter, SegmenterConfig, Track};
 use std::io::{IoSlice, Write};
-use std::process::Command;
 use std::time::Instant;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -51,7 +52,6 @@ fn main() {
     let clip = clip::clip();
     let data = std::fs::read(&clip).expect("read clip");
     let mb = data.len() as f64 / 1e6;
-    let best = |f: &dyn Fn() -> f64, n: usize| (0..n).map(|_| f()).fold(f64::INFINITY, f64::min);
     let (_, parts, tracks) = run(&data, Mode::Keep);
     println!(
         "input: {} ({mb:.1} MB, {} parts)",
@@ -139,7 +139,16 @@ fn main() {
         20 * calls
     );
     let _ = null.flush();
-    let ff = best(&|| ffmpeg_fmp4(&clip), 3);
+    let ff = best(
+        &|| {
+            clip::ffmpeg_hls(
+                &clip,
+                "fmp4",
+                &["-bsf:a", "aac_adtstoasc", "-hls_segment_type", "fmp4"],
+            )
+        },
+        3,
+    );
     println!(
         "ffmpeg -c copy -f hls -hls_segment_type fmp4: {:.1} MB/s ({:.1} ms)",
         mb / ff,
@@ -216,31 +225,4 @@ fn package(parts: &[Part], tracks: &[Track], pieces: bool) -> (f64, usize) {
         };
     }
     (start.elapsed().as_secs_f64(), bytes)
-}
-
-fn ffmpeg_fmp4(clip: &std::path::Path) -> f64 {
-    let dir = std::env::temp_dir().join(format!("hlsd-bench-fmp4-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let start = Instant::now();
-    let ok = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-i"])
-        .arg(clip)
-        .args([
-            "-c",
-            "copy",
-            "-bsf:a",
-            "aac_adtstoasc",
-            "-f",
-            "hls",
-            "-hls_time",
-            "2",
-        ])
-        .args(["-hls_list_size", "0", "-hls_segment_type", "fmp4"])
-        .arg(dir.join("out.m3u8"))
-        .status()
-        .is_ok_and(|s| s.success());
-    let t = start.elapsed().as_secs_f64();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(ok, "ffmpeg failed");
-    t
 }

@@ -12,11 +12,9 @@
 #[path = "common/clip.rs"]
 mod clip;
 
-use clip::clip;
+use clip::{best, clip, ffmpeg_hls};
 use hlsd::segmenter::{Event, Segmenter, SegmenterConfig};
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -36,11 +34,10 @@ fn main() {
     let clip = clip();
     let data = std::fs::read(&clip).expect("read clip");
     let mb = data.len() as f64 / 1e6;
-    let best = |f: &dyn Fn() -> f64, n: usize| (0..n).map(|_| f()).fold(f64::INFINITY, f64::min);
     let plain = best(&|| segment(&data, 0.0).0, 5);
     let ll = best(&|| segment(&data, 0.25).0, 5);
     let units = best(&|| segment_with(&data, 0.25, true).0, 5);
-    let ff = best(&|| ffmpeg_hls(&clip), 3);
+    let ff = best(&|| ffmpeg_hls(&clip, "ffmpeg", &[]), 3);
     println!(
         "input: {} ({mb:.1} MB, {} segments)",
         clip.display(),
@@ -92,30 +89,4 @@ fn segment_with(data: &[u8], part: f64, access_units: bool) -> (f64, usize) {
         segments += usize::from(matches!(ev, Event::Segment(_)));
     }
     (start.elapsed().as_secs_f64(), segments)
-}
-
-fn ffmpeg_hls(clip: &PathBuf) -> f64 {
-    let dir = std::env::temp_dir().join(format!("hlsd-bench-ffmpeg-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
-    let start = Instant::now();
-    let ok = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-i"])
-        .arg(clip)
-        .args([
-            "-c",
-            "copy",
-            "-f",
-            "hls",
-            "-hls_time",
-            "2",
-            "-hls_list_size",
-            "0",
-        ])
-        .arg(dir.join("out.m3u8"))
-        .status()
-        .is_ok_and(|s| s.success());
-    let t = start.elapsed();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(ok, "ffmpeg failed");
-    t.max(Duration::from_micros(1)).as_secs_f64()
 }

@@ -34,11 +34,7 @@ fn main() {
     let payload: usize = units.iter().map(|u| u.data.len()).sum();
     let mb = payload as f64 / 1e6;
     let rounds = if full { 5 } else { 1 };
-    let best = |f: &dyn Fn() -> (f64, usize)| {
-        (0..rounds)
-            .map(|_| f())
-            .fold((f64::INFINITY, 0), |a, b| (a.0.min(b.0), b.1))
-    };
+    let best = |f: &dyn Fn() -> (f64, usize)| clip::best_with(f, rounds);
     let (ts, ts_segments) = best(&|| ts_input(&data, false));
     let (ts_units, _) = best(&|| ts_input(&data, true));
     let (mux, mux_segments) = best(&|| unit_input(&tracks, &units));
@@ -77,10 +73,13 @@ fn main() {
 fn access_units(data: &[u8]) -> (Vec<Track>, Vec<AccessUnit>) {
     let mut s = Segmenter::new(config(true));
     let mut parts = Vec::new();
+    let mut tracks: Vec<Track> = Vec::new();
     let mut take = |s: &mut Segmenter| {
         while let Some(ev) = s.poll_event() {
-            if let Event::Part(p) = ev {
-                parts.push(p.part);
+            match ev {
+                Event::Program(pmt) => tracks = Track::of_program(&pmt),
+                Event::Part(p) => parts.push(p.part),
+                _ => {}
             }
         }
     };
@@ -90,7 +89,6 @@ fn access_units(data: &[u8]) -> (Vec<Track>, Vec<AccessUnit>) {
     }
     s.finish(0);
     take(&mut s);
-    let mut tracks: Vec<Track> = Vec::new();
     let mut units = Vec::new();
     for p in &parts {
         let mut us = p.units.as_deref().expect("units").to_vec();
@@ -101,14 +99,6 @@ fn access_units(data: &[u8]) -> (Vec<Track>, Vec<AccessUnit>) {
         {
             let u = us.remove(v);
             us.insert(0, u);
-        }
-        for u in &us {
-            if !tracks.iter().any(|t| t.id == u.track) {
-                tracks.push(Track {
-                    id: u.track,
-                    codec: u.codec,
-                });
-            }
         }
         units.extend(us);
     }

@@ -25,11 +25,11 @@ pub fn adts_ticks(es: &[u8]) -> Option<i64> {
     let mut at = 0;
     let mut ticks = 0i64;
     while let Some(h) = es.get(at..at + 7) {
-        if h[0] != 0xFF || h[1] & 0xF6 != 0xF0 {
+        if !adts_sync(h) {
             break;
         }
         let rate = *ADTS_RATES.get(usize::from((h[2] >> 2) & 0x0F))?;
-        let len = usize::from(h[3] & 0x03) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
+        let len = adts_len(h);
         if len < 7 || at + len > es.len() {
             break;
         }
@@ -38,6 +38,27 @@ pub fn adts_ticks(es: &[u8]) -> Option<i64> {
         at += len;
     }
     (at > 0).then_some(ticks)
+}
+
+/// Where lfeon sits in an AC-3 bsi, in bits from the top of byte 6 (ATSC A/52 §5.3.2):
+/// after the 3 bits of acmod come cmixlev (2 bits) when a centre is present with fronts,
+/// surmixlev (2 bits) when a surround is present, dsurmod (2 bits) in 2/0 mode.
+pub(crate) fn ac3_lfe_bit(acmod: u8) -> u32 {
+    let mixes = [(acmod & 1 == 1 && acmod != 1), acmod & 4 != 0, acmod == 2]
+        .iter()
+        .filter(|&&present| present)
+        .count() as u32;
+    3 + 2 * mixes
+}
+
+/// An ADTS header starts here: syncword and layer 0 (ISO/IEC 13818-7 §6.2).
+pub(crate) fn adts_sync(b: &[u8]) -> bool {
+    b[0] == 0xFF && b[1] & 0xF6 == 0xF0
+}
+
+/// The 13-bit aac_frame_length of the ADTS header `h` (at least 6 bytes), header included.
+pub(crate) fn adts_len(h: &[u8]) -> usize {
+    usize::from(h[3] & 0x03) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5)
 }
 
 impl AudioInfo {
@@ -153,14 +174,7 @@ impl AudioInfo {
             return Err(invalid("bsid", u32::from(bsid)));
         }
         let acmod = buf[6] >> 5;
-        // After acmod: cmixlev (2 bits) when a centre is present with fronts, surmixlev
-        // (2 bits) when a surround is present, dsurmod (2 bits) in 2/0 mode; then lfeon.
-        let skip = [(acmod & 1 == 1 && acmod != 1), acmod & 4 != 0, acmod == 2]
-            .iter()
-            .filter(|&&present| present)
-            .count()
-            * 2;
-        let lfe_bit = 3 + skip; // bits after the 3 of acmod, from the top of byte 6
+        let lfe_bit = ac3_lfe_bit(acmod);
         let bits = u16::from_be_bytes([buf[6], buf[7]]);
         let lfeon = (bits >> (15 - lfe_bit)) & 1;
         let fronts_and_surrounds = [2, 1, 2, 3, 3, 4, 4, 5][usize::from(acmod)];
@@ -183,9 +197,7 @@ impl AudioInfo {
 pub fn first_frame(codec: AudioCodec, es: &[u8]) -> Result<(usize, AudioInfo), InfoError> {
     type Parse = fn(&[u8]) -> Result<AudioInfo, InfoError>;
     let (parse, is_sync): (Parse, fn(&[u8]) -> bool) = match codec {
-        AudioCodec::Aac => (AudioInfo::from_adts, |b| {
-            b[0] == 0xFF && b[1] & 0xF6 == 0xF0
-        }),
+        AudioCodec::Aac => (AudioInfo::from_adts, adts_sync),
         AudioCodec::Mpeg => (AudioInfo::from_mpeg_audio, |b| {
             b[0] == 0xFF && b[1] & 0xE0 == 0xE0
         }),
@@ -212,10 +224,10 @@ pub fn first_frame(codec: AudioCodec, es: &[u8]) -> Result<(usize, AudioInfo), I
 pub fn adts_frames(es: &[u8]) -> Option<(u32, u32)> {
     let (mut at, mut frames, mut samples) = (0, 0u32, 0u32);
     while let Some(h) = es.get(at..at + 7) {
-        if h[0] != 0xFF || h[1] & 0xF6 != 0xF0 {
+        if !adts_sync(h) {
             break;
         }
-        let len = usize::from(h[3] & 0x03) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
+        let len = adts_len(h);
         if len < 7 || at + len > es.len() {
             break;
         }

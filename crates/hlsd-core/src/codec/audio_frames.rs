@@ -5,6 +5,8 @@
 use std::ops::Range;
 
 use super::AudioCodec;
+use super::audio::{adts_len, adts_sync};
+use super::info::{AudioFormat, AudioInfo};
 
 /// One frame of an audio PES payload, as a packager stores it: `payload` is the frame
 /// without its ADTS header (the raw AAC frame an MP4 sample holds, ISO/IEC 14496-3
@@ -20,30 +22,36 @@ pub struct AudioFrame {
 /// The frames of an audio PES payload, each found by its header and sized by it. Bytes
 /// that are no frame (junk before a header, a frame cut short at the end) are skipped: the
 /// walk looks for the next sync word.
-pub fn split_frames(codec: AudioCodec, es: &[u8]) -> Vec<AudioFrame> {
-    let mut out = Vec::new();
+pub fn frames(codec: AudioCodec, es: &[u8]) -> impl Iterator<Item = AudioFrame> + '_ {
     let mut at = 0;
-    while at + 1 < es.len() {
-        match frame_at(codec, &es[at..]) {
-            Some((header, len, samples)) if at + len <= es.len() => {
-                out.push(AudioFrame {
-                    payload: at + header..at + len,
-                    samples,
-                });
-                at += len;
+    std::iter::from_fn(move || {
+        while at + 1 < es.len() {
+            match frame_at(codec, &es[at..]) {
+                Some((header, len, samples)) if at + len <= es.len() => {
+                    let frame = AudioFrame {
+                        payload: at + header..at + len,
+                        samples,
+                    };
+                    at += len;
+                    return Some(frame);
+                }
+                _ => at += 1,
             }
-            _ => at += 1,
         }
-    }
-    out
+        None
+    })
+}
+
+/// The frames of an audio PES payload, as [`frames`] finds them.
+pub fn split_frames(codec: AudioCodec, es: &[u8]) -> Vec<AudioFrame> {
+    frames(codec, es).collect()
 }
 
 /// The frames of an audio PES payload: how many, and their samples (`None` when there are
 /// none).
 pub fn count_frames(codec: AudioCodec, es: &[u8]) -> Option<(u32, u32)> {
-    let frames = split_frames(codec, es);
-    let samples = frames.iter().map(|f| f.samples).sum();
-    (!frames.is_empty()).then_some((frames.len() as u32, samples))
+    let (n, samples) = frames(codec, es).fold((0u32, 0u32), |(n, s), f| (n + 1, s + f.samples));
+    (n > 0).then_some((n, samples))
 }
 
 /// The frame that starts at `h[0]`, if a valid header is there: (header bytes to strip,
@@ -60,11 +68,11 @@ fn frame_at(codec: AudioCodec, h: &[u8]) -> Option<(usize, usize, u32)> {
 /// protection_absent is 0), frame length and samples (1024 per raw data block).
 fn adts_frame(h: &[u8]) -> Option<(usize, usize, u32)> {
     let h = h.get(..7)?;
-    if h[0] != 0xFF || h[1] & 0xF6 != 0xF0 {
+    if !adts_sync(h) {
         return None;
     }
     let header = if h[1] & 1 == 0 { 9 } else { 7 };
-    let len = usize::from(h[3] & 0x03) << 11 | usize::from(h[4]) << 3 | usize::from(h[5] >> 5);
+    let len = adts_len(h);
     (len > header).then_some((header, len, 1024 * (u32::from(h[6] & 0x03) + 1)))
 }
 
@@ -90,35 +98,20 @@ const MPEG_BITRATES: [[u16; 15]; 5] = [
 /// in MPEG-1 and 576 in MPEG-2 LSF / 2.5). Free-format frames (bitrate_index 0) have no
 /// length in their header and are not taken.
 pub fn mpeg_audio_frame(h: &[u8]) -> Option<(usize, u32)> {
-    let &[b0, b1, b2, _, ..] = h else {
+    let info = AudioInfo::from_mpeg_audio(h).ok()?;
+    let AudioFormat::Mpeg { layer } = info.format else {
         return None;
     };
-    if b0 != 0xFF || b1 & 0xE0 != 0xE0 {
-        return None;
-    }
-    let version = (b1 >> 3) & 3; // 3 MPEG-1, 2 MPEG-2, 0 MPEG-2.5
-    let layer = match (b1 >> 1) & 3 {
-        0 => return None,
-        bits => 4 - bits,
-    };
-    let mpeg1 = match version {
-        3 => true,
-        0 | 2 => false,
-        _ => return None,
-    };
+    let (b1, b2) = (h[1], h[2]);
+    let mpeg1 = (b1 >> 3) & 3 == 3; // else MPEG-2 or 2.5
     let table = match (mpeg1, layer) {
         (true, l) => usize::from(l - 1),
         (false, 1) => 3,
         (false, _) => 4,
     };
     let kbps = u32::from(*MPEG_BITRATES[table].get(usize::from(b2 >> 4))?);
-    let base = [44100, 48000, 32000, 0][usize::from((b2 >> 2) & 3)];
-    let rate = match version {
-        3 => base,
-        2 => base / 2,
-        _ => base / 4,
-    };
-    if kbps == 0 || rate == 0 {
+    let rate = info.sample_rate;
+    if kbps == 0 {
         return None;
     }
     let pad = u32::from((b2 >> 1) & 1);

@@ -7,8 +7,9 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::audio::first_frame;
+use super::audio::{ac3_lfe_bit, first_frame};
 use super::info::InfoError;
+use super::nal::nal_type;
 use super::{AudioCodec, VideoCodec};
 
 /// What a decoder must be given before a stream's frames: a new value means a new init.
@@ -53,7 +54,7 @@ pub fn nal_ranges(es: &[u8]) -> impl Iterator<Item = Range<usize>> {
 }
 
 /// Where the NAL unit after the next start code at or after `from` begins.
-fn nal_start(es: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn nal_start(es: &[u8], from: usize) -> Option<usize> {
     let rest = es.get(from..)?;
     memchr::memmem::find(rest, &[0, 0, 1]).map(|i| from + i + 3)
 }
@@ -76,13 +77,13 @@ pub fn video_config(codec: VideoCodec, au: &[u8]) -> Option<CodecConfig> {
     while let Some(start) = at {
         let Some(&header) = au.get(start) else { break };
         let set = match codec {
-            VideoCodec::H264 => match header & 0x1F {
+            VideoCodec::H264 => match nal_type(codec, header) {
                 7 => Some(&mut sps),
                 8 => Some(&mut pps),
                 1..=5 => break,
                 _ => None,
             },
-            VideoCodec::H265 => match (header >> 1) & 0x3F {
+            VideoCodec::H265 => match nal_type(codec, header) {
                 32 => Some(&mut vps),
                 33 => Some(&mut sps),
                 34 => Some(&mut pps),
@@ -125,12 +126,8 @@ pub fn audio_config(codec: AudioCodec, es: &[u8]) -> Result<CodecConfig, InfoErr
         // crc1 and the bsi after lfeon (dialnorm on) are cleared likewise.
         AudioCodec::Ac3 => {
             let acmod = h[6] >> 5;
-            let mixes = [(acmod & 1 == 1 && acmod != 1), acmod & 4 != 0, acmod == 2]
-                .iter()
-                .filter(|&&present| present)
-                .count() as u32;
             // acmod, the mix levels and lfeon, from the top of bytes 6–7.
-            let kept = 3 + 2 * mixes + 1;
+            let kept = ac3_lfe_bit(acmod) + 1;
             let bits = u16::from_be_bytes([h[6], h[7]]) & !(u16::MAX >> kept);
             let [b6, b7] = bits.to_be_bytes();
             Bytes::copy_from_slice(&[h[0], h[1], 0, 0, h[4], h[5], b6, b7])

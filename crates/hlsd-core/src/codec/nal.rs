@@ -96,15 +96,23 @@ impl SliceScanner {
     }
 }
 
-/// Kind of the frame a NAL unit header byte belongs to, if it is a coded slice.
-fn classify(codec: VideoCodec, header: u8) -> Option<FrameKind> {
+/// The nal_unit_type of a NAL unit's first header byte (ITU-T H.264 §7.3.1, H.265 §7.3.1.2).
+pub(crate) fn nal_type(codec: VideoCodec, header: u8) -> u8 {
     match codec {
-        VideoCodec::H264 => match header & 0x1F {
+        VideoCodec::H264 => header & 0x1F,
+        VideoCodec::H265 => (header >> 1) & 0x3F,
+    }
+}
+
+/// Kind of the frame a NAL unit header byte belongs to, if it is a coded slice.
+pub(crate) fn classify(codec: VideoCodec, header: u8) -> Option<FrameKind> {
+    match codec {
+        VideoCodec::H264 => match nal_type(codec, header) {
             5 => Some(FrameKind::Key),
             1..=4 => Some(FrameKind::Delta),
             _ => None,
         },
-        VideoCodec::H265 => match (header >> 1) & 0x3F {
+        VideoCodec::H265 => match nal_type(codec, header) {
             16..=23 => Some(FrameKind::Key),
             0..=15 | 24..=31 => Some(FrameKind::Delta),
             _ => None,

@@ -5,28 +5,15 @@
 //! (ISO/IEC 14496-3 §1.A.2) from its AudioSpecificConfig.
 
 use super::VideoCodec;
-use super::config::CodecConfig;
+use super::audio::adts_sync;
+use super::config::{CodecConfig, nal_start};
+use super::nal::{classify, nal_type};
 
 /// Access unit delimiters as ffmpeg writes them: H.264 primary_pic_type 7, H.265
 /// pic_type 2 (any slice type).
 const H264_AUD: [u8; 6] = [0, 0, 0, 1, 0x09, 0xF0];
 const H265_AUD: [u8; 7] = [0, 0, 0, 1, 0x46, 0x01, 0x50];
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
-
-/// NAL unit type of the header byte(s) at `at`.
-fn nal_type(codec: VideoCodec, header: u8) -> u8 {
-    match codec {
-        VideoCodec::H264 => header & 0x1F,
-        VideoCodec::H265 => (header >> 1) & 0x3F,
-    }
-}
-
-/// Where the next start code (`00 00 01`) at or after `from` begins, and where its NAL
-/// unit's header is.
-fn next_start(au: &[u8], from: usize) -> Option<(usize, usize)> {
-    let i = memchr::memmem::find(au.get(from..)?, &[0, 0, 1])?;
-    Some((from + i, from + i + 3))
-}
 
 /// What goes into a video access unit (Annex B) for TS: an access unit delimiter first
 /// when it has none (each AVC and HEVC access unit in TS carries one, ISO/IEC 13818-1
@@ -65,10 +52,6 @@ pub fn video_prefix(
         VideoCodec::H264 => (7, 9, &H264_AUD),
         VideoCodec::H265 => (33, 35, &H265_AUD),
     };
-    let is_slice = |t: u8| match codec {
-        VideoCodec::H264 => (1..=5).contains(&t),
-        VideoCodec::H265 => t <= 31,
-    };
     let mut out = VideoPrefix {
         aud,
         ..VideoPrefix::default()
@@ -76,21 +59,21 @@ pub fn video_prefix(
     let mut at = 0;
     let mut first = true;
     let mut has_sps = false;
-    while let Some((_, header)) = next_start(au, at) {
+    while let Some(header) = nal_start(au, at) {
         let Some(&h) = au.get(header) else { break };
         let t = nal_type(codec, h);
         at = header + 1;
         if first && t == aud_type {
             // After the delimiter: up to the next start code, its leading zero included.
             out.aud = &[];
-            out.at = match next_start(au, at) {
-                Some((s, _)) if s > at && au[s - 1] == 0 => s - 1,
-                Some((s, _)) => s,
+            out.at = match nal_start(au, at).map(|h| h - 3) {
+                Some(s) if s > at && au[s - 1] == 0 => s - 1,
+                Some(s) => s,
                 None => au.len(),
             };
         }
         first = false;
-        if !key || is_slice(t) {
+        if !key || classify(codec, h).is_some() {
             break;
         }
         if t == sps_type {
@@ -119,17 +102,21 @@ pub fn video_prefix(
 
 /// The unit starts with an ADTS header (syncword, layer 0).
 pub fn is_adts(es: &[u8]) -> bool {
-    es.len() >= 7 && es[0] == 0xFF && es[1] & 0xF6 == 0xF0
+    es.len() >= 7 && adts_sync(es)
+}
+
+/// The object type, sampling frequency index and channel configuration of an
+/// AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1); `None` when it is shorter than 2 bytes.
+pub(crate) fn asc_fields(asc: &[u8]) -> Option<(u8, u8, u8)> {
+    let (&a, &b) = (asc.first()?, asc.get(1)?);
+    Some((a >> 3, (a & 7) << 1 | b >> 7, (b >> 3) & 0x0F))
 }
 
 /// The ADTS header for one raw AAC frame of `frame_len` bytes, from a 2-byte
 /// AudioSpecificConfig; `None` when ADTS cannot say it (object types above 4, an explicit
 /// sampling frequency, or a frame over 8 KiB).
 pub fn adts_header(asc: &[u8], frame_len: usize) -> Option<[u8; 7]> {
-    let (&a, &b) = (asc.first()?, asc.get(1)?);
-    let object_type = a >> 3;
-    let rate = (a & 7) << 1 | b >> 7;
-    let channels = (b >> 3) & 0x0F;
+    let (object_type, rate, channels) = asc_fields(asc)?;
     if !(1..=4).contains(&object_type) || rate > 12 || channels > 7 {
         return None;
     }

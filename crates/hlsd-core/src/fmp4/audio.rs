@@ -8,6 +8,8 @@ use mp4_atom::{Ac3, Ac3SpecificBox, Audio, Codec, Esds, Mp4a, esds};
 
 use super::Fmp4Error;
 use crate::codec::AudioCodec;
+use crate::codec::audio::ac3_lfe_bit;
+use crate::codec::prefix::asc_fields;
 
 pub(super) fn entry(
     track: u16,
@@ -51,13 +53,12 @@ pub(super) fn entry(
     };
     Ok(match codec {
         AudioCodec::Aac => {
-            if specific.len() < 2 {
-                return Err(bad("AudioSpecificConfig shorter than 2 bytes"));
-            }
+            let (profile, freq_index, chan_conf) = asc_fields(specific)
+                .ok_or_else(|| bad("AudioSpecificConfig shorter than 2 bytes"))?;
             let specific = esds::DecoderSpecific {
-                profile: specific[0] >> 3,
-                freq_index: (specific[0] & 7) << 1 | specific[1] >> 7,
-                chan_conf: (specific[1] >> 3) & 0x0F,
+                profile,
+                freq_index,
+                chan_conf,
                 raw: specific.to_vec(),
             };
             mp4a(0x40, Some(specific))
@@ -73,11 +74,6 @@ pub(super) fn entry(
             };
             let acmod = b6 >> 5;
             // lfeon follows acmod and the mix levels acmod implies (ATSC A/52 §5.3.2).
-            let skip = [(acmod & 1 == 1 && acmod != 1), acmod & 4 != 0, acmod == 2]
-                .iter()
-                .filter(|&&present| present)
-                .count()
-                * 2;
             let bits = u16::from_be_bytes([b6, b7]);
             Ac3 {
                 audio,
@@ -86,7 +82,7 @@ pub(super) fn entry(
                     bsid: b5 >> 3,
                     bsmod: b5 & 7,
                     acmod,
-                    lfeon: (bits >> (12 - skip)) & 1 == 1,
+                    lfeon: (bits >> (15 - ac3_lfe_bit(acmod))) & 1 == 1,
                     bit_rate_code: (b4 & 0x3F) >> 1,
                 },
             }

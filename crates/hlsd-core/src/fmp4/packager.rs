@@ -117,10 +117,7 @@ impl Packager {
     /// The part as `moof` + `mdat` in one buffer. `sequence` is the mfhd sequence number
     /// (the caller's, growing per rendition).
     pub fn fragment(&mut self, part: &Part, sequence: u32) -> Result<Fragment, Fmp4Error> {
-        let units = self.prepare(part)?;
-        let (tracks, states) = self.runs(&units, part)?;
-        let data = fragment::copied(sequence, &tracks)?;
-        let (init_number, new_init) = self.commit(states)?;
+        let (data, init_number, new_init) = self.build(part, sequence, fragment::copied)?;
         Ok(Fragment {
             data,
             init_number,
@@ -134,15 +131,27 @@ impl Packager {
         part: &Part,
         sequence: u32,
     ) -> Result<FragmentPieces, Fmp4Error> {
-        let units = self.prepare(part)?;
-        let (tracks, states) = self.runs(&units, part)?;
-        let data = fragment::pieces(sequence, &tracks)?;
-        let (init_number, new_init) = self.commit(states)?;
+        let (data, init_number, new_init) = self.build(part, sequence, fragment::pieces)?;
         Ok(FragmentPieces {
             data,
             init_number,
             new_init,
         })
+    }
+
+    /// The part's fragment as `write` lays it out, with its init number and whether that
+    /// init is new.
+    fn build<D>(
+        &mut self,
+        part: &Part,
+        sequence: u32,
+        write: impl FnOnce(u32, &[TrackRuns<'_>]) -> Result<D, Fmp4Error>,
+    ) -> Result<(D, u32, bool), Fmp4Error> {
+        let units = self.prepare(part)?;
+        let (tracks, states) = self.runs(&units, part)?;
+        let data = write(sequence, &tracks)?;
+        let (init_number, new_init) = self.commit(states)?;
+        Ok((data, init_number, new_init))
     }
 
     /// The part's units, after taking the configurations they bring (and making a new

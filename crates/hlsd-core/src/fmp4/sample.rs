@@ -30,6 +30,7 @@ use bytes::Bytes;
 use super::Fmp4Error;
 use crate::codec::audio::split_frames;
 use crate::codec::config::nal_ranges;
+use crate::codec::nal::nal_type;
 use crate::codec::{AudioCodec, VideoCodec};
 use crate::segmenter::AccessUnit;
 use crate::ts::Ts;
@@ -94,7 +95,7 @@ impl Run<'_> {
 
 /// `dts − origin` in `timescale` units: negative before the origin.
 pub(super) fn decode_time(dts: Ts, origin: Ts, timescale: u32) -> i64 {
-    let t = i128::from(dts.0 - origin.0) * i128::from(timescale) / i128::from(Ts::HZ);
+    let t = (i128::from(dts.0) - i128::from(origin.0)) * i128::from(timescale) / i128::from(Ts::HZ);
     i64::try_from(t).unwrap_or(if t < 0 { i64::MIN } else { i64::MAX })
 }
 
@@ -111,11 +112,12 @@ fn place(own: i64, at: Option<u64>, tolerance: u64) -> u64 {
 }
 
 fn is_dropped(codec: VideoCodec, header: u8) -> bool {
+    let t = nal_type(codec, header);
     match codec {
         // AUD, SPS, PPS.
-        VideoCodec::H264 => matches!(header & 0x1F, 7..=9),
+        VideoCodec::H264 => matches!(t, 7..=9),
         // VPS, SPS, PPS, AUD.
-        VideoCodec::H265 => matches!((header >> 1) & 0x3F, 32..=35),
+        VideoCodec::H265 => matches!(t, 32..=35),
     }
 }
 
@@ -128,19 +130,23 @@ pub(super) fn video<'a>(
     part_end: Ts,
     state: &mut TrackState,
 ) -> Result<Vec<Run<'a>>, Fmp4Error> {
-    // Each unit's NAL units that go into its sample; units left with none are no sample.
-    let mut kept = Vec::with_capacity(units.len());
+    // Each unit's NAL units that go into its sample, as a range of `chunks`; units left
+    // with none are no sample.
+    let mut chunks: Vec<Chunk<'a>> = Vec::new();
+    let mut kept: Vec<(&AccessUnit, Range<usize>)> = Vec::with_capacity(units.len());
     for &u in units {
-        let chunks: Vec<Chunk<'a>> = nal_ranges(&u.data)
-            .filter(|r| !r.is_empty() && !is_dropped(codec, u.data[r.start]))
-            .map(|range| Chunk {
-                data: &u.data,
-                range,
-                prefixed: true,
-            })
-            .collect();
-        if !chunks.is_empty() {
-            kept.push((u, chunks));
+        let from = chunks.len();
+        chunks.extend(
+            nal_ranges(&u.data)
+                .filter(|r| !r.is_empty() && !is_dropped(codec, u.data[r.start]))
+                .map(|range| Chunk {
+                    data: &u.data,
+                    range,
+                    prefixed: true,
+                }),
+        );
+        if chunks.len() > from {
+            kept.push((u, from..chunks.len()));
         }
     }
     let time = |t: Ts| decode_time(t, origin, super::VIDEO_TIMESCALE);
@@ -161,7 +167,8 @@ pub(super) fn video<'a>(
     let mut at = run.decode_time;
     // What the run adds to its samples' own decode times.
     let mut offset = signed(at).saturating_sub(first);
-    for (i, (u, chunks)) in kept.into_iter().enumerate() {
+    for (i, (u, own)) in kept.into_iter().enumerate() {
+        let own = &chunks[own];
         let next = times.get(i + 1).copied();
         let d = next
             .unwrap_or(end)
@@ -172,7 +179,7 @@ pub(super) fn video<'a>(
         let jump = d <= 0 || d > MAX_VIDEO_SAMPLE;
         let duration = if jump { fallback } else { d };
         fallback = duration;
-        let size = chunks.iter().map(Chunk::len).sum::<usize>();
+        let size = own.iter().map(Chunk::len).sum::<usize>();
         run.samples.push(Sample {
             duration: duration as u32,
             size: u32::try_from(size).map_err(|_| Fmp4Error::TooLarge(size))?,
@@ -185,7 +192,7 @@ pub(super) fn video<'a>(
                 .clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
             ),
         });
-        run.chunks.extend(chunks);
+        run.chunks.extend_from_slice(own);
         at = at.saturating_add(duration as u64);
         if let Some(next) = next.filter(|_| jump) {
             let start = place(next, Some(at), 0);

@@ -55,7 +55,7 @@ impl Core {
             return false;
         };
         let head = b.head;
-        let configs = self.reasm.as_ref().map(|r| r.configs());
+        let configs = self.reasm.as_mut().map(|r| r.configs());
         let Some((last, seg, arena, tail)) = b.finish_at_key(configs) else {
             return false;
         };

@@ -143,7 +143,7 @@ impl Core {
             full
         };
         if cut && s.dts > cur.part_start() {
-            let configs = self.reasm.as_ref().map(|r| r.configs());
+            let configs = self.reasm.as_mut().map(|r| r.configs());
             let part = cur.cut_part(s.dts, key || !video, psi, configs);
             let index = cur.parts.len() - 1;
             let head = cur.head;
@@ -302,7 +302,7 @@ impl Core {
         } else {
             self.frame_duration.unwrap_or(Ts(1))
         };
-        let configs = self.reasm.as_ref().map(|r| r.configs());
+        let configs = self.reasm.as_mut().map(|r| r.configs());
         let head = b.head;
         let (last, seg, arena) = b.finish(duration, configs);
         self.closed(head, Some(last), seg, arena);

@@ -24,6 +24,9 @@ const MIN_RESERVE: usize = 16 << 10;
 #[derive(Default)]
 pub(super) struct Reassembly {
     streams: Vec<Assembly>,
+    /// What [`Reassembly::configs`] last returned; `None` once a stream or a configuration
+    /// changed since.
+    configs: Option<Arc<[TrackConfig]>>,
 }
 
 struct Assembly {
@@ -34,6 +37,8 @@ struct Assembly {
     /// expected when its length is known (audio).
     open: Option<Open>,
     config: Option<Arc<CodecConfig>>,
+    /// `config` was assigned since [`Reassembly::configs`] last looked.
+    config_changed: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -49,6 +54,7 @@ impl Reassembly {
     /// stream that stays keeps its unit in progress and its configuration.
     pub fn reset(&mut self, demux: &Demux) {
         let mut old = std::mem::take(&mut self.streams);
+        self.configs = None;
         let wanted = demux
             .video_stream()
             .map(|(pid, c)| (pid, TrackCodec::Video(c)))
@@ -69,6 +75,7 @@ impl Reassembly {
                 buf: BytesMut::new(),
                 open: None,
                 config: None,
+                config_changed: false,
             }));
         }
     }
@@ -131,6 +138,7 @@ impl Reassembly {
             && let Ok(config) = audio_config(codec, &a.buf)
         {
             a.config = Some(Arc::new(config));
+            a.config_changed = true;
         }
         if open.remaining == Some(0) {
             return a.complete();
@@ -138,17 +146,29 @@ impl Reassembly {
         None
     }
 
-    /// Every stream's configuration known so far.
-    pub fn configs(&self) -> Arc<[TrackConfig]> {
-        self.streams
-            .iter()
-            .filter_map(|a| {
-                Some(TrackConfig {
-                    track: a.pid.0,
-                    config: a.config.clone()?,
-                })
+    /// Every stream's configuration known so far (the same `Arc` until one changes).
+    pub fn configs(&mut self) -> Arc<[TrackConfig]> {
+        let mut changed = false;
+        for a in &mut self.streams {
+            changed |= std::mem::take(&mut a.config_changed);
+        }
+        if changed {
+            self.configs = None;
+        }
+        let streams = &self.streams;
+        self.configs
+            .get_or_insert_with(|| {
+                streams
+                    .iter()
+                    .filter_map(|a| {
+                        Some(TrackConfig {
+                            track: a.pid.0,
+                            config: a.config.clone()?,
+                        })
+                    })
+                    .collect()
             })
-            .collect()
+            .clone()
     }
 
     /// The keyframe flag of the video unit in progress on `pid`, once its kind is known.
@@ -191,6 +211,7 @@ impl Assembly {
             && self.config.as_deref() != Some(&c)
         {
             self.config = Some(Arc::new(c));
+            self.config_changed = true;
         }
         Some(AccessUnit {
             track: self.pid.0,

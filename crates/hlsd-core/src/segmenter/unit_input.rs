@@ -6,7 +6,7 @@
 
 use super::cutter::FrameStart;
 use super::unit_mux::UNIT_PMT_PID;
-use super::units::{AccessUnit, AccessUnitError, Track, TrackCodec, UnitRole};
+use super::units::{AccessUnit, AccessUnitError, MAX_TRACKS, Track, TrackCodec, UnitRole};
 use super::{Core, Event, Segmenter, Warning};
 use crate::ts::psi_writer::PsiWriter;
 use crate::ts::{Pid, Ts};
@@ -23,6 +23,11 @@ impl Segmenter {
         }
         if tracks.is_empty() {
             return Err(AccessUnitError::NoTracks);
+        }
+        if tracks.len() > MAX_TRACKS {
+            return Err(AccessUnitError::TooManyTracks {
+                count: tracks.len(),
+            });
         }
         core.unit_input = true;
         core.units_on = true;

@@ -49,6 +49,18 @@ struct MuxTrack {
     last_dts: Option<Ts>,
 }
 
+/// How far from 0 a unit's DTS and PTS may be (2^60 ticks, some 400,000 years): further
+/// off, the i64 arithmetic on them could overflow.
+const MAX_TIMESTAMP: u64 = 1 << 60;
+
+/// The AudioSpecificConfig of a unit's configuration (empty when it has none).
+fn asc(au: &AccessUnit) -> &[u8] {
+    match au.config.as_deref() {
+        Some(CodecConfig::Audio { specific, .. }) => specific,
+        _ => &[],
+    }
+}
+
 impl UnitMux {
     /// Takes the declared tracks (again when they change: a track keeps its PID when it
     /// keeps its place, and counters run on); returns hlsd's program for them.
@@ -60,8 +72,9 @@ impl UnitMux {
                 TrackCodec::Video(_) => STREAM_ID_VIDEO,
                 TrackCodec::Audio(AudioCodec::Ac3) => STREAM_ID_PRIVATE_1,
                 TrackCodec::Audio(_) => {
+                    let id = STREAM_ID_AUDIO + audio % 32;
                     audio = audio.wrapping_add(1);
-                    STREAM_ID_AUDIO + (audio - 1) % 32
+                    id
                 }
             };
             let last_dts = old
@@ -111,7 +124,7 @@ impl UnitMux {
     }
 
     /// Checks a unit before anything acts on it, and notes its decode time. Refused: an
-    /// empty unit, a codec other than its track's, PTS before DTS, a DTS going back on its
+    /// empty unit, a codec other than its track's, PTS before DTS, a DTS or PTS beyond ±2^60 ticks, a DTS going back on its
     /// track by up to [`JUMP_BACKWARD`] (further back is a discontinuity), an audio unit too
     /// long for one PES, a raw AAC frame without a configuration to write its ADTS header.
     pub fn admit(&mut self, au: &AccessUnit) -> Result<(), AccessUnitError> {
@@ -126,6 +139,13 @@ impl UnitMux {
         }
         if au.codec != t.codec {
             return Err(AccessUnitError::CodecMismatch { track });
+        }
+        if au.dts.0.unsigned_abs() > MAX_TIMESTAMP || au.pts.0.unsigned_abs() > MAX_TIMESTAMP {
+            return Err(AccessUnitError::TimestampOutOfRange {
+                track,
+                pts: au.pts,
+                dts: au.dts,
+            });
         }
         if au.pts < au.dts {
             return Err(AccessUnitError::PtsBeforeDts {
@@ -147,11 +167,7 @@ impl UnitMux {
         if let TrackCodec::Audio(codec) = t.codec {
             let mut len = au.data.len();
             if codec == AudioCodec::Aac && !is_adts(&au.data) {
-                let asc = match au.config.as_deref() {
-                    Some(CodecConfig::Audio { specific, .. }) => &specific[..],
-                    _ => &[],
-                };
-                if adts_header(asc, len).is_none() {
+                if adts_header(asc(au), len).is_none() {
                     return Err(AccessUnitError::NoAdtsHeader { track });
                 }
                 len += 7;
@@ -186,12 +202,8 @@ impl UnitMux {
                 [a, prefix.aud, &prefix.sets, b]
             }
             TrackCodec::Audio(AudioCodec::Aac) if !is_adts(data) => {
-                let asc = match au.config.as_deref() {
-                    Some(CodecConfig::Audio { specific, .. }) => &specific[..],
-                    _ => &[],
-                };
                 // `admit` refused units without one.
-                let Some(h) = adts_header(asc, data.len()) else {
+                let Some(h) = adts_header(asc(au), data.len()) else {
                     return;
                 };
                 adts = h;

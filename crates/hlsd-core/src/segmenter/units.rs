@@ -121,7 +121,14 @@ pub enum AccessUnitError {
     NoAdtsHeader { track: u16 },
     #[error("audio access unit of {bytes} bytes on track {track} does not fit one PES")]
     TooLong { track: u16, bytes: usize },
+    #[error("{count} tracks declared; at most {MAX_TRACKS} are taken")]
+    TooManyTracks { count: usize },
+    #[error("access unit on track {track} has PTS {pts:?} or DTS {dts:?} beyond ±2^60 ticks")]
+    TimestampOutOfRange { track: u16, pts: Ts, dts: Ts },
 }
+
+/// The most tracks access-unit input takes.
+pub const MAX_TRACKS: usize = 64;
 
 /// The tracks of access-unit input and which one is the timeline: the first video track,
 /// or the first audio track when there is no video (as for TS input).

@@ -384,6 +384,20 @@ fn bad_units_are_refused_and_change_nothing() {
                 refused(&mut seg, raw),
                 Err(AccessUnitError::NoAdtsHeader { track: audio })
             );
+            let mut far = last.clone();
+            far.dts = Ts((1 << 60) + 1);
+            far.pts = far.dts;
+            assert!(matches!(
+                refused(&mut seg, far),
+                Err(AccessUnitError::TimestampOutOfRange { track, .. }) if track == video
+            ));
+            let mut far_back = last.clone();
+            far_back.pts = Ts(-(1 << 60) - 1);
+            far_back.dts = far_back.pts;
+            assert!(matches!(
+                refused(&mut seg, far_back),
+                Err(AccessUnitError::TimestampOutOfRange { track, .. }) if track == video
+            ));
             let mut long = a.clone();
             long.data = Bytes::from([&a.data[..7], &[0; 70_000][..]].concat());
             long.dts = long.dts + Ts(1920);
@@ -443,6 +457,29 @@ fn hlsd_program_for_each_codec() {
     );
     // The timeline is the video track: the PCR is on its PID.
     assert_eq!(pmt.pcr_pid, Pid(0x101));
+}
+
+#[test]
+fn more_than_64_tracks_are_refused() {
+    let track = |id| Track {
+        id,
+        codec: TrackCodec::Audio(AudioCodec::Mpeg),
+    };
+    let mut seg = Segmenter::new(SegmenterConfig::new(2.0, None));
+    let many: Vec<Track> = (0..65).map(track).collect();
+    assert_eq!(
+        seg.set_tracks(&many),
+        Err(AccessUnitError::TooManyTracks { count: 65 })
+    );
+    assert_eq!(seg.set_tracks(&many[..64]), Ok(()));
+    // 64 are taken, all in the program.
+    let pmt = std::iter::from_fn(|| seg.poll_event())
+        .find_map(|e| match e {
+            Event::Program(p) => Some(p),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(pmt.streams.len(), 64);
 }
 
 #[test]
