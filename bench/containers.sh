@@ -32,8 +32,7 @@ printf '%-6s %12s %14s %16s %16s\n' mode "cpu (cores)" "RSS/feed KiB" "store/fee
 run() {
   local mode="$1" port i pushers=() before t0 t1 rss store
   port="$(free_port)"
-  sed -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" -e 's|^enabled = true|enabled = false|' \
-    -e "s|^container = .*|container = \"$mode\"|" "$ROOT/config.toml" >"$TMP/hlsd.toml"
+  hlsd_toml "$port" -e "s|^container = .*|container = \"$mode\"|" >"$TMP/hlsd.toml"
   start_hlsd_config "$TMP/hlsd.toml" "$port"
   before="$(rss_kb "$HLSD_PID")"
   for ((i = 0; i < FEEDS; i++)); do

@@ -94,12 +94,20 @@ metric() {
     awk -v m="$2" '$1 == m || index($1, m "{") == 1 {s += $2; n++} END {if (n) printf "%.0f\n", s}'
 }
 
+# hlsd_toml PORT [SED-ARGS...]: the shipped configuration on stdout, listening on
+# 127.0.0.1:PORT with the demo feed off, further edited by SED-ARGS (`-e 's|...|...|'`).
+hlsd_toml() {
+  local port="$1"
+  shift
+  sed -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" -e 's|^enabled = true|enabled = false|' \
+    "$@" "$ROOT/config.toml"
+}
+
 # Starts the release hlsd on 127.0.0.1:PORT with the shipped configuration, demo off; sets
 # HLSD_PID and waits until it answers.
 start_hlsd() {
   local port="$1"
-  sed -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" -e 's|^enabled = true|enabled = false|' \
-    "$ROOT/config.toml" >"$TMP/hlsd.toml"
+  hlsd_toml "$port" >"$TMP/hlsd.toml"
   "$HLSD" --config "$TMP/hlsd.toml" 2>"$TMP/hlsd.log" &
   HLSD_PID=$!
   PIDS+=("$HLSD_PID")

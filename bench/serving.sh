@@ -106,9 +106,8 @@ echo "$(nproc) cores, pinned: ${PIN:-no} (server/load CPUs); $CONNS connections,
 # sets HP, HLSD_PID, PUSH_PID and LIVE once every feed has a playlist.
 start_server() {
   HP="$(free_port)"
-  sed -e "s|^listen = .*|listen = \"127.0.0.1:$HP\"|" -e 's|^enabled = true|enabled = false|' \
-    -e 's|^reconnect_grace = .*|reconnect_grace = 3600.0|' -e 's|^linger = .*|linger = 3600.0|' \
-    "$ROOT/config.toml" >"$TMP/hlsd.toml"
+  hlsd_toml "$HP" -e 's|^reconnect_grace = .*|reconnect_grace = 3600.0|' \
+    -e 's|^linger = .*|linger = 3600.0|' >"$TMP/hlsd.toml"
   "${SRV[@]}" "$1" --config "$TMP/hlsd.toml" 2>"$TMP/hlsd.log" &
   HLSD_PID=$!
   PIDS+=("$HLSD_PID")
