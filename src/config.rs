@@ -339,7 +339,7 @@ impl AuthConfig {
             return bad("auth.hook_timeout must be in (0, 60] seconds".into());
         }
         for (feed, key) in &self.feed_keys {
-            if !crate::http::ingest::valid_name(feed) {
+            if !crate::ingest::valid_name(feed) {
                 return bad(format!(
                     "auth.feed_keys: {feed:?} is not a feed name ([A-Za-z0-9_-]{{1,64}})"
                 ));

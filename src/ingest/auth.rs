@@ -23,13 +23,17 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use tracing::{info, warn};
 
-/// The transport a publish came in by, as the hook's `protocol` names it.
+/// The transport a publish came in by, as the hook's `protocol`, `/api/feeds`'s
+/// `publisher.protocol` and the `protocol` label of `/metrics` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
 }
 
 impl Protocol {
+    /// Every transport, in the order `/metrics` lists them.
+    pub const ALL: [Protocol; 1] = [Protocol::Http];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http => "http",

@@ -1,10 +1,10 @@
-//! One rendition of an ingest request: a [`Segmenter`] and the rendition it feeds. A push
+//! One rendition of a publish: a [`Segmenter`] and the rendition it feeds. A stream
 //! carrying several programs has a lane per program.
 
-use super::App;
 use crate::config::ContainerChoice;
 use crate::feeds::PublishGuard;
 use crate::feeds::fmp4::Packaging;
+use crate::http::App;
 use crate::ingest::bitrate::{BitrateMeter, OverLimit};
 use crate::ingest::pace::Pacer;
 use crate::logging::gate::LogGate;
