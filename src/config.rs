@@ -29,6 +29,25 @@ pub struct Config {
     /// `[limits]`: what one client, one publisher or all of them together may use.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[rtmp]`: the RTMP ingest listener; absent means off.
+    #[serde(default)]
+    pub rtmp: Option<RtmpConfig>,
+}
+
+/// `[rtmp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtmpConfig {
+    /// Address of the RTMP listener (TCP).
+    pub listen: String,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        RtmpConfig {
+            listen: "0.0.0.0:1935".into(),
+        }
+    }
 }
 
 /// `[auth]`. Every key is optional; with none of the credentials set it changes nothing.

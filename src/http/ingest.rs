@@ -9,13 +9,12 @@ use super::error::HttpError;
 use super::linger::linger;
 use crate::ingest::Protocol;
 use crate::ingest::session::{
-    self, End, Ended, IngestError, MAIN_RENDITION, Publish, Session, Source,
+    self, End, Ended, IngestError, Input, MAIN_RENDITION, Publish, Session, Source,
 };
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use tracing::{Instrument, info, info_span, warn};
@@ -90,13 +89,13 @@ impl From<IngestError> for HttpError {
 struct BodySource<'a>(&'a mut Body);
 
 impl Source for BodySource<'_> {
-    async fn next(&mut self) -> Option<Result<Bytes, String>> {
+    async fn next(&mut self) -> Option<Result<Input, String>> {
         loop {
             match self.0.frame().await? {
                 Err(e) => return Some(Err(e.to_string())),
                 Ok(frame) => {
                     if let Ok(data) = frame.into_data() {
-                        return Some(Ok(data));
+                        return Some(Ok(Input::Ts(data)));
                     }
                 }
             }

@@ -28,15 +28,17 @@ use tracing::{info, warn};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
+    Rtmp,
 }
 
 impl Protocol {
     /// Every transport, in the order `/metrics` lists them.
-    pub const ALL: [Protocol; 1] = [Protocol::Http];
+    pub const ALL: [Protocol; 2] = [Protocol::Http, Protocol::Rtmp];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http => "http",
+            Protocol::Rtmp => "rtmp",
         }
     }
 }

@@ -161,8 +161,23 @@ async fn claim(app: &App, p: &Publish<'_>, credentialed: bool) -> Result<Publish
 
 /// A transport's stream of a publish, as it arrives.
 pub trait Source: Send {
-    /// The next bytes: `None` at the stream's end, an error when the connection broke.
-    fn next(&mut self) -> impl Future<Output = Option<Result<Bytes, String>>> + Send;
+    /// What came next: `None` at the stream's end, an error when the connection broke.
+    fn next(&mut self) -> impl Future<Output = Option<Result<Input, String>>> + Send;
+}
+
+/// A piece of a publish: MPEG-TS bytes (any size: HTTP push), or one FLV tag (RTMP).
+#[derive(Debug)]
+pub enum Input {
+    Ts(Bytes),
+    Flv(FlvTag),
+}
+
+/// An RTMP video or audio message: an FLV tag's body and its 32-bit millisecond timestamp.
+#[derive(Debug)]
+pub struct FlvTag {
+    pub video: bool,
+    pub timestamp: u32,
+    pub body: Bytes,
 }
 
 /// How a publish ended, and a summary of what came in.
@@ -258,10 +273,10 @@ async fn feed_lanes(
             }
         };
         last_data = Instant::now();
-        let data = match next {
+        let input = match next {
             None => break End::Done,
             Some(Err(e)) => break End::Broken(e),
-            Some(Ok(data)) => data,
+            Some(Ok(input)) => input,
         };
         let now = clock.now_ms();
         // Bytes arrived, even while the first ones are still being looked at: this
@@ -269,38 +284,49 @@ async fn feed_lanes(
         for lane in &lanes {
             lane.guard.rendition.stats.touch(now);
         }
-        if let Some(h) = &mut head {
-            h.extend_from_slice(&data);
-            if !is_ts {
-                match looks_like_ts(&h[..h.len().min(SNIFF_LEN)]) {
-                    Some(true) => is_ts = true,
-                    Some(false) => return Err(IngestError::NotTs),
-                    None => continue,
+        match input {
+            Input::Flv(tag) => {
+                // Tags need no sniffing: they are what the transport said they are.
+                head = None;
+                for lane in &mut lanes {
+                    lane.push_flv(app, &tag, now);
                 }
             }
-            // Look for the PAT (and SDT) at most once per packet's worth of new bytes.
-            let full = h.len() >= SNIFF_LEN;
-            if h.len() < scanned + 188 && !full {
-                continue;
-            }
-            scanned = h.len();
-            // No PAT in the first 64 KB: the segmenter waits for one as usual.
-            let programs = match scan(h, full) {
-                Some(p) => p,
-                None if full => Vec::new(),
-                None => continue,
-            };
-            if programs.len() > 1 {
-                lanes = program_lanes(app, lanes, &programs)?;
-                cancel = Box::pin(cancelled(app.shutdown.clone(), &lanes[0]));
-            }
-            for lane in &mut lanes {
-                lane.push(app, h, now);
-            }
-            head = None;
-        } else {
-            for lane in &mut lanes {
-                lane.push(app, &data, now);
+            Input::Ts(data) => {
+                if let Some(h) = &mut head {
+                    h.extend_from_slice(&data);
+                    if !is_ts {
+                        match looks_like_ts(&h[..h.len().min(SNIFF_LEN)]) {
+                            Some(true) => is_ts = true,
+                            Some(false) => return Err(IngestError::NotTs),
+                            None => continue,
+                        }
+                    }
+                    // Look for the PAT (and SDT) at most once per packet's worth of new bytes.
+                    let full = h.len() >= SNIFF_LEN;
+                    if h.len() < scanned + 188 && !full {
+                        continue;
+                    }
+                    scanned = h.len();
+                    // No PAT in the first 64 KB: the segmenter waits for one as usual.
+                    let programs = match scan(h, full) {
+                        Some(p) => p,
+                        None if full => Vec::new(),
+                        None => continue,
+                    };
+                    if programs.len() > 1 {
+                        lanes = program_lanes(app, lanes, &programs)?;
+                        cancel = Box::pin(cancelled(app.shutdown.clone(), &lanes[0]));
+                    }
+                    for lane in &mut lanes {
+                        lane.push(app, h, now);
+                    }
+                    head = None;
+                } else {
+                    for lane in &mut lanes {
+                        lane.push(app, &data, now);
+                    }
+                }
             }
         }
         if let Some(why) = lanes.iter().find_map(|l| l.refused) {

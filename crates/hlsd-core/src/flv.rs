@@ -13,7 +13,8 @@
 //! 32-bit step from the previous, so audio a little behind video does not look like a wrap,
 //! and put on the 90 kHz timeline.
 
-use crate::codec::{AudioCodec, CodecConfig, VideoCodec};
+use crate::codec::prefix::adts_header;
+use crate::codec::{AudioCodec, AudioInfo, CodecConfig, MediaInfo, VideoCodec, VideoInfoSniffer};
 use crate::segmenter::{AccessUnit, AudioFrames, Track, TrackCodec, UNIT_FIRST_PID};
 use crate::ts::Ts;
 use bytes::Bytes;
@@ -77,6 +78,10 @@ pub struct FlvDemux {
     tracks: Vec<Track>,
     /// A track was added since the tracks were last handed out.
     tracks_changed: bool,
+    /// What the sequence headers say for the multivariant playlist (CODECS, RESOLUTION,
+    /// FRAME-RATE), and whether that changed since [`FlvDemux::take_media_info`].
+    info: MediaInfo,
+    info_changed: bool,
 }
 
 /// A signed 24-bit big-endian value.
@@ -113,6 +118,40 @@ impl FlvDemux {
             self.tracks.clone()
         });
         Demuxed { tracks, unit }
+    }
+
+    /// The streams' information, when a sequence header changed it since last asked.
+    pub fn take_media_info(&mut self) -> Option<MediaInfo> {
+        std::mem::take(&mut self.info_changed).then(|| self.info.clone())
+    }
+
+    fn note_video_info(&mut self, config: &CodecConfig) {
+        let CodecConfig::Video { sps, pps, .. } = config else {
+            return;
+        };
+        // The parameter sets as Annex B: an SPS is read once the next start code shows.
+        let mut es = Vec::new();
+        for set in sps.iter().chain(pps) {
+            es.extend_from_slice(&[0, 0, 0, 1]);
+            es.extend_from_slice(set);
+        }
+        es.extend_from_slice(&[0, 0, 0, 1]);
+        let mut sniffer = VideoInfoSniffer::new(VideoCodec::H264);
+        self.info.has_video_stream = true;
+        if let Some(Ok(v)) = sniffer.push(&es) {
+            self.info.video = Some(v);
+        }
+        self.info_changed = true;
+    }
+
+    fn note_audio_info(&mut self, asc: &[u8]) {
+        // The ADTS header this configuration implies says what an ADTS stream's would.
+        if let Some(h) = adts_header(asc, 0)
+            && let Ok(a) = AudioInfo::from_es(AudioCodec::Aac, &h)
+        {
+            self.info.audio = Some(a);
+            self.info_changed = true;
+        }
     }
 
     /// A video message's body, with its timestamp.
@@ -210,10 +249,13 @@ impl FlvDemux {
                 v.length_size = length_size;
                 if *v.config != config {
                     v.config = Arc::new(config);
+                    let c = v.config.clone();
+                    self.note_video_info(&c);
                 }
             }
             None => {
                 let id = self.add_track(TrackCodec::Video(VideoCodec::H264));
+                self.note_video_info(&config);
                 self.video = Some(Video {
                     id,
                     length_size,
@@ -282,10 +324,12 @@ impl FlvDemux {
             Some(au) => {
                 if *au.config != config {
                     au.config = Arc::new(config);
+                    self.note_audio_info(&asc[..2]);
                 }
             }
             None => {
                 let id = self.add_track(TrackCodec::Audio(AudioCodec::Aac));
+                self.note_audio_info(&asc[..2]);
                 self.audio = Some(Audio {
                     id,
                     config: Arc::new(config),

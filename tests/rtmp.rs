@@ -1,0 +1,261 @@
+//! RTMP ingest with ffmpeg as the publisher (`-c copy -f flv`, H.264 with B-frames + AAC):
+//! the HLS output decodes without a message, its PTS/DTS equal the input's within 1 ms (up
+//! to a constant offset), LL-HLS parts and blocking reload work; a second publisher and a
+//! wrong key are refused; a killed publisher gets the reconnect grace and a discontinuity
+//! when it comes back. Needs ffmpeg and ffprobe (run with --include-ignored).
+
+mod common;
+
+use common::ll::{Ll, fetch_ll};
+use common::rtmp::{ffmpeg_rtmp, finished};
+use common::*;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn rtmp_url(addr: SocketAddr, path: &str) -> String {
+    format!("rtmp://{addr}/live/{path}")
+}
+
+async fn feed_json(server: &TestServer, feed: &str) -> Option<Value> {
+    let r = get(&server.url(&format!("/api/feeds/{feed}"))).await;
+    (r.status == 200).then(|| serde_json::from_slice(&r.body).expect("JSON"))
+}
+
+/// The first rendition's publisher protocol, once the feed has one.
+async fn publisher_protocol(server: &TestServer, feed: &str) -> String {
+    eventually(Duration::from_secs(15), "a publisher", || async {
+        let v = feed_json(server, feed).await?;
+        v["renditions"][0]["publisher"]["protocol"]
+            .as_str()
+            .map(String::from)
+    })
+    .await
+}
+
+fn ll_config() -> Config {
+    let mut c = config();
+    c.hls.part_duration = 0.25;
+    c.feeds.reconnect_grace = 1.0;
+    c
+}
+
+/// (PTS, DTS) per stream (0 video, 1 audio) in 90 kHz ticks, as ffprobe reads them.
+fn times(path: &std::path::Path) -> [Vec<(i64, i64)>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for p in probe_packets(path) {
+        if let Some(v) = out.get_mut(p.stream as usize) {
+            v.push((p.pts, p.dts));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg and ffprobe"]
+async fn an_ffmpeg_publish_plays_with_the_input_timestamps_and_ll_hls() {
+    let input = fixture_path(Fixture::Main);
+    let (server, rtmp) = TestServer::start_with_rtmp(ll_config()).await;
+    let publisher = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam2"), true);
+    assert_eq!(publisher_protocol(&server, "cam2").await, "rtmp");
+    let text = get(&server.url("/metrics")).await.text();
+    assert!(
+        text.lines()
+            .any(|l| l == "hlsd_publishers_connected{protocol=\"rtmp\"} 1"),
+        "{text}"
+    );
+
+    // LL-HLS while it publishes: parts, PART-TARGET honoured, a blocking reload answered
+    // when the next segment is there.
+    let url = server.media_url("cam2");
+    let ll: Ll = eventually(Duration::from_secs(15), "two segments", || async {
+        fetch_ll(&url, "")
+            .await
+            .ll
+            .filter(|l| l.segments.len() >= 2)
+    })
+    .await;
+    let target = ll.part_target.expect("PART-TARGET");
+    assert!(!ll.parts.is_empty(), "{}", ll.raw);
+    for p in &ll.parts {
+        assert!(
+            p.duration <= target + 1e-9,
+            "part over PART-TARGET:\n{}",
+            ll.raw
+        );
+    }
+    let next = ll.last_segment_msn().unwrap() + 1;
+    let blocked = fetch_ll(&url, &format!("_HLS_msn={next}")).await;
+    let got = blocked.ll.expect("a blocking reload answers 200");
+    assert!(
+        got.segment(next).is_some() || !got.parts_of(next).is_empty(),
+        "_HLS_msn={next}:\n{}",
+        got.raw
+    );
+
+    let (status, stderr) = finished(publisher).await;
+    assert!(status.success(), "ffmpeg: {stderr}");
+    // The multivariant playlist says what the sequence headers said, as it says for the
+    // same media pushed over HTTP.
+    assert_eq!(variant_url(&server, "cam2").await, url);
+    let pushed = spawn_push(server.addr, fixture(Fixture::Main), Push::new("viahttp"));
+    assert_eq!(pushed.await.unwrap().status, Some(200));
+    let attributes = |index: String| -> Vec<String> {
+        let inf = index
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-STREAM-INF:"))
+            .unwrap_or_else(|| panic!("{index}"))
+            .to_string();
+        ["CODECS=", "RESOLUTION=", "FRAME-RATE="]
+            .iter()
+            .map(|a| {
+                let at = inf.find(a).unwrap_or_else(|| panic!("{a} in {inf}"));
+                inf[at..]
+                    .split(",R")
+                    .next()
+                    .unwrap()
+                    .split(",F")
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(
+        attributes(get(&server.index_url("cam2")).await.text()),
+        attributes(get(&server.index_url("viahttp")).await.text())
+    );
+    let media = wait_endlist(&server, "cam2", Duration::from_secs(15)).await;
+    assert!(media.discontinuities() == 0, "{}", media.raw);
+    let errors = decode_errors(&media.url);
+    assert!(
+        errors.is_empty(),
+        "ffmpeg decoding the HLS output: {errors}"
+    );
+
+    // The segments back to back, probed, against the input.
+    let mut ts = Vec::new();
+    for (_, seg, _) in media.segments() {
+        let r = get(&seg).await;
+        assert_eq!(r.status, 200);
+        ts.extend_from_slice(&r.body);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ts");
+    std::fs::write(&out, &ts).unwrap();
+    let [want_v, want_a] = times(&input);
+    let [got_v, got_a] = times(&out);
+    assert_eq!(got_v.len(), want_v.len(), "every video frame");
+    let offset = got_v[0].1 - want_v[0].1;
+    let near = |g: (i64, i64), w: (i64, i64)| {
+        (g.0 - offset - w.0).abs() <= 90 && (g.1 - offset - w.1).abs() <= 90
+    };
+    for (i, (g, w)) in got_v.iter().zip(&want_v).enumerate() {
+        assert!(
+            near(*g, *w),
+            "video packet {i}: got {g:?} - {offset}, want {w:?}"
+        );
+    }
+    // Audio: the input's frames from where the output's begin (those before the first
+    // keyframe may be dropped), one to one.
+    assert!(
+        got_a.len() + 25 >= want_a.len(),
+        "{} of {}",
+        got_a.len(),
+        want_a.len()
+    );
+    let first = want_a
+        .iter()
+        .position(|w| near(got_a[0], *w))
+        .expect("the output's first audio frame is one of the input's");
+    for (i, (g, w)) in got_a.iter().zip(&want_a[first..]).enumerate() {
+        assert!(
+            near(*g, *w),
+            "audio packet {i}: got {g:?} - {offset}, want {w:?}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn a_second_publisher_and_a_wrong_key_are_refused() {
+    let mut config = ll_config();
+    config.auth = Some(hlsd::config::AuthConfig {
+        publish_key: Some("k3y".into()),
+        ..Default::default()
+    });
+    let (server, rtmp) = TestServer::start_with_rtmp(config).await;
+    let input = fixture_path(Fixture::Main);
+    let first = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam2?key=k3y"), true);
+    assert_eq!(publisher_protocol(&server, "cam2").await, "rtmp");
+
+    let second = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam2?key=k3y"), true);
+    let (status, stderr) = finished(second).await;
+    assert!(!status.success());
+    assert!(stderr.contains("already being published"), "{stderr}");
+    let wrong = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam3?key=nope"), true);
+    let (status, stderr) = finished(wrong).await;
+    assert!(!status.success());
+    assert!(stderr.contains("wrong publish key"), "{stderr}");
+    let none = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam3"), true);
+    let (status, stderr) = finished(none).await;
+    assert!(!status.success());
+    assert!(stderr.contains("publish key is required"), "{stderr}");
+    let app = ffmpeg_rtmp(&input, &format!("rtmp://{rtmp}/other/cam3"), true);
+    let (status, _) = finished(app).await;
+    assert!(!status.success());
+
+    let text = get(&server.url("/metrics")).await.text();
+    for reason in ["busy", "wrong_key", "missing_key"] {
+        let line = format!("hlsd_ingest_refused_total{{reason=\"{reason}\"}} 1");
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        feed_json(&server, "cam3").await.is_none(),
+        "no feed for refusals"
+    );
+    // The first publisher went on undisturbed.
+    let (status, stderr) = finished(first).await;
+    assert!(status.success(), "{stderr}");
+    let media = wait_endlist(&server, "cam2", Duration::from_secs(15)).await;
+    assert_eq!(media.discontinuities(), 0, "{}", media.raw);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn a_killed_publisher_gets_the_grace_and_a_discontinuity_on_return() {
+    let mut config = ll_config();
+    config.feeds.reconnect_grace = 8.0;
+    let (server, rtmp) = TestServer::start_with_rtmp(config).await;
+    let input = fixture_path(Fixture::Main);
+    let url = server.media_url("cam2");
+    let mut first = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam2"), true);
+    wait_media(&url, Duration::from_secs(15), "two segments", |m| {
+        m.segments().len() >= 2
+    })
+    .await;
+    first.kill().await.expect("kill ffmpeg");
+    let v = eventually(Duration::from_secs(10), "reconnecting", || async {
+        feed_json(&server, "cam2")
+            .await
+            .filter(|v| v["state"] == "reconnecting")
+    })
+    .await;
+    assert_eq!(v["renditions"][0]["publisher"], Value::Null);
+    assert!(!has_endlist(&get(&url).await.text()));
+
+    let again = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam2"), false);
+    let (status, stderr) = finished(again).await;
+    assert!(status.success(), "ffmpeg: {stderr}");
+    // Ended only after the grace; one discontinuity where it came back.
+    let media = wait_endlist(&server, "cam2", Duration::from_secs(20)).await;
+    assert_eq!(media.discontinuities(), 1, "{}", media.raw);
+    let errors = decode_errors(&media.url);
+    assert!(
+        errors.is_empty(),
+        "ffmpeg decoding the HLS output: {errors}"
+    );
+    server.stop().await;
+}
