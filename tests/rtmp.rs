@@ -7,7 +7,7 @@
 mod common;
 
 use common::ll::{Ll, fetch_ll};
-use common::rtmp::{ffmpeg_rtmp, finished};
+use common::rtmp::{Attempt, ffmpeg_rtmp, finished, rtmp_publish};
 use common::*;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -257,5 +257,73 @@ async fn a_killed_publisher_gets_the_grace_and_a_discontinuity_on_return() {
         errors.is_empty(),
         "ffmpeg decoding the HLS output: {errors}"
     );
+    server.stop().await;
+}
+
+fn refused(a: Attempt, code: &str, text: &str) {
+    match a {
+        Attempt::Publishing(_) => panic!("published; expected {code}"),
+        Attempt::Closed(got) => {
+            assert!(got.contains(code), "{code} expected in {got:?}");
+            assert!(got.contains(text), "{text:?} expected in {got:?}");
+        }
+    }
+}
+
+/// The status codes themselves, read off the wire with rml_rtmp's client (ffmpeg prints
+/// only the description). No media is needed: a publish claims its rendition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_answer_the_documented_status_codes() {
+    let (server, rtmp) = TestServer::start_with_rtmp(ll_config()).await;
+    let held = match rtmp_publish(rtmp, "live", "cam2").await {
+        Attempt::Publishing(s) => s,
+        Attempt::Closed(got) => panic!("refused: {got}"),
+    };
+    assert_eq!(publisher_protocol(&server, "cam2").await, "rtmp");
+    refused(
+        rtmp_publish(rtmp, "live/cam2", "main").await,
+        "NetStream.Publish.BadName",
+        "already being published",
+    );
+    refused(
+        rtmp_publish(rtmp, "live", "bad.name").await,
+        "NetStream.Publish.BadName",
+        "bad name",
+    );
+    refused(
+        rtmp_publish(rtmp, "other", "cam4").await,
+        "NetConnection.Connect.Rejected",
+        "the app must be live",
+    );
+    drop(held);
+    server.stop().await;
+
+    let mut config = ll_config();
+    config.feeds.max_feeds = 1;
+    config.auth = Some(hlsd::config::AuthConfig {
+        publish_key: Some("k3y".into()),
+        ..Default::default()
+    });
+    let (server, rtmp) = TestServer::start_with_rtmp(config).await;
+    refused(
+        rtmp_publish(rtmp, "live", "cam3?key=nope").await,
+        "NetConnection.Connect.Rejected",
+        "wrong publish key",
+    );
+    refused(
+        rtmp_publish(rtmp, "live", "cam3").await,
+        "NetConnection.Connect.Rejected",
+        "a publish key is required",
+    );
+    let held = match rtmp_publish(rtmp, "live", "cam3?key=k3y").await {
+        Attempt::Publishing(s) => s,
+        Attempt::Closed(got) => panic!("refused: {got}"),
+    };
+    refused(
+        rtmp_publish(rtmp, "live/cam4?key=k3y", "main").await,
+        "NetConnection.Connect.Rejected",
+        "too many feeds",
+    );
+    drop(held);
     server.stop().await;
 }

@@ -60,3 +60,85 @@ pub async fn finished(child: tokio::process::Child) -> (std::process::ExitStatus
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// How a raw RTMP publish attempt went.
+pub enum Attempt {
+    /// `NetStream.Publish.Start`: the connection, still open.
+    Publishing(TcpStream),
+    /// The server closed the connection; everything it sent, as text (AMF0 strings are
+    /// plain).
+    Closed(String),
+}
+
+/// Handshake, `connect` to `app`, `publish` `stream` (rml_rtmp's client), no media.
+pub async fn rtmp_publish(addr: SocketAddr, app: &str, stream: &str) -> Attempt {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
+        PublishRequestType,
+    };
+    let mut sock = TcpStream::connect(addr).await.unwrap();
+    let mut hs = Handshake::new(PeerType::Client);
+    sock.write_all(&hs.generate_outbound_p0_and_p1().unwrap())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let rest = loop {
+        let n = sock.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed during the handshake");
+        match hs.process_bytes(&buf[..n]).unwrap() {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                sock.write_all(&response_bytes).await.unwrap()
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                sock.write_all(&response_bytes).await.unwrap();
+                break remaining_bytes;
+            }
+        }
+    };
+    let (mut session, _) = ClientSession::new(ClientSessionConfig::new()).unwrap();
+    let mut received = rest.clone();
+    let mut pending = vec![session.request_connection(app.to_string()).unwrap()];
+    if !rest.is_empty() {
+        pending.extend(session.handle_input(&rest).unwrap());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut out = Vec::new();
+        let mut publish = false;
+        for r in pending.drain(..) {
+            match r {
+                ClientSessionResult::OutboundResponse(p) => out.extend_from_slice(&p.bytes),
+                ClientSessionResult::RaisedEvent(ClientSessionEvent::ConnectionRequestAccepted) => {
+                    publish = true
+                }
+                ClientSessionResult::RaisedEvent(ClientSessionEvent::PublishRequestAccepted) => {
+                    return Attempt::Publishing(sock);
+                }
+                _ => {}
+            }
+        }
+        if publish {
+            match session.request_publishing(stream.to_string(), PublishRequestType::Live) {
+                Ok(ClientSessionResult::OutboundResponse(p)) => out.extend_from_slice(&p.bytes),
+                other => panic!("request_publishing: {:?}", other.err()),
+            }
+        }
+        if !out.is_empty() && sock.write_all(&out).await.is_err() {
+            return Attempt::Closed(String::from_utf8_lossy(&received).into_owned());
+        }
+        let n = tokio::time::timeout_at(deadline, sock.read(&mut buf))
+            .await
+            .expect("the server neither accepted nor closed within 10 s")
+            .unwrap_or(0);
+        if n == 0 {
+            return Attempt::Closed(String::from_utf8_lossy(&received).into_owned());
+        }
+        received.extend_from_slice(&buf[..n]);
+        // A refusal may not parse as a client session expects it: the bytes tell.
+        pending = session.handle_input(&buf[..n]).unwrap_or_default();
+    }
+}
