@@ -51,6 +51,66 @@ fn times(path: &std::path::Path) -> [Vec<(i64, i64)>; 2] {
     out
 }
 
+/// Once the feed has ended: its HLS output decodes in ffmpeg without a message, and its
+/// every video frame and the audio frames from its first on have the input's PTS and DTS
+/// within 1 ms (90 ticks), up to one constant offset (DTS clamped to 0 by the publisher
+/// aside).
+async fn same_times_as_input(server: &TestServer, feed: &str, input: &std::path::Path) {
+    let media = wait_endlist(server, feed, Duration::from_secs(15)).await;
+    assert!(media.discontinuities() == 0, "{}", media.raw);
+    let errors = decode_errors(&media.url);
+    assert!(
+        errors.is_empty(),
+        "ffmpeg decoding the HLS output: {errors}"
+    );
+
+    // The segments back to back, probed, against the input.
+    let mut ts = Vec::new();
+    for (_, seg, _) in media.segments() {
+        let r = get(&seg).await;
+        assert_eq!(r.status, 200);
+        ts.extend_from_slice(&r.body);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ts");
+    std::fs::write(&out, &ts).unwrap();
+    let [want_v, want_a] = times(input);
+    let [got_v, got_a] = times(&out);
+    assert_eq!(got_v.len(), want_v.len(), "every video frame");
+    // The offset from the first PTS. FLV has no negative timestamps: a publisher whose
+    // first DTS (B-frames from time 0) or audio would be before 0 clamps them to 0
+    // (GStreamer's flvmux does), so those, and only those, are 0 in the output.
+    let offset = got_v[0].0 - want_v[0].0;
+    let near = |g: (i64, i64), w: (i64, i64)| {
+        (g.0 - (w.0 + offset).max(0)).abs() <= 90 && (g.1 - (w.1 + offset).max(0)).abs() <= 90
+    };
+    for (i, (g, w)) in got_v.iter().zip(&want_v).enumerate() {
+        assert!(
+            near(*g, *w),
+            "video packet {i}: got {g:?} - {offset}, want {w:?}"
+        );
+    }
+    // Audio: the input's frames in order, each output frame one of them (those before the
+    // first keyframe may be dropped).
+    assert!(
+        got_a.len() + 25 >= want_a.len(),
+        "{} of {}",
+        got_a.len(),
+        want_a.len()
+    );
+    let mut j = 0;
+    for (i, g) in got_a.iter().enumerate() {
+        while j < want_a.len() && !near(*g, want_a[j]) {
+            j += 1;
+        }
+        assert!(
+            j < want_a.len(),
+            "audio packet {i}: got {g:?} - {offset}, none of the input's"
+        );
+        j += 1;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ffmpeg and ffprobe"]
 async fn an_ffmpeg_publish_plays_with_the_input_timestamps_and_ll_hls() {
@@ -125,55 +185,7 @@ async fn an_ffmpeg_publish_plays_with_the_input_timestamps_and_ll_hls() {
         attributes(get(&server.index_url("cam2")).await.text()),
         attributes(get(&server.index_url("viahttp")).await.text())
     );
-    let media = wait_endlist(&server, "cam2", Duration::from_secs(15)).await;
-    assert!(media.discontinuities() == 0, "{}", media.raw);
-    let errors = decode_errors(&media.url);
-    assert!(
-        errors.is_empty(),
-        "ffmpeg decoding the HLS output: {errors}"
-    );
-
-    // The segments back to back, probed, against the input.
-    let mut ts = Vec::new();
-    for (_, seg, _) in media.segments() {
-        let r = get(&seg).await;
-        assert_eq!(r.status, 200);
-        ts.extend_from_slice(&r.body);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out.ts");
-    std::fs::write(&out, &ts).unwrap();
-    let [want_v, want_a] = times(&input);
-    let [got_v, got_a] = times(&out);
-    assert_eq!(got_v.len(), want_v.len(), "every video frame");
-    let offset = got_v[0].1 - want_v[0].1;
-    let near = |g: (i64, i64), w: (i64, i64)| {
-        (g.0 - offset - w.0).abs() <= 90 && (g.1 - offset - w.1).abs() <= 90
-    };
-    for (i, (g, w)) in got_v.iter().zip(&want_v).enumerate() {
-        assert!(
-            near(*g, *w),
-            "video packet {i}: got {g:?} - {offset}, want {w:?}"
-        );
-    }
-    // Audio: the input's frames from where the output's begin (those before the first
-    // keyframe may be dropped), one to one.
-    assert!(
-        got_a.len() + 25 >= want_a.len(),
-        "{} of {}",
-        got_a.len(),
-        want_a.len()
-    );
-    let first = want_a
-        .iter()
-        .position(|w| near(got_a[0], *w))
-        .expect("the output's first audio frame is one of the input's");
-    for (i, (g, w)) in got_a.iter().zip(&want_a[first..]).enumerate() {
-        assert!(
-            near(*g, *w),
-            "audio packet {i}: got {g:?} - {offset}, want {w:?}"
-        );
-    }
+    same_times_as_input(&server, "cam2", &input).await;
     server.stop().await;
 }
 
@@ -325,5 +337,50 @@ async fn refusals_answer_the_documented_status_codes() {
         "too many feeds",
     );
     drop(held);
+    server.stop().await;
+}
+
+/// GStreamer as the publisher: `tsdemux ! h264parse / aacparse ! flvmux ! rtmp2sink`, in
+/// real time (the sink syncs to the clock). Same checks as for ffmpeg.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs GStreamer (gstreamer1.0-tools, -plugins-good, -plugins-bad), ffmpeg and ffprobe"]
+async fn a_gstreamer_rtmp2sink_publish_plays_with_the_input_timestamps() {
+    let input = fixture_path(Fixture::Main);
+    let (server, rtmp) = TestServer::start_with_rtmp(ll_config()).await;
+    let pipeline = format!(
+        "filesrc location={} ! tsdemux name=d \
+         d. ! queue ! h264parse ! queue ! mux. \
+         d. ! queue ! aacparse ! queue ! mux. \
+         flvmux name=mux streamable=true ! rtmp2sink location={}",
+        input.display(),
+        rtmp_url(rtmp, "gst")
+    );
+    let child = tokio::process::Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("gst-launch-1.0 not found: install gstreamer1.0-tools");
+    assert_eq!(publisher_protocol(&server, "gst").await, "rtmp");
+    let url = server.media_url("gst");
+    let ll: Ll = eventually(Duration::from_secs(15), "two segments", || async {
+        fetch_ll(&url, "")
+            .await
+            .ll
+            .filter(|l| l.segments.len() >= 2)
+    })
+    .await;
+    let target = ll.part_target.expect("PART-TARGET");
+    assert!(
+        ll.parts.iter().all(|p| p.duration <= target + 1e-9),
+        "{}",
+        ll.raw
+    );
+    let (status, stderr) = finished(child).await;
+    assert!(status.success(), "gst-launch-1.0: {stderr}");
+    same_times_as_input(&server, "gst", &input).await;
     server.stop().await;
 }
