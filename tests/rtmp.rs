@@ -384,3 +384,97 @@ async fn a_gstreamer_rtmp2sink_publish_plays_with_the_input_timestamps() {
     same_times_as_input(&server, "gst", &input).await;
     server.stop().await;
 }
+
+/// fMP4 from RTMP input: the packager takes the FLV access units directly. With
+/// `hls.container = "fmp4"`, `media.m3u8` is fMP4 (an EXT-X-MAP, `.m4s` segments) and
+/// ffmpeg decodes it without a word; the TS rendering stays available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn an_rtmp_publish_is_served_as_fmp4() {
+    let mut config = ll_config();
+    config.hls.container = hlsd::config::ContainerChoice::Fmp4;
+    let (server, rtmp) = TestServer::start_with_rtmp(config).await;
+    let input = fixture_path(Fixture::Main);
+    let publisher = ffmpeg_rtmp(&input, &rtmp_url(rtmp, "cam5"), false);
+    let (status, stderr) = finished(publisher).await;
+    assert!(status.success(), "ffmpeg: {stderr}");
+    let media = wait_endlist(&server, "cam5", Duration::from_secs(15)).await;
+    assert!(
+        media.raw.contains("#EXT-X-MAP:URI=\"init-"),
+        "{}",
+        media.raw
+    );
+    let segments = media.segments();
+    assert!(segments.len() >= 6, "{}", media.raw);
+    assert!(
+        segments.iter().all(|s| s.1.ends_with(".m4s")),
+        "{}",
+        media.raw
+    );
+    let r = get(&segments[0].1).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("video/mp4"));
+    let errors = decode_errors(&media.url);
+    assert!(errors.is_empty(), "ffmpeg decoding fMP4: {errors}");
+    let ts_url = server.url("/live/cam5/main/media.ts.m3u8");
+    let errors = decode_errors(&ts_url);
+    assert!(errors.is_empty(), "ffmpeg decoding TS: {errors}");
+    server.stop().await;
+}
+
+/// Bytes read until the server closes (bounded); panics if it does not within 5 s.
+async fn closed_by_server(mut sock: tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 65536];
+    let read_to_end = async {
+        while let Ok(n) = sock.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read_to_end)
+        .await
+        .expect("the server closes the connection");
+}
+
+/// Garbage instead of a handshake, a silent connection, and garbage after a publish: each
+/// connection is closed, the rendition released, and the server publishes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_connections_are_closed_and_leave_the_server_serving() {
+    use tokio::io::AsyncWriteExt;
+    let mut config = ll_config();
+    config.limits.header_timeout = 1.0;
+    let (server, rtmp) = TestServer::start_with_rtmp(config).await;
+    let junk: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+
+    let mut s = tokio::net::TcpStream::connect(rtmp).await.unwrap();
+    s.write_all(&junk).await.unwrap_or(());
+    closed_by_server(s).await;
+    // Nothing sent at all: closed after limits.header_timeout.
+    closed_by_server(tokio::net::TcpStream::connect(rtmp).await.unwrap()).await;
+
+    let mut held = match rtmp_publish(rtmp, "live", "cam6").await {
+        Attempt::Publishing(s) => s,
+        Attempt::Closed(got) => panic!("refused: {got}"),
+    };
+    assert_eq!(publisher_protocol(&server, "cam6").await, "rtmp");
+    held.write_all(&junk).await.unwrap_or(());
+    closed_by_server(held).await;
+    eventually(Duration::from_secs(5), "the rendition released", || async {
+        feed_json(&server, "cam6")
+            .await
+            .is_none_or(|v| v["renditions"][0]["publisher"].is_null())
+            .then_some(())
+    })
+    .await;
+
+    assert_eq!(get(&server.url("/healthz")).await.status, 200);
+    match rtmp_publish(rtmp, "live", "cam6").await {
+        Attempt::Publishing(_) => {}
+        Attempt::Closed(got) => panic!("refused after the junk: {got}"),
+    }
+    server.stop().await;
+}
