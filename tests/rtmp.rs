@@ -297,6 +297,11 @@ async fn refusals_answer_the_documented_status_codes() {
         "NetStream.Publish.BadName",
         "already being published",
     );
+    // The holder's address is not told.
+    match rtmp_publish(rtmp, "live", "cam2").await {
+        Attempt::Closed(got) => assert!(!got.contains("127.0.0.1"), "{got}"),
+        Attempt::Publishing(_) => panic!("published on a busy rendition"),
+    }
     refused(
         rtmp_publish(rtmp, "live", "bad.name").await,
         "NetStream.Publish.BadName",

@@ -202,7 +202,7 @@ impl Conn {
                         Err(e) => {
                             let code = refusal_code(&e);
                             span.in_scope(|| note_refusal(app, &e, code));
-                            self.refuse(request_id, code, &e.to_string()).await;
+                            self.refuse(request_id, code, &description(&e)).await;
                             return Ok(None);
                         }
                     }
@@ -230,6 +230,19 @@ pub fn refusal_code(e: &IngestError) -> &'static str {
             BAD_NAME
         }
         _ => REJECTED,
+    }
+}
+
+/// The text a refused publisher reads: the refusal's, without the holder's address when
+/// the rendition is busy (addresses are for the admin only).
+fn description(e: &IngestError) -> String {
+    match e {
+        IngestError::Claim(crate::feeds::ClaimError::Busy {
+            feed, rendition, ..
+        }) => format!(
+            "{feed}/{rendition} is already being published; a feed takes one publisher at a time"
+        ),
+        e => e.to_string(),
     }
 }
 
