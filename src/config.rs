@@ -29,6 +29,25 @@ pub struct Config {
     /// `[limits]`: what one client, one publisher or all of them together may use.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[rtmp]`: the RTMP ingest listener; absent means off.
+    #[serde(default)]
+    pub rtmp: Option<RtmpConfig>,
+}
+
+/// `[rtmp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtmpConfig {
+    /// Address of the RTMP listener (TCP).
+    pub listen: String,
+}
+
+impl Default for RtmpConfig {
+    fn default() -> Self {
+        RtmpConfig {
+            listen: "0.0.0.0:1935".into(),
+        }
+    }
 }
 
 /// `[auth]`. Every key is optional; with none of the credentials set it changes nothing.
@@ -339,7 +358,7 @@ impl AuthConfig {
             return bad("auth.hook_timeout must be in (0, 60] seconds".into());
         }
         for (feed, key) in &self.feed_keys {
-            if !crate::http::ingest::valid_name(feed) {
+            if !crate::ingest::valid_name(feed) {
                 return bad(format!(
                     "auth.feed_keys: {feed:?} is not a feed name ([A-Za-z0-9_-]{{1,64}})"
                 ));

@@ -14,12 +14,13 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod push;
+pub mod rtmp;
 pub mod serve;
 
 // The sans-I/O core lives in its own crate (`crates/hlsd-core`), so the compiler keeps it
 // free of tokio, axum and logging; it is re-exported under the paths the shell, tests,
 // benches and fuzz targets use.
-pub use hlsd_core::{codec, fmp4, playlist, segmenter, synth, ts};
+pub use hlsd_core::{codec, flv, fmp4, playlist, segmenter, synth, ts};
 
 pub use config::Config;
 
@@ -49,6 +50,8 @@ pub struct RunOptions {
     /// New `[auth]` sections (SIGHUP): each value received replaces the publish rules;
     /// feeds and publishes in progress go on.
     pub auth_updates: Option<watch::Receiver<Option<config::AuthConfig>>>,
+    /// The RTMP ingest listener (`[rtmp] listen`), bound by the caller.
+    pub rtmp: Option<TcpListener>,
 }
 
 /// Serves hlsd on an already bound listener until `shutdown` completes, then ends every
@@ -83,7 +86,11 @@ pub async fn run_with(
     options: RunOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let RunOptions { tls, auth_updates } = options;
+    let RunOptions {
+        tls,
+        auth_updates,
+        rtmp,
+    } = options;
     // A bad certificate or key fails the start before anything runs.
     let tls = match tls {
         Some(tls) => {
@@ -127,6 +134,10 @@ pub async fn run_with(
             key,
             rx.clone(),
         );
+    }
+    if let Some(listener) = rtmp {
+        warn_if_open(&auth, listener.local_addr()?);
+        tokio::spawn(rtmp::serve(app.clone(), listener, rx.clone()));
     }
     let server = serve::Server::new(&registry.config().limits, http::service(app), gates);
     server.listen(listener, None);

@@ -119,9 +119,19 @@ async fn main() -> anyhow::Result<()> {
         }
         None => drop(auth_tx),
     }
+    let rtmp = match &config.rtmp {
+        Some(r) => {
+            let listener = bind_listener(&r.listen)
+                .with_context(|| format!("cannot listen on {}", r.listen))?;
+            info!("hlsd listening on rtmp://{}", listener.local_addr()?);
+            Some(listener)
+        }
+        None => None,
+    };
     let options = hlsd::RunOptions {
         tls,
         auth_updates: Some(auth_rx),
+        rtmp,
     };
     hlsd::run_with(listener, config, options, shutdown_signal()).await?;
     info!("hlsd stopped");

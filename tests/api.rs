@@ -407,3 +407,70 @@ async fn api_describes_an_ffmpeg_stream() {
     assert_eq!(r["ts_errors"]["bad_pes"], 0);
     server.stop().await;
 }
+
+/// `publisher.protocol` is public; the address only with the admin token; `/metrics` counts
+/// publishers per protocol (every protocol listed, none per address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishers_are_reported_by_protocol_never_by_address_in_metrics() {
+    let mut config = config();
+    config.admin.token = Some("s3cret".into());
+    config.feeds.idle_timeout = 30.0;
+    config.feeds.reconnect_grace = 0.5;
+    let server = TestServer::start(config).await;
+    let data = synth(100);
+    let push = spawn_push(server.addr, data.clone(), Push::new("proto").end(End::Hold));
+    let public = wait_feed(&server, "proto", "every byte in", |v| {
+        main_rendition(v)["bytes_in"].as_u64() == Some(data.len() as u64)
+    })
+    .await;
+    let p = &main_rendition(&public)["publisher"];
+    assert_eq!(p["protocol"], "http", "{public}");
+    assert_eq!(p.get("address"), None, "{public}");
+    let bearer = [("authorization", "Bearer s3cret")];
+    let admin: Value = serde_json::from_slice(
+        &request("GET", &server.url("/api/feeds"), &bearer)
+            .await
+            .body,
+    )
+    .expect("JSON");
+    let p = &admin["feeds"][0]["renditions"][0]["publisher"];
+    assert_eq!(p["protocol"], "http", "{admin}");
+    let address = p["address"].as_str().expect("address for the admin");
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+
+    let s = scrape(&server).await;
+    assert_eq!(
+        metric(&s, "hlsd_publishers_connected", &[("protocol", "http")]),
+        1.0
+    );
+    let series: Vec<_> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "hlsd_publishers_connected")
+        .collect();
+    assert!(!series.is_empty());
+    for x in &series {
+        let keys: Vec<&str> = x.labels.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["protocol"], "{x:?}");
+    }
+    let text = get(&server.url("/metrics")).await.text();
+    assert!(!text.contains(address), "{text}");
+
+    // The publisher goes: the series stays, at zero.
+    push.abort();
+    let after = eventually(Duration::from_secs(10), "no publisher", || async {
+        let s = scrape(&server).await;
+        (metric(&s, "hlsd_publishers_connected", &[]) == 0.0).then_some(s)
+    })
+    .await;
+    assert_eq!(
+        after
+            .samples
+            .iter()
+            .filter(|x| x.metric == "hlsd_publishers_connected"
+                && x.labels.get("protocol") == Some("http"))
+            .count(),
+        1
+    );
+    server.stop().await;
+}

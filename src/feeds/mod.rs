@@ -19,6 +19,7 @@ pub mod view;
 
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
+use crate::ingest::Protocol;
 use crate::playlist::{Container, Variant, render_multivariant};
 use cow::CowMap;
 pub use rendition::{MediaFile, Playlists, Rendered, Rendition, RenditionInit, Snapshot};
@@ -166,7 +167,8 @@ pub struct PublishGuard {
     pub feed: Arc<Feed>,
     pub rendition: Arc<Rendition>,
     pub id: u64,
-    /// The publisher's address.
+    /// The transport it publishes by, and its address.
+    pub protocol: Protocol,
     pub addr: SocketAddr,
     /// The rendition's fixed target duration, if it has one already.
     pub target_duration: Option<u32>,
@@ -256,11 +258,23 @@ impl Registry {
         self.config.demo.enabled && self.config.demo.feed == feed
     }
 
-    /// Takes the rendition for a new publisher, creating the feed and rendition if needed.
+    /// Takes the rendition for a new HTTP publisher (see [`Registry::claim_by`]).
     pub fn claim(
         self: &Arc<Self>,
         feed: &str,
         rendition: &str,
+        addr: SocketAddr,
+    ) -> Result<PublishGuard, ClaimError> {
+        self.claim_by(feed, rendition, Protocol::Http, addr)
+    }
+
+    /// Takes the rendition for a new publisher coming by `protocol` from `addr`, creating
+    /// the feed and rendition if needed.
+    pub fn claim_by(
+        self: &Arc<Self>,
+        feed: &str,
+        rendition: &str,
+        protocol: Protocol,
         addr: SocketAddr,
     ) -> Result<PublishGuard, ClaimError> {
         if self.shutting_down.load(Ordering::SeqCst) {
@@ -358,6 +372,7 @@ impl Registry {
         };
         st.publisher = Some(Publisher {
             id,
+            protocol,
             addr,
             since_ms: now,
         });
@@ -378,6 +393,7 @@ impl Registry {
             feed: f,
             rendition: r,
             id,
+            protocol,
             addr,
             target_duration,
             part_target,

@@ -215,6 +215,8 @@ impl Snapshot {
 #[derive(Debug, Clone, Copy)]
 pub struct Publisher {
     pub id: u64,
+    /// The transport it publishes by.
+    pub protocol: crate::ingest::Protocol,
     pub addr: SocketAddr,
     pub since_ms: i64,
 }

@@ -22,6 +22,8 @@ pub struct FeedView {
 
 #[derive(Debug, Serialize)]
 pub struct PublisherView {
+    /// The transport it publishes by ([`crate::ingest::Protocol::as_str`]).
+    pub protocol: &'static str,
     /// `IP:PORT`; only for the admin (see [`Reveal`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -140,6 +142,7 @@ pub fn rendition_view(
     };
     let bitrate = recent_bitrate(listed);
     let publisher = st.publisher.map(|p| PublisherView {
+        protocol: p.protocol.as_str(),
         address: admin.then(|| p.addr.to_string()),
         since_ms: p.since_ms,
         connected_s: secs_since(now_ms, p.since_ms),

@@ -5,7 +5,6 @@ pub mod body;
 pub mod error;
 pub mod forwarded;
 pub mod ingest;
-pub mod lane;
 pub mod linger;
 pub mod playback;
 pub mod range;

@@ -489,7 +489,7 @@ mod tests {
     /// channel's current snapshot is referenced by the channel and this test only.
     #[tokio::test]
     async fn a_blocking_waiter_holds_no_snapshot_while_it_sleeps() {
-        use crate::http::lane::Lane;
+        use crate::ingest::lane::Lane;
         let config = Arc::new(crate::Config::default());
         let registry = crate::feeds::Registry::new(config, crate::clock::Clock::new());
         let (_stop, shutdown) = tokio::sync::watch::channel(false);

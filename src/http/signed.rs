@@ -9,8 +9,8 @@
 //! signed; `http::service::Dispatch` then strips the prefix and serves the tree as usual.
 //! [`Signer::path`] is what `hlsd sign` prints.
 
-use super::ingest::valid_name;
 use crate::Config;
+use crate::ingest::valid_name;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;

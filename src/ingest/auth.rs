@@ -23,16 +23,22 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use tracing::{info, warn};
 
-/// The transport a publish came in by, as the hook's `protocol` names it.
+/// The transport a publish came in by, as the hook's `protocol`, `/api/feeds`'s
+/// `publisher.protocol` and the `protocol` label of `/metrics` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
+    Rtmp,
 }
 
 impl Protocol {
+    /// Every transport, in the order `/metrics` lists them.
+    pub const ALL: [Protocol; 2] = [Protocol::Http, Protocol::Rtmp];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http => "http",
+            Protocol::Rtmp => "rtmp",
         }
     }
 }

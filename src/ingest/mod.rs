@@ -2,13 +2,19 @@
 //! ([`auth`], with its [`hook`]), how long a silent publisher keeps its rendition
 //! against a credentialed newcomer ([`TAKEOVER_SILENCE`]), how fast a publish is read
 //! ([`pace`], `limits.max_ingest_speed`) and how heavy a rendition may be ([`bitrate`],
-//! `limits.max_ingest_bitrate`). Each transport (HTTP push today; SRT and RTMP later) maps
-//! the answers to its own codes and does the waiting itself.
+//! `limits.max_ingest_bitrate`), and the publish [`session`] that puts them together over
+//! the [`lane`]s that feed the segmenters. Each transport (HTTP push today) is an adapter
+//! onto a session and maps its answers to its own codes.
 
 pub mod auth;
 pub mod bitrate;
 pub mod hook;
+pub mod lane;
 pub mod pace;
+pub mod session;
+
+pub use auth::Protocol;
+pub use session::valid_name;
 
 use std::time::Duration;
 

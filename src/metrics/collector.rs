@@ -3,6 +3,7 @@
 
 use crate::feeds::Registry as Feeds;
 use crate::feeds::rendition::Phase;
+use crate::ingest::Protocol;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -29,7 +30,7 @@ struct PerFeed {
 impl Collector for FeedCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let mut by_state = [0i64; 3];
-        let mut publishers = 0i64;
+        let mut publishers = [0i64; Protocol::ALL.len()];
         let mut per_feed = Vec::new();
         for f in self.0.feed_list() {
             let mut pf = PerFeed {
@@ -44,8 +45,10 @@ impl Collector for FeedCollector {
                     (Phase::Reconnecting, _) | (_, Phase::Reconnecting) => Phase::Reconnecting,
                     _ => Phase::Ended,
                 };
-                if r.lock().publisher.is_some() {
-                    publishers += 1;
+                if let Some(p) = r.lock().publisher
+                    && let Some(i) = Protocol::ALL.iter().position(|&x| x == p.protocol)
+                {
+                    publishers[i] += 1;
                 }
                 let c = r.stats.counts();
                 pf.bytes += c.bytes_in;
@@ -69,12 +72,17 @@ impl Collector for FeedCollector {
             let labels = [("state", phase.as_str())];
             ConstGauge::new(n).encode(e.encode_family(&labels)?)?;
         }
-        gauge(
-            &mut encoder,
+        // Per transport, every one listed from the start; never per address.
+        let mut e = encoder.encode_descriptor(
             "hlsd_publishers_connected",
-            "Publishers connected",
-            publishers,
+            "Publishers connected, per protocol",
+            None,
+            MetricType::Gauge,
         )?;
+        for (protocol, n) in Protocol::ALL.into_iter().zip(publishers) {
+            let labels = [("protocol", protocol.as_str())];
+            ConstGauge::new(n).encode(e.encode_family(&labels)?)?;
+        }
         let store = self.0.store();
         gauge(
             &mut encoder,

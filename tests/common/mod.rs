@@ -1282,3 +1282,4 @@ pub async fn spawn_binary_logged_env(
 pub mod caches;
 pub mod ll;
 pub mod origins;
+pub mod rtmp;

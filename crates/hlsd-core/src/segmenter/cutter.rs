@@ -50,6 +50,8 @@ impl Core {
         let Some(pd) = self.cfg.part_duration else {
             return;
         };
+        // Coarse timestamps: the longest frame they may show (see `timestamp_resolution`).
+        let frame = frame + Ts((self.cfg.timestamp_resolution.0 - 1).max(0));
         let video = self.timeline_is_video();
         let fixed = self
             .cfg

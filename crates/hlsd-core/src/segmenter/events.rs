@@ -42,6 +42,12 @@ pub struct SegmenterConfig {
     /// program shows an H.265 video stream, so the first segment carries them (a server
     /// whose HEVC feeds are served as fMP4).
     pub access_units_for_hevc: bool,
+    /// Input timestamps are multiples of this (`flv::MS` for millisecond-timed input such as
+    /// RTMP; one tick for TS). A frame duration measured from them may be up to one step
+    /// less than a later frame's, so parts are sized for frames one step (less a tick)
+    /// longer, and every part stays within PART-TARGET (29.97 fps in milliseconds: frames
+    /// of 33 or 34 ms).
+    pub timestamp_resolution: Ts,
 }
 
 impl SegmenterConfig {
@@ -57,6 +63,7 @@ impl SegmenterConfig {
             program: None,
             access_units: false,
             access_units_for_hevc: false,
+            timestamp_resolution: Ts(1),
         }
     }
 

@@ -1,12 +1,15 @@
-//! One rendition of an ingest request: a [`Segmenter`] and the rendition it feeds. A push
+//! One rendition of a publish: a [`Segmenter`] and the rendition it feeds. A stream
 //! carrying several programs has a lane per program.
 
-use super::App;
 use crate::config::ContainerChoice;
 use crate::feeds::PublishGuard;
 use crate::feeds::fmp4::Packaging;
+use crate::flv::FlvDemux;
+use crate::http::App;
+use crate::ingest::Protocol;
 use crate::ingest::bitrate::{BitrateMeter, OverLimit};
 use crate::ingest::pace::Pacer;
+use crate::ingest::session::FlvTag;
 use crate::logging::gate::LogGate;
 use crate::metrics::probe::IngestProbe;
 use crate::playlist::Container;
@@ -48,6 +51,11 @@ pub struct Lane {
     packaging: Option<Packaging>,
     /// The rendition's `media.m3u8` has been listed in the multivariant playlist.
     listed: bool,
+    /// FLV input (RTMP): its demuxer, FLV bytes taken, and refused tags or units (logged
+    /// thinly).
+    flv: Option<FlvDemux>,
+    flv_bytes: u64,
+    flv_errors: u64,
 }
 
 impl Lane {
@@ -59,6 +67,11 @@ impl Lane {
         seg_cfg.program = program;
         // `auto` serves HEVC feeds as fMP4: access units from their first segment.
         seg_cfg.access_units_for_hevc = cfg.hls.container == ContainerChoice::Auto;
+        // RTMP brings FLV tags, timed in milliseconds.
+        let flv = (guard.protocol == Protocol::Rtmp).then(FlvDemux::new);
+        if flv.is_some() {
+            seg_cfg.timestamp_resolution = crate::flv::MS;
+        }
         let span = match program {
             Some(n) => info_span!("program", number = n, rendition = %guard.rendition.name),
             None => Span::none(),
@@ -90,6 +103,9 @@ impl Lane {
             default_container: Container::Ts,
             packaging: None,
             listed: false,
+            flv,
+            flv_bytes: 0,
+            flv_errors: 0,
         }
     }
 
@@ -142,7 +158,56 @@ impl Lane {
         self.follow_containers();
         self.seg.push(data, now_ms);
         self.drain(app, now_ms);
-        self.probe.account(&self.seg.stats());
+        self.account();
+    }
+
+    /// Feeds an FLV tag received at `now_ms` (a lane made for RTMP; others ignore it).
+    /// A tag or unit refused is logged (thinly) and skipped.
+    pub fn push_flv(&mut self, app: &App, tag: &FlvTag, now_ms: i64) {
+        let Some(flv) = &mut self.flv else { return };
+        let span = self.span.clone();
+        let _entered = span.enter();
+        self.probe.chunk_arrived();
+        self.flv_bytes += tag.body.len() as u64;
+        let demuxed = if tag.video {
+            flv.video(tag.timestamp, &tag.body)
+        } else {
+            flv.audio(tag.timestamp, &tag.body)
+        };
+        let res = demuxed.map_err(|e| e.to_string()).and_then(|d| {
+            if let Some(tracks) = d.tracks {
+                self.seg.set_tracks(&tracks).map_err(|e| e.to_string())?;
+            }
+            self.follow_containers();
+            match d.unit {
+                Some(u) => self
+                    .seg
+                    .push_access_unit(u, now_ms)
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        });
+        if let Some(info) = self.flv.as_mut().and_then(FlvDemux::take_media_info) {
+            info!(codecs = info.codecs().unwrap_or_default(), resolution = ?info.resolution(), frame_rate = ?info.frame_rate(), "streams");
+            if self.guard.rendition.set_media_info(info) {
+                self.guard.feed.update_multivariant();
+            }
+        }
+        if let Err(e) = res {
+            self.flv_errors += 1;
+            if self.flv_errors <= 10 || self.flv_errors.is_power_of_two() {
+                warn!(count = self.flv_errors, "FLV tag not taken: {e}");
+            }
+        }
+        self.drain(app, now_ms);
+        self.account();
+    }
+
+    /// What came in, to the metrics and the API: FLV input counts its tags' bytes.
+    fn account(&mut self) {
+        let mut stats = self.seg.stats();
+        stats.bytes += self.flv_bytes;
+        self.probe.account(&stats);
     }
 
     /// The publisher is gone: the last segment is flushed.
@@ -151,11 +216,13 @@ impl Lane {
         let _entered = span.enter();
         self.seg.finish(now_ms);
         self.drain(app, now_ms);
-        self.probe.account(&self.seg.stats());
+        self.account();
     }
 
     pub fn stats(&self) -> SegmenterStats {
-        self.seg.stats()
+        let mut stats = self.seg.stats();
+        stats.bytes += self.flv_bytes;
+        stats
     }
 
     fn drain(&mut self, app: &App, now_ms: i64) {
