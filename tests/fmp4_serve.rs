@@ -475,3 +475,83 @@ fn height(data: &[u8]) -> Vec<u32> {
     h.dedup();
     h
 }
+
+/// The same resolution change, the playlist reloaded every 20 ms: once the segment the new
+/// SPS ends has ended, and until the next segment's first part is listed, the playlist
+/// hints that part's new init with EXT-X-PRELOAD-HINT:TYPE=MAP; the hinted init, requested
+/// at once, is answered when it exists and is the one EXT-X-MAP then lists. (A blocking
+/// reload for the ended segment's next part is answered with the next segment's first
+/// part, whose EXT-X-MAP it then reads.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn a_new_init_is_hinted_before_its_part() {
+    let mut c = config();
+    c.hls.segment_duration = 2.0;
+    c.hls.part_duration = 0.25;
+    c.hls.container = ContainerChoice::Fmp4;
+    let s = TestServer::start(c).await;
+    let data = fixture(Fixture::ResolutionChange);
+    let push = spawn_push(s.addr, data.clone(), Push::new(FEED).paced(&data, 7.0));
+    let playlist = url(&s, "media.fmp4.m3u8");
+    let mut hinted: Vec<(String, String)> = Vec::new();
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !last.contains("#EXT-X-ENDLIST") {
+        assert!(std::time::Instant::now() < deadline, "no ENDLIST:\n{last}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let r = get(&playlist).await;
+        if r.status != 200 {
+            continue;
+        }
+        let ll = common::ll::Ll::parse(&playlist, &r.text());
+        for (kind, uri) in &ll.hints {
+            if kind != "MAP" || hinted.iter().any(|(u, _)| u == uri) {
+                continue;
+            }
+            // The hinted part opens a segment, and the hinted init is not listed yet.
+            let part = ll.hint().expect("a PART hint beside the MAP hint");
+            let (_, _, index) = common::ll::parse_part_uri(part).expect("a part URI");
+            assert_eq!(index, 0, "{}", ll.raw);
+            assert!(!ll.raw.contains(&format!("#EXT-X-MAP:URI=\"{uri}\"")));
+            let r = get(&ll.abs(uri)).await;
+            assert_eq!(
+                (r.status, r.header("content-type")),
+                (200, Some("video/mp4")),
+                "{uri}"
+            );
+            assert_eq!(&r.body[4..8], b"ftyp", "{uri}");
+            hinted.push((uri.clone(), part.to_string()));
+        }
+        last = ll.raw;
+    }
+    assert_eq!(push.await.unwrap().status, Some(200));
+    let maps: Vec<String> = last
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .map(|u| u.trim_end_matches('"').to_string())
+        .collect();
+    assert_eq!(maps.len(), 2, "{last}");
+    assert_eq!(hinted.len(), 1, "one MAP hint: {hinted:?}\n{last}");
+    assert_eq!(hinted[0].0, maps[1], "the hinted init is the one listed");
+    // The segment after the second EXT-X-MAP begins with the part hinted with it.
+    let after = &last[last
+        .find(&format!("#EXT-X-MAP:URI=\"{}\"", maps[1]))
+        .unwrap()..];
+    let first_part = after
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PART:"))
+        .expect("parts listed under the new init");
+    assert!(
+        first_part.contains(&hinted[0].1),
+        "{first_part} vs {hinted:?}"
+    );
+    // An init neither listed nor hinted is not found.
+    let token = maps[1]
+        .trim_start_matches("init-")
+        .split('-')
+        .next()
+        .unwrap();
+    let r = get(&url(&s, &format!("init-{token}-7.mp4"))).await;
+    assert_eq!(r.status, 404);
+    s.stop().await;
+}

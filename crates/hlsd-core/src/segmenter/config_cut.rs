@@ -16,6 +16,7 @@
 //! cut is made at the frame that brought the change.
 
 use super::Core;
+use super::events::Event;
 use super::units::AccessUnit;
 use std::sync::Arc;
 
@@ -46,6 +47,9 @@ impl Core {
     fn cut_at_key(&mut self, au: &AccessUnit) -> bool {
         let Some(cur) = &self.cur else { return false };
         if cur.head.start == au.dts {
+            if cur.parts.is_empty() {
+                self.events.push_back(Event::NewConfiguration);
+            }
             return true;
         }
         if cur.key_mark() != Some(au.dts) || au.dts < cur.head.start {
@@ -59,6 +63,9 @@ impl Core {
         let Some((last, seg, arena, tail)) = b.finish_at_key(configs) else {
             return false;
         };
+        // Before the segment ends, so a consumer knows it when the segment is listed; the
+        // next segment's first part is announced at the next part start, still to come.
+        self.events.push_back(Event::NewConfiguration);
         self.closed(head, last, seg, arena);
         self.open(au.dts, true, false);
         self.stats.config_cuts += 1;

@@ -137,6 +137,11 @@ fn check_cut(r: &Run, what: &str) {
         .flat_map(|s| s.parts.iter().map(|p| p.start))
         .collect();
     assert_eq!(announced, listed, "{what}");
+    // The new configuration was announced before the segment it ends, after every part of
+    // it but the last when parts are not LL-HLS ones (a segment's only part comes with it).
+    let parts_before: usize = r.segments[..2].iter().map(|s| s.parts.len()).sum();
+    let announced = parts_before - usize::from(r.pt.is_none());
+    assert_eq!(r.new_configurations, vec![(1, announced)], "{what}");
     for s in &r.segments {
         assert_starts_with_psi_and_key(s);
     }
@@ -195,6 +200,7 @@ fn an_unchanged_configuration_in_a_new_arc_does_not_cut() {
     let starts: Vec<Ts> = r.segments.iter().map(|s| s.start).collect();
     assert_eq!(starts, vec![at(0), at(100), at(200)]);
     assert_eq!(stats.config_cuts, 0);
+    assert!(r.new_configurations.is_empty());
 }
 
 #[test]
@@ -224,6 +230,8 @@ fn an_audio_configuration_change_cuts_at_the_next_keyframe() {
     let starts: Vec<Ts> = r.segments.iter().map(|s| s.start).collect();
     assert_eq!(starts, vec![at(0), at(100), at(150), at(250)]);
     assert_eq!(stats.config_cuts, 1);
+    let parts_before: usize = r.segments[..2].iter().map(|s| s.parts.len()).sum();
+    assert_eq!(r.new_configurations, vec![(1, parts_before)]);
 }
 
 #[test]
@@ -257,4 +265,5 @@ fn an_audio_timeline_is_cut_at_the_frame_that_changes_configuration() {
     // change (250).
     assert_eq!(starts, vec![pes(0), pes(187), pes(250)]);
     assert_eq!(stats.config_cuts, 1);
+    assert_eq!(r.new_configurations, vec![(1, 1)]);
 }
