@@ -3,9 +3,12 @@
 // fails on any player error, or if `currentTime` does not advance at every second for six
 // seconds. Starts the hlsd binary (demo on) on a free port; HLSD_BIN picks the binary.
 //
-// video.js 8.24 (VHS) in low-latency mode does not play it yet: it loads the parts of two
-// segments, then repeats one blocking reload (`_HLS_msn=M&_HLS_part=7`, the last part of a
-// segment) every 0.25 s without loading media again, and playback stops after ~3 s.
+// video.js 8.24 (VHS) in low-latency mode does not play it yet. Given a playlist whose
+// last segment is complete and whose hint names the next segment's part 0 (every segment
+// boundary), VHS asks again for the part it has (`_HLS_msn=M&_HLS_part=<last>`) instead of
+// `M+1, 0`; that blocking answer carries max-age 6 × TD (Appendix B), so Chromium serves
+// the repeats from its HTTP cache and VHS never sees a newer playlist: playback stops after
+// two segments. With the browser cache disabled VHS plays on.
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
