@@ -475,3 +475,196 @@ fn height(data: &[u8]) -> Vec<u32> {
     h.dedup();
     h
 }
+
+/// The same resolution change, the playlist reloaded every 20 ms: once the segment the new
+/// SPS ends has ended, and until the next segment's first part is listed, the playlist
+/// hints that part's new init with EXT-X-PRELOAD-HINT:TYPE=MAP; the hinted init, requested
+/// at once, is answered when it exists and is the one EXT-X-MAP then lists. (A blocking
+/// reload for the ended segment's next part is answered with the next segment's first
+/// part, whose EXT-X-MAP it then reads.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn a_new_init_is_hinted_before_its_part() {
+    let mut c = config();
+    c.hls.segment_duration = 2.0;
+    c.hls.part_duration = 0.25;
+    c.hls.container = ContainerChoice::Fmp4;
+    let s = TestServer::start(c).await;
+    let data = fixture(Fixture::ResolutionChange);
+    let push = spawn_push(s.addr, data.clone(), Push::new(FEED).paced(&data, 7.0));
+    let playlist = url(&s, "media.fmp4.m3u8");
+    let mut hinted: Vec<(String, String)> = Vec::new();
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !last.contains("#EXT-X-ENDLIST") {
+        assert!(std::time::Instant::now() < deadline, "no ENDLIST:\n{last}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let r = get(&playlist).await;
+        if r.status != 200 {
+            continue;
+        }
+        let ll = common::ll::Ll::parse(&playlist, &r.text());
+        for (kind, uri) in &ll.hints {
+            if kind != "MAP" || hinted.iter().any(|(u, _)| u == uri) {
+                continue;
+            }
+            // The hinted part opens a segment, and the hinted init is not listed yet.
+            let part = ll.hint().expect("a PART hint beside the MAP hint");
+            let (_, _, index) = common::ll::parse_part_uri(part).expect("a part URI");
+            assert_eq!(index, 0, "{}", ll.raw);
+            assert!(!ll.raw.contains(&format!("#EXT-X-MAP:URI=\"{uri}\"")));
+            let r = get(&ll.abs(uri)).await;
+            assert_eq!(
+                (r.status, r.header("content-type")),
+                (200, Some("video/mp4")),
+                "{uri}"
+            );
+            assert_eq!(&r.body[4..8], b"ftyp", "{uri}");
+            hinted.push((uri.clone(), part.to_string()));
+        }
+        last = ll.raw;
+    }
+    assert_eq!(push.await.unwrap().status, Some(200));
+    let maps: Vec<String> = last
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .map(|u| u.trim_end_matches('"').to_string())
+        .collect();
+    assert_eq!(maps.len(), 2, "{last}");
+    assert_eq!(hinted.len(), 1, "one MAP hint: {hinted:?}\n{last}");
+    assert_eq!(hinted[0].0, maps[1], "the hinted init is the one listed");
+    // The segment after the second EXT-X-MAP begins with the part hinted with it.
+    let after = &last[last
+        .find(&format!("#EXT-X-MAP:URI=\"{}\"", maps[1]))
+        .unwrap()..];
+    let first_part = after
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PART:"))
+        .expect("parts listed under the new init");
+    assert!(
+        first_part.contains(&hinted[0].1),
+        "{first_part} vs {hinted:?}"
+    );
+    // An init neither listed nor hinted is not found.
+    let token = maps[1]
+        .trim_start_matches("init-")
+        .split('-')
+        .next()
+        .unwrap();
+    let r = get(&url(&s, &format!("init-{token}-7.mp4"))).await;
+    assert_eq!(r.status, 404);
+    s.stop().await;
+}
+
+/// A stream whose audio changes configuration between keyframes (AAC 48 kHz stereo, then
+/// 44.1 kHz mono, 0.52 s after a keyframe): made with ffmpeg's concat demuxer from two AAC
+/// clips, copied, beside an x264 encode with a keyframe every second.
+fn audio_change_stream(dir: &std::path::Path) -> bytes::Bytes {
+    let run = |args: &str| {
+        let out = std::process::Command::new("ffmpeg")
+            .current_dir(dir)
+            .args(["-nostdin", "-v", "error", "-y"])
+            .args(args.split_whitespace())
+            .output()
+            .expect("ffmpeg");
+        assert!(out.status.success(), "ffmpeg {args}: {:?}", out.stderr);
+    };
+    run("-f lavfi -i sine=frequency=440:sample_rate=48000 -t 2.5 -ac 2 -c:a aac -b:a 64k a1.aac");
+    run("-f lavfi -i sine=frequency=660:sample_rate=44100 -t 4.5 -ac 1 -c:a aac -b:a 64k a2.aac");
+    std::fs::write(dir.join("list.txt"), "file 'a1.aac'\nfile 'a2.aac'\n").unwrap();
+    run(
+        "-f lavfi -i testsrc=size=320x240:rate=25 -f concat -safe 0 -i list.txt -t 7 \
+         -map 0:v -map 1:a -c:v libx264 -preset ultrafast -pix_fmt yuv420p -g 25 -bf 2 \
+         -sc_threshold 0 -c:a copy -f mpegts out.ts",
+    );
+    bytes::Bytes::from(std::fs::read(dir.join("out.ts")).unwrap())
+}
+
+/// The audio configuration changes between keyframes: a segment starts at the next video
+/// frame with a new init, so every init with its segments decodes without a word and holds
+/// one channel layout (2, then 1); the TS rendering lists the same segments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn an_audio_change_between_keyframes_starts_a_segment_under_a_new_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = audio_change_stream(dir.path());
+    let mut c = config();
+    c.hls.segment_duration = 2.0;
+    c.hls.part_duration = 0.25;
+    c.hls.container = ContainerChoice::Fmp4;
+    let s = TestServer::start(c).await;
+    let pushed = spawn_push(s.addr, data, Push::new(FEED)).await.unwrap();
+    assert_eq!(pushed.status, Some(200));
+    let media = ended(&s, "media.fmp4.m3u8").await;
+    let ts = ended(&s, "media.ts.m3u8").await;
+    let key = |t: &str| -> Vec<(u64, String)> {
+        segments(t).into_iter().map(|(m, d, ..)| (m, d)).collect()
+    };
+    assert_eq!(key(&media), key(&ts), "the same segments");
+    assert_eq!(parts(&media), parts(&ts));
+    // A segment starts between keyframes: the playlist no longer says every one is
+    // independent.
+    assert!(!media.contains("#EXT-X-INDEPENDENT-SEGMENTS"), "{media}");
+    let maps = media.matches("#EXT-X-MAP:").count();
+    assert_eq!(maps, 2, "an init per audio configuration:\n{media}");
+    let base = url(&s, "media.fmp4.m3u8");
+    let mut groups: Vec<Vec<u8>> = Vec::new();
+    for line in media.lines() {
+        let uri = if let Some(rest) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+            groups.push(Vec::new());
+            rest.trim_end_matches('"')
+        } else if !line.starts_with('#') && !line.is_empty() {
+            line
+        } else {
+            continue;
+        };
+        let r = get(&common::resolve(&base, uri)).await;
+        assert_eq!(r.status, 200, "{uri}");
+        groups
+            .last_mut()
+            .expect("a map first")
+            .extend_from_slice(&r.body);
+    }
+    // The second init's first segment begins between keyframes: its video needs the frames
+    // before (a player decodes on across the init); its audio decodes alone.
+    let channels: Vec<Vec<u32>> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| audio_channels(g, i == 0))
+        .collect();
+    assert_eq!(channels, vec![vec![2], vec![1]], "{media}");
+    s.stop().await;
+}
+
+/// The channel counts of the decoded audio frames of an init and its segments,
+/// deduplicated; they decode without a word (the audio alone unless `whole`).
+fn audio_channels(data: &[u8], whole: bool) -> Vec<u32> {
+    let path = write_temp(data, ".mp4");
+    if whole {
+        decodes_silently("an init and its segments", path.to_str().unwrap());
+    } else {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(&path)
+            .args(["-map", "0:a", "-f", "null", "-"])
+            .output()
+            .expect("ffmpeg");
+        // (ffmpeg probes the video too: its complaints about the missing references are
+        // left out.)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let err: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("[h264")).collect();
+        assert!(out.status.success() && err.is_empty(), "audio: {stderr}");
+    }
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0"])
+        .args(["-show_entries", "frame=channels", "-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe");
+    let mut c: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    c.dedup();
+    c
+}

@@ -35,6 +35,9 @@ pub struct Fmp4State {
     next_init: u32,
     /// mfhd sequence number of the next fragment.
     sequence: u32,
+    /// The init the next segment's first part will need, hinted until a part is packaged
+    /// (EXT-X-PRELOAD-HINT:TYPE=MAP).
+    pub map_hint: Option<u32>,
 }
 
 impl Fmp4State {
@@ -77,6 +80,13 @@ impl Packaging {
             self.tracks = tracks;
             self.packager = None;
         }
+    }
+
+    /// The number the packager's next init will have: the one a new codec configuration
+    /// makes. `None` before the first init.
+    pub fn next_init(&self) -> Option<u32> {
+        let init = self.packager.as_ref()?.init()?;
+        Some(self.base + init.number + 1)
     }
 
     pub fn has_hevc(tracks: &[Track]) -> bool {
@@ -127,6 +137,11 @@ impl Packaging {
         };
         let sequence = state.sequence;
         state.sequence = state.sequence.wrapping_add(1);
+        // A segment's first part, made or failed: the hinted part is here, its init listed or
+        // not at all.
+        if ev.index == 0 {
+            state.map_hint = None;
+        }
         let fragment = packager.fragment(&ev.part, sequence)?;
         window.attach_mp4(Mp4Part {
             data: fragment.data,

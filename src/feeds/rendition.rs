@@ -122,6 +122,8 @@ pub struct Snapshot {
     pub fmp4_file: Option<Playlists>,
     /// fMP4 inits that can be fetched.
     pub inits: Arc<[StoredInit]>,
+    /// An init hinted with EXT-X-PRELOAD-HINT:TYPE=MAP: a request for it waits.
+    pub map_hint: Option<u32>,
     pub target_duration: u32,
     pub part_target: Option<Ts>,
     /// Token of the current session.
@@ -516,6 +518,21 @@ impl Rendition {
         }
     }
 
+    /// The segment being built opens with a new codec configuration: with fMP4 packaged,
+    /// its first part's init is hinted (TYPE=MAP) until that part comes.
+    pub fn hint_new_init(&self, packaging: Option<&Packaging>) {
+        let Some(n) = packaging.and_then(Packaging::next_init) else {
+            return;
+        };
+        let mut st = self.lock();
+        if st.fmp4.map_hint != Some(n) {
+            st.fmp4.map_hint = Some(n);
+            if st.low_latency {
+                self.publish(&st);
+            }
+        }
+    }
+
     /// Adds a finished segment.
     pub fn push_segment(&self, seg: Segment, segment_duration_ticks: i64, now_ms: i64) -> Pushed {
         let mut st = self.lock();
@@ -562,6 +579,7 @@ fn snapshot_of(
             container,
             file: file.name(),
             inits: &inits,
+            map_hint: st.fmp4.map_hint,
         };
         let full = render_media_as(w, &p, false, reports, &how)?;
         let delta = p
@@ -594,6 +612,7 @@ fn snapshot_of(
         ts_file,
         fmp4_file,
         inits: st.fmp4.shared(),
+        map_hint: st.fmp4.map_hint,
         target_duration: st.target_duration.unwrap_or(0),
         part_target,
         token: st.token,

@@ -213,10 +213,7 @@ async fn media_or_segment(
         }
         Some(MediaUri::Init { token, number }) => {
             r.siblings().want_fmp4();
-            match r.peek().init(token, number) {
-                Some(init) => media_response(vec![init.data.clone()], Container::Fmp4, range),
-                None => Err(HttpError::NoSegment),
-            }
+            init(app, &r, token, number, range).await
         }
         None => Err(HttpError::NotFound),
     };
@@ -346,6 +343,47 @@ async fn part(
                 && !snap.ended()
                 && msn == snap.position.next_msn
                 && index as u64 == snap.position.building_parts;
+            if !hinted {
+                return Err(HttpError::NoSegment);
+            }
+        }
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, rx.changed()) => match r {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(HttpError::NoSegment),
+                Err(_) => return Err(HttpError::BlockTimeout),
+            },
+            _ = shutdown.wait_for(|v| *v) => return Err(HttpError::ShuttingDown),
+        }
+    }
+}
+
+/// An init; a hinted one (EXT-X-PRELOAD-HINT:TYPE=MAP) is waited for like a hinted part.
+async fn init(
+    app: &App,
+    r: &Rendition,
+    token: u64,
+    number: u32,
+    range: Option<&str>,
+) -> Result<Response, HttpError> {
+    let found = |snap: &Snapshot| snap.init(token, number).map(|i| vec![i.data.clone()]);
+    if let Some(data) = found(&r.peek()) {
+        return media_response(data, Container::Fmp4, range);
+    }
+    let mut rx = r.subscribe();
+    let deadline = {
+        let td = rx.borrow().target_duration.max(1);
+        Instant::now() + Duration::from_secs(3 * u64::from(td))
+    };
+    let mut shutdown = app.shutdown.clone();
+    loop {
+        {
+            let snap = rx.borrow_and_update();
+            if let Some(data) = found(&snap) {
+                drop(snap);
+                return media_response(data, Container::Fmp4, range);
+            }
+            let hinted = token == snap.token && !snap.ended() && snap.map_hint == Some(number);
             if !hinted {
                 return Err(HttpError::NoSegment);
             }

@@ -307,6 +307,10 @@ impl Lane {
                     }
                     self.follow_containers();
                 }
+                Event::NewConfiguration => {
+                    debug!("new codec configuration at the segment start");
+                    self.guard.rendition.hint_new_init(self.packaging.as_ref());
+                }
                 Event::Warning(w) => {
                     self.probe.warning(&w, now_ms);
                     self.warn(w);

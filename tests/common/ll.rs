@@ -69,10 +69,13 @@ pub struct Ll {
     pub endlist: bool,
 }
 
-/// `part-<token>-<msn>.<index>.ts` → (token, msn, index).
+/// `part-<token>-<msn>.<index>.ts` (or `.m4s`) → (token, msn, index).
 pub fn parse_part_uri(uri: &str) -> Option<(String, u64, u64)> {
     let name = uri.rsplit('/').next()?;
-    let rest = name.strip_prefix("part-")?.strip_suffix(".ts")?;
+    let rest = name.strip_prefix("part-")?;
+    let rest = rest
+        .strip_suffix(".ts")
+        .or_else(|| rest.strip_suffix(".m4s"))?;
     let (token, rest) = rest.split_once('-')?;
     let (msn, index) = rest.split_once('.')?;
     Some((token.to_string(), msn.parse().ok()?, index.parse().ok()?))

@@ -76,12 +76,16 @@ pub fn last_position(window: &Window) -> Option<(u64, u64)> {
 
 /// Which rendering of the window: its container, the playlist's own file name (its
 /// EXT-X-RENDITION-REPORT URIs name the same file in the sibling renditions), and for fMP4
-/// the numbers of the inits that can be fetched (parts needing another are not listed).
+/// the numbers of the inits that can be fetched (parts needing another are not listed) and
+/// the init the next segment's first part will need when it is a new one (`map_hint`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rendering<'a> {
     pub container: Container,
     pub file: &'a str,
     pub inits: &'a [u32],
+    /// Hinted with EXT-X-PRELOAD-HINT:TYPE=MAP while the hinted part is a segment's first
+    /// and this init cannot be fetched yet.
+    pub map_hint: Option<u32>,
 }
 
 impl Rendering<'_> {
@@ -90,6 +94,7 @@ impl Rendering<'_> {
         container: Container::Ts,
         file: "media.m3u8",
         inits: &[],
+        map_hint: None,
     };
 }
 
@@ -289,8 +294,18 @@ pub fn render_media_as(
             }
             None => (window.next_msn(), 0),
         };
-        // TYPE=MAP is not hinted: whether the next part needs a new init is known only once
-        // it is cut, and its EXT-X-MAP comes with it.
+        // §4.4.5.3: the hinted part opens a segment that needs an init not made yet (its
+        // keyframe brought a new codec configuration), so that init is hinted too.
+        if let Some(n) = how
+            .map_hint
+            .filter(|n| fmp4 && next_index == 0 && !how.inits.contains(n))
+        {
+            let _ = writeln!(
+                out,
+                "#EXT-X-PRELOAD-HINT:TYPE=MAP,URI=\"{}\"",
+                init_uri(p.token, n)
+            );
+        }
         let _ = writeln!(
             out,
             "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"",

@@ -198,7 +198,14 @@ impl Core {
                 }));
             self.close(end - self.cur.as_ref().map_or(end, |c| c.head.start));
             self.open(s.dts, key, true);
-        } else if key && elapsed.0 + frame.0 / 2 >= self.cfg.segment_duration.0 {
+        } else if self.audio_cut_due() && s.dts > cur.head.start {
+            // Audio whose configuration changed waits for a segment of its own (`config_cut`).
+            self.events.push_back(Event::NewConfiguration);
+            self.close(elapsed);
+            self.open(s.dts, key, false);
+            self.stats.config_cuts += 1;
+            self.realign = !key;
+        } else if key && (self.realign || elapsed.0 + frame.0 / 2 >= self.cfg.segment_duration.0) {
             self.close(elapsed);
             self.open(s.dts, true, false);
         } else if let Some(td) = self.target_duration.filter(|_| !key) {
@@ -272,6 +279,9 @@ impl Core {
     pub(super) fn open(&mut self, dts: Ts, independent: bool, discontinuity: bool) {
         if self.psi.is_none() {
             return;
+        }
+        if independent {
+            self.realign = false;
         }
         let anchor = *self.anchor_ms.get_or_insert(self.now_ms);
         let head = SegmentHead {

@@ -144,6 +144,11 @@ pub enum Event {
     TargetDuration(u32),
     /// The publisher's program: its stream table.
     Program(Pmt),
+    /// The next segment's first part (which has not come yet) starts at a keyframe that
+    /// brings a codec configuration other than the one before (`config_cut`), so in fMP4 it
+    /// needs a new init (EXT-X-PRELOAD-HINT:TYPE=MAP). Comes before the `Segment` event of
+    /// the segment the change ends, if any.
+    NewConfiguration,
     Warning(Warning),
 }
 

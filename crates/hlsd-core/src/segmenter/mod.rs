@@ -118,6 +118,14 @@ struct Core {
     /// since the segment being built began (`config_cut`).
     in_effect: Vec<(u16, Arc<CodecConfig>)>,
     config_changed: bool,
+    /// Audio units held for the next segment, which starts at the next timeline frame: from
+    /// one whose configuration changed next to a video timeline on (`config_cut`).
+    held: Vec<AccessUnit>,
+    /// `stats.segments` when the first of `held` was held: they are released once it changed.
+    held_at: u64,
+    /// The segment being built began between keyframes (for held audio): the next keyframe
+    /// starts a segment again, so segments keep to the GOP grid and within the target.
+    realign: bool,
 }
 
 /// A timeline frame whose kind is not known yet: its first packets (and any other packets
@@ -175,6 +183,9 @@ impl Segmenter {
                 unit_mux: UnitMux::default(),
                 in_effect: Vec::new(),
                 config_changed: false,
+                held: Vec::new(),
+                held_at: 0,
+                realign: false,
             },
         }
     }
@@ -219,6 +230,9 @@ impl Segmenter {
                 core.add_unit(u);
             }
         }
+        // Audio held for a segment that will not come (at most one timeline frame of it) has
+        // no segment with its configuration: its TS packets are served, its units are not.
+        core.held.clear();
         if let Some(cur) = &core.cur {
             let start = cur.head.start;
             let last = core.last_frame.unwrap_or(start).max(start);

@@ -105,10 +105,13 @@ impl Segmenter {
             }),
             UnitRole::Other => {}
         }
-        if role != UnitRole::Other {
-            core.note_config(&au);
+        if role != UnitRole::Other && core.note_config(&au) {
+            core.hold(au);
+            return Ok(());
         }
         core.mux_unit(au, span);
+        // Audio held for a segment started at this frame follows its first frame.
+        core.release_held();
         Ok(())
     }
 }
@@ -116,7 +119,7 @@ impl Segmenter {
 impl Core {
     /// Puts a unit of access-unit input into the part being built, muxed, under the same
     /// frozen-clock rule as TS packets (counting the unit's bytes). `span`: the timeline's.
-    fn mux_unit(&mut self, au: AccessUnit, span: Option<Ts>) {
+    pub(super) fn mux_unit(&mut self, au: AccessUnit, span: Option<Ts>) {
         let Some(cur) = &mut self.cur else { return };
         let len = au.data.len();
         self.frozen_run += len;
@@ -138,7 +141,11 @@ impl Core {
         if self.frozen {
             return;
         }
-        self.note_config(&au);
+        if self.note_config(&au) {
+            self.hold(au);
+            return;
+        }
+        self.release_held();
         if let Some(cur) = &mut self.cur {
             cur.push_unit(au);
         }

@@ -441,6 +441,7 @@ fn fmp4_rendering_lists_the_packaged_tail_with_maps() {
         container: Container::Fmp4,
         file: "media.fmp4.m3u8",
         inits,
+        map_hint: None,
     };
     assert_eq!(render_media_as(&w, &p, false, &reports, &how(&[])), None);
     // Init 1 does not exist yet: segment 5 waits, and so the tail is empty.
@@ -496,4 +497,78 @@ fn fmp4_rendering_lists_the_packaged_tail_with_maps() {
     if let Err(e) = parsed.validate() {
         panic!("invalid LL-HLS playlist: {e:?}\n{text}");
     }
+}
+
+#[test]
+fn a_new_init_for_the_hinted_part_is_hinted_as_a_map() {
+    let mut w = Window::new(5);
+    push_mp4(&mut w, 4, false, Some(0), 0xab);
+    push_mp4(&mut w, 4, false, Some(0), 0xab);
+    let p = RenderParams {
+        part_target: Some(Ts::from_secs(0.5)),
+        ..plain(2)
+    };
+    let how = |container, inits, map_hint| Rendering {
+        container,
+        file: "media.fmp4.m3u8",
+        inits,
+        map_hint,
+    };
+    let hints = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))
+            .map(String::from)
+            .collect()
+    };
+    // The next segment's first part needs init 1, not made yet: both are hinted, and the
+    // playlist is valid LL-HLS.
+    let text = render_media_as(&w, &p, false, &[], &how(Container::Fmp4, &[0], Some(1))).unwrap();
+    assert_eq!(
+        hints(&text),
+        [
+            "#EXT-X-PRELOAD-HINT:TYPE=MAP,URI=\"init-ab-1.mp4\"",
+            "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-ab-3.0.m4s\""
+        ],
+        "{text}"
+    );
+    let parsed = m3u8_parser::m3u8::playlist::Playlist::from_reader(text.as_bytes())
+        .expect("m3u8-parser reads it");
+    if let Err(e) = parsed.validate() {
+        panic!("invalid LL-HLS playlist: {e:?}\n{text}");
+    }
+    // Not in TS, nor once the init exists.
+    let ts = render_media_as(&w, &p, false, &[], &how(Container::Ts, &[0], Some(1))).unwrap();
+    assert_eq!(hints(&ts).len(), 1, "{ts}");
+    let made =
+        render_media_as(&w, &p, false, &[], &how(Container::Fmp4, &[0, 1], Some(1))).unwrap();
+    assert_eq!(hints(&made).len(), 1, "{made}");
+    // Nor when the hinted part is not a segment's first.
+    let head = SegmentHead {
+        start: Ts(0),
+        independent: true,
+        discontinuity: false,
+        pdt_ms: PDT,
+    };
+    w.push_part(
+        &PartEvent {
+            part: part(0.5, true),
+            index: 0,
+            head,
+        },
+        0xab,
+    );
+    w.attach_mp4(crate::playlist::Mp4Part {
+        data: bytes::Bytes::from_static(b"moofmdat"),
+        init: 0,
+    });
+    let mid = render_media_as(&w, &p, false, &[], &how(Container::Fmp4, &[0], Some(1))).unwrap();
+    assert_eq!(
+        hints(&mid),
+        ["#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-ab-3.1.m4s\""],
+        "{mid}"
+    );
+    // With ENDLIST, no hint at all.
+    w.end();
+    let ended = render_media_as(&w, &p, false, &[], &how(Container::Fmp4, &[0], Some(1))).unwrap();
+    assert!(hints(&ended).is_empty(), "{ended}");
 }

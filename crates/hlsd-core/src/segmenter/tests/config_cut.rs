@@ -137,6 +137,11 @@ fn check_cut(r: &Run, what: &str) {
         .flat_map(|s| s.parts.iter().map(|p| p.start))
         .collect();
     assert_eq!(announced, listed, "{what}");
+    // The new configuration was announced before the segment it ends, after every part of
+    // it but the last when parts are not LL-HLS ones (a segment's only part comes with it).
+    let parts_before: usize = r.segments[..2].iter().map(|s| s.parts.len()).sum();
+    let announced = parts_before - usize::from(r.pt.is_none());
+    assert_eq!(r.new_configurations, vec![(1, announced)], "{what}");
     for s in &r.segments {
         assert_starts_with_psi_and_key(s);
     }
@@ -195,12 +200,13 @@ fn an_unchanged_configuration_in_a_new_arc_does_not_cut() {
     let starts: Vec<Ts> = r.segments.iter().map(|s| s.start).collect();
     assert_eq!(starts, vec![at(0), at(100), at(200)]);
     assert_eq!(stats.config_cuts, 0);
+    assert!(r.new_configurations.is_empty());
 }
 
 #[test]
-fn an_audio_configuration_change_cuts_at_the_next_keyframe() {
+fn an_audio_configuration_change_cuts_at_the_next_frame() {
     let s = Synth::default();
-    let mut units = with_configs(&s, FRAMES);
+    let mut input = with_configs(&s, FRAMES);
     let audio_config = |rate: u32| {
         Arc::new(CodecConfig::Audio {
             codec: crate::codec::AudioCodec::Aac,
@@ -211,7 +217,7 @@ fn an_audio_configuration_change_cuts_at_the_next_keyframe() {
     };
     let (before, after) = (audio_config(48_000), audio_config(44_100));
     // The audio changes at 5.5 s: the next keyframe is frame 150 (6 s).
-    for u in &mut units {
+    for u in &mut input {
         if u.track == synth::AUDIO_PID.0 {
             u.config = Some(if u.dts < Ts(90_000 + 5 * 90_000 + 45_000) {
                 before.clone()
@@ -220,10 +226,58 @@ fn an_audio_configuration_change_cuts_at_the_next_keyframe() {
             });
         }
     }
-    let (r, stats) = run_units_with_configs(units, &s, 0.25);
+    let (r, stats) = run_units_with_configs(input, &s, 0.25);
     let starts: Vec<Ts> = r.segments.iter().map(|s| s.start).collect();
-    assert_eq!(starts, vec![at(0), at(100), at(150), at(250)]);
+    // The frame after the first changed audio unit (5.5 s) is frame 138: a segment starts
+    // there, not independent, and the next keyframe (150) starts one again, so no segment
+    // outgrows the target.
+    assert_eq!(starts, vec![at(0), at(100), at(138), at(150), at(250)]);
+    let independent: Vec<bool> = r.segments.iter().map(|s| s.independent).collect();
+    assert_eq!(independent, [true, true, false, true, true]);
+    assert!(
+        !r.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::GopOverrun { .. } | Warning::ForcedCut { .. })),
+        "{:?}",
+        r.warnings
+    );
     assert_eq!(stats.config_cuts, 1);
+    // Each segment's audio has one configuration: none of the new one before the cut.
+    let audio: Vec<Vec<Arc<CodecConfig>>> = r
+        .segments
+        .iter()
+        .map(|s| {
+            s.parts
+                .iter()
+                .flat_map(|p| p.units.as_deref().expect("units").iter())
+                .filter(|u| u.track == synth::AUDIO_PID.0)
+                .map(|u| u.config.clone().expect("a configuration"))
+                .collect()
+        })
+        .collect();
+    for (i, a) in audio.iter().enumerate() {
+        let want = if i < 2 { &before } else { &after };
+        assert!(!a.is_empty() && a.iter().all(|c| c == want), "segment {i}");
+    }
+    // Every audio unit once, in order, across the cut.
+    let dts: Vec<Ts> = units(&r)
+        .into_iter()
+        .flatten()
+        .filter(|u| u.track == synth::AUDIO_PID.0)
+        .map(|u| u.dts)
+        .collect();
+    let want: Vec<Ts> = with_configs(&s, FRAMES)
+        .into_iter()
+        .filter(|u| u.track == synth::AUDIO_PID.0)
+        .map(|u| u.dts)
+        .collect();
+    // (The one pushed before the first keyframe is dropped.)
+    assert_eq!(dts.len() + 1, want.len());
+    assert_eq!(dts[..], want[1..]);
+    // Announced before the segment it ends, whose last part comes with it (the cut is at
+    // a frame that starts no part of its own).
+    let parts_before: usize = r.segments[..2].iter().map(|s| s.parts.len()).sum();
+    assert_eq!(r.new_configurations, vec![(1, parts_before - 1)]);
 }
 
 #[test]
@@ -257,4 +311,5 @@ fn an_audio_timeline_is_cut_at_the_frame_that_changes_configuration() {
     // change (250).
     assert_eq!(starts, vec![pes(0), pes(187), pes(250)]);
     assert_eq!(stats.config_cuts, 1);
+    assert_eq!(r.new_configurations, vec![(1, 1)]);
 }

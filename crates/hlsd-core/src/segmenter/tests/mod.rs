@@ -12,6 +12,8 @@ struct Run {
     pt: Option<Ts>,
     /// (index within its segment, part) in announcement order.
     parts: Vec<(usize, Part)>,
+    /// Each `Event::NewConfiguration`: (segments, parts) announced before it.
+    new_configurations: Vec<(usize, usize)>,
 }
 
 fn run(input: &[u8], chunk: usize, seg: f64) -> Run {
@@ -51,6 +53,9 @@ fn drain(s: &mut Segmenter, out: &mut Run) {
             }
             Event::Program(_) | Event::MediaInfo(_) => {}
             Event::Part(p) => out.parts.push((p.index, p.part)),
+            Event::NewConfiguration => out
+                .new_configurations
+                .push((out.segments.len(), out.parts.len())),
             Event::PartTarget(pt) => {
                 assert!(out.pt.is_none(), "part target fixed twice");
                 out.pt = Some(pt);
