@@ -14,6 +14,7 @@
 
 pub mod index;
 pub mod library;
+pub mod playlist;
 pub mod recover;
 pub mod task;
 pub mod writer;
