@@ -32,6 +32,9 @@ pub struct Config {
     /// `[rtmp]`: the RTMP ingest listener; absent means off.
     #[serde(default)]
     pub rtmp: Option<RtmpConfig>,
+    /// `[record]`: every session kept on disk and playable as VOD; absent means off.
+    #[serde(default)]
+    pub record: Option<RecordConfig>,
 }
 
 /// `[rtmp]`.
@@ -46,6 +49,37 @@ impl Default for RtmpConfig {
     fn default() -> Self {
         RtmpConfig {
             listen: "0.0.0.0:1935".into(),
+        }
+    }
+}
+
+/// `[record]` (`crate::record`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordConfig {
+    /// Where recordings go (`{dir}/{feed}/{session}/...`), relative to the working directory.
+    pub dir: std::path::PathBuf,
+    /// Hours a recorded segment is kept.
+    pub retention_hours: f64,
+    /// Gigabytes all recordings may take; 0 = no size limit.
+    pub max_gb: f64,
+    /// Segments a feed's recorder may have waiting to be written; a segment frozen while
+    /// that many wait is lost to the recording (listed as a gap), never to the live feed.
+    /// Not a file key: tests set it.
+    #[serde(skip_deserializing)]
+    pub queue_segments: usize,
+}
+
+/// Segments waiting per feed before the recording loses one: 16 s of 2 s segments.
+pub const RECORD_QUEUE_SEGMENTS: usize = 8;
+
+impl Default for RecordConfig {
+    fn default() -> Self {
+        RecordConfig {
+            dir: "recordings".into(),
+            retention_hours: 168.0,
+            max_gb: 0.0,
+            queue_segments: RECORD_QUEUE_SEGMENTS,
         }
     }
 }
@@ -332,6 +366,25 @@ impl Config {
             auth.validate()?;
         }
         self.limits.validate()?;
+        if let Some(r) = &self.record {
+            r.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl RecordConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |msg: &str| Err(ConfigError::Invalid(msg.to_string()));
+        if self.dir.as_os_str().is_empty() {
+            return bad("record.dir must not be empty (remove [record] to turn recording off)");
+        }
+        if !(self.retention_hours.is_finite() && self.retention_hours > 0.0) {
+            return bad("record.retention_hours must be a positive number of hours");
+        }
+        if !(self.max_gb.is_finite() && self.max_gb >= 0.0) {
+            return bad("record.max_gb must be 0 (no limit) or a positive number of gigabytes");
+        }
         Ok(())
     }
 }
@@ -453,6 +506,29 @@ mod tests {
                 matches!(Config::from_toml(&text), Err(ConfigError::Invalid(_))),
                 "{bad} was accepted"
             );
+        }
+    }
+
+    #[test]
+    fn record_is_off_unless_its_section_is_given() {
+        assert!(Config::default().record.is_none());
+        let c = Config::from_toml("[record]\n").unwrap();
+        let r = c.record.expect("[record] turns recording on");
+        assert_eq!(r.dir, std::path::Path::new("recordings"));
+        assert_eq!(r.retention_hours, 168.0);
+        assert_eq!(r.max_gb, 0.0);
+        assert_eq!(r.queue_segments, RECORD_QUEUE_SEGMENTS);
+        let c = Config::from_toml("[record]\ndir = \"/srv/rec\"\nmax_gb = 2.5\n").unwrap();
+        let r = c.record.unwrap();
+        assert_eq!(r.dir, std::path::Path::new("/srv/rec"));
+        assert_eq!(r.max_gb, 2.5);
+        for bad in [
+            "[record]\ndir = \"\"",
+            "[record]\nretention_hours = 0",
+            "[record]\nmax_gb = -1",
+            "[record]\nqueue_segments = 3",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
         }
     }
 

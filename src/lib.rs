@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod push;
+pub mod record;
 pub mod rtmp;
 pub mod serve;
 
@@ -113,7 +114,18 @@ pub async fn run_with(
     }
     let config = Arc::new(config);
     let first_wait = config.hls.segment_duration + (config.hls.segment_duration * 5.0).max(10.0);
-    let registry = feeds::Registry::new(config, clock::Clock::new());
+    let clock = clock::Clock::new();
+    let recorder = match &config.record {
+        Some(r) => {
+            let rec = record::Recorder::open(r, clock).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("record.dir {}: {e}", r.dir.display()))
+            })?;
+            info!(dir = %r.dir.display(), sessions = rec.library().count(), "recording on");
+            Some(rec)
+        }
+        None => None,
+    };
+    let registry = feeds::Registry::with_recorder(config, clock, recorder);
     let (tx, rx) = watch::channel(false);
     let metrics = Arc::new(metrics::Metrics::new(registry.clone()));
     let gates = logging::Gates::new(registry.clock(), metrics.log_suppressed.clone());
@@ -160,6 +172,14 @@ pub async fn run_with(
         server.close();
     }
     registry.shut_down();
+    if let Some(r) = registry.recorder()
+        && !r.flush(SHUTDOWN_GRACE).await
+    {
+        warn!(
+            "recordings still being written {} s after shutdown: the next start ends them",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
     Ok(())
 }
 

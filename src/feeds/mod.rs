@@ -74,6 +74,8 @@ pub struct Feed {
     /// Media sequence and discontinuity sequence of its renditions' first segments
     /// (`numbering`).
     first_numbers: (u64, u64),
+    /// Where its frozen segments go to be recorded (`[record]`).
+    tap: Option<crate::record::Tap>,
 }
 
 impl Feed {
@@ -158,6 +160,7 @@ pub struct Registry {
     next_publisher: AtomicU64,
     shutting_down: AtomicBool,
     store: Arc<store::Store>,
+    recorder: Option<Arc<crate::record::Recorder>>,
 }
 
 /// A publisher's hold on a rendition. Dropping it (the request ended in any way) releases
@@ -186,6 +189,15 @@ impl Drop for PublishGuard {
 
 impl Registry {
     pub fn new(config: Arc<Config>, clock: Clock) -> Arc<Self> {
+        Self::with_recorder(config, clock, None)
+    }
+
+    /// A registry whose feeds are recorded by `recorder`.
+    pub fn with_recorder(
+        config: Arc<Config>,
+        clock: Clock,
+        recorder: Option<Arc<crate::record::Recorder>>,
+    ) -> Arc<Self> {
         let store = Arc::new(store::Store::from_limits(&config.limits));
         Arc::new(Registry {
             store,
@@ -194,7 +206,12 @@ impl Registry {
             feeds: CowMap::default(),
             next_publisher: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            recorder,
         })
+    }
+
+    pub fn recorder(&self) -> Option<&Arc<crate::record::Recorder>> {
+        self.recorder.as_ref()
     }
 
     pub fn config(&self) -> &Config {
@@ -300,12 +317,23 @@ impl Registry {
                     return Err(ClaimError::TooManyFeeds(self.config.feeds.max_feeds));
                 }
                 let (multivariant, _) = watch::channel(None);
+                let mut first_numbers =
+                    numbering::first_numbers(self.config.hls.clock_numbering, now);
+                // Numbering continues after what the feed's recordings list.
+                let recorded = self
+                    .recorder
+                    .as_ref()
+                    .and_then(|r| r.library().last_msn(feed));
+                if let Some(last) = recorded {
+                    first_numbers.0 = first_numbers.0.max(last + 1);
+                }
                 let f = Arc::new(Feed {
                     name: feed.to_string(),
                     renditions: CowMap::default(),
                     siblings: siblings::SharedSiblings::default(),
                     multivariant,
-                    first_numbers: numbering::first_numbers(self.config.hls.clock_numbering, now),
+                    first_numbers,
+                    tap: self.recorder.as_ref().map(|r| r.tap(feed)),
                 });
                 feeds.get_mut().insert(feed.to_string(), f.clone());
                 f
@@ -329,6 +357,7 @@ impl Registry {
                     siblings: f.siblings.clone(),
                     created_ms: now,
                     store: self.store.clone(),
+                    tap: f.tap.clone(),
                 };
                 let r = Arc::new(Rendition::new(feed, rendition, init));
                 renditions
@@ -451,6 +480,7 @@ impl Registry {
     }
 
     fn end_locked(r: &Rendition, st: &mut rendition::State) {
+        r.recording_ended(st);
         st.window.end();
         st.phase = Phase::Ended;
         st.epoch += 1;

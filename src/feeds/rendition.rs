@@ -279,6 +279,8 @@ pub struct Rendition {
     removed: AtomicBool,
     /// `WANT_*` bits: forced playlist files requested.
     wanted: AtomicU8,
+    /// Where frozen segments go to be recorded (`[record]`).
+    tap: Option<crate::record::Tap>,
 }
 
 /// What adding a segment did.
@@ -305,6 +307,7 @@ pub struct RenditionInit {
     /// Unix milliseconds.
     pub created_ms: i64,
     pub store: Arc<super::store::Store>,
+    pub tap: Option<crate::record::Tap>,
 }
 
 impl Rendition {
@@ -344,6 +347,7 @@ impl Rendition {
             accounted: AtomicU64::new(0),
             removed: AtomicBool::new(false),
             wanted: AtomicU8::new(0),
+            tap: init.tap,
         }
     }
 
@@ -546,6 +550,9 @@ impl Rendition {
         let token = st.token;
         let before = st.window.capped();
         let msn = st.window.push(seg, token, now_ms);
+        if let Some((tap, seg)) = self.tap.as_ref().zip(st.window.listed().last()) {
+            tap.segment(&self.name, seg, &st);
+        }
         let after = st.window.capped();
         st.segments_made += 1;
         self.publish(&st);
@@ -553,6 +560,22 @@ impl Rendition {
             msn,
             variants_changed: raised || first,
             capped: (after.0 - before.0, after.1 - before.1),
+        }
+    }
+}
+
+impl Rendition {
+    /// The session ends (before its window does): its recording is told.
+    pub(super) fn recording_ended(&self, st: &State) {
+        if let Some(tap) = &self.tap
+            && !st.window.is_ended()
+        {
+            let end_ms = st
+                .window
+                .listed()
+                .last()
+                .map_or(0, |s| s.pdt_ms + s.duration.0 / 90);
+            tap.end(&self.name, st.token, end_ms);
         }
     }
 }

@@ -32,7 +32,7 @@ struct FeedList {
 }
 
 /// Admin answers are about this moment: never cached.
-fn no_store(mut res: Response) -> Response {
+pub(crate) fn no_store(mut res: Response) -> Response {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -107,7 +107,7 @@ async fn metrics(State(app): State<App>) -> Response {
 }
 
 /// Checks `Authorization: Bearer <token>` when a token is configured.
-fn authorize(token: Option<&str>, headers: &HeaderMap) -> Result<(), HttpError> {
+pub(crate) fn authorize(token: Option<&str>, headers: &HeaderMap) -> Result<(), HttpError> {
     let Some(token) = token else {
         return Ok(());
     };

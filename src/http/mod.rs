@@ -13,6 +13,7 @@ pub mod request_id;
 pub mod service;
 pub mod signed;
 pub mod trace;
+pub mod vod;
 pub mod web;
 
 #[cfg(test)]
@@ -70,7 +71,8 @@ pub fn dispatch(app: App) -> service::Dispatch {
         .merge(ingest)
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(web::routes())
-        .merge(api::routes());
+        .merge(api::routes())
+        .merge(vod::routes());
     #[cfg(test)]
     let other = other.route("/test/panic", get(panics));
     let other = other

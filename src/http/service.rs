@@ -281,7 +281,7 @@ impl Playback {
     }
 }
 
-fn add_cors(res: &mut Response) {
+pub(crate) fn add_cors(res: &mut Response) {
     let h = res.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, ANY_ORIGIN);
     h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED);

@@ -164,6 +164,9 @@ impl Metrics {
             "Log lines about refusals not written because their kind went over its rate (one summary line per minute instead), by kind",
             m.log_suppressed.clone(),
         );
+        if let Some(rec) = feeds.recorder() {
+            rec.counters().register(r);
+        }
         r.register_collector(Box::new(collector::FeedCollector(feeds)));
         m
     }

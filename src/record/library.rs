@@ -1,0 +1,235 @@
+//! What is recorded, in memory: per feed, its sessions, each with its renditions and their
+//! segments as the session's index lists them. Built at start from the index files
+//! ([`super::recover`]) and kept up to date by the recorder tasks after each record is on
+//! disk, so it never lists what a crash could lose. Read by the VOD routes and the
+//! recordings API; never touched by ingest.
+
+use super::index::{Record, RenditionInfo, SegmentEntry};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A session's id in URLs and directory names: its token in lowercase hex.
+pub fn session_name(id: u64) -> String {
+    format!("{id:x}")
+}
+
+/// Parses [`session_name`]'s form (lowercase hex only, so one session has one URL).
+pub fn parse_session(name: &str) -> Option<u64> {
+    if name.is_empty()
+        || name.len() > 16
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    u64::from_str_radix(name, 16).ok()
+}
+
+/// A recorded rendition of a session.
+#[derive(Debug, Clone)]
+pub struct RecordedRendition {
+    pub info: RenditionInfo,
+    pub segments: Vec<SegmentEntry>,
+}
+
+impl RecordedRendition {
+    /// The file name of one of its segments, as the live playlist named it.
+    pub fn file_name(&self, msn: u64) -> String {
+        crate::playlist::segment_uri(self.info.token, msn)
+    }
+
+    pub fn duration_secs(&self) -> f64 {
+        self.segments.iter().map(SegmentEntry::secs).sum()
+    }
+}
+
+/// What a session holds, as its index says.
+#[derive(Debug, Clone, Default)]
+pub struct SessionState {
+    pub start_ms: i64,
+    /// `None` while recording.
+    pub end_ms: Option<i64>,
+    pub renditions: BTreeMap<String, RecordedRendition>,
+    /// Bytes of its segment files.
+    pub bytes: u64,
+    /// Bumped by every record applied (what a rendered playlist was made from).
+    pub version: u64,
+}
+
+impl SessionState {
+    /// Applies one index record.
+    pub fn apply(&mut self, record: &Record) {
+        self.version += 1;
+        match record {
+            Record::Start { start_ms, .. } => self.start_ms = *start_ms,
+            Record::Rendition(info) => {
+                self.renditions
+                    .entry(info.name.clone())
+                    .and_modify(|r| r.info = info.clone())
+                    .or_insert_with(|| RecordedRendition {
+                        info: info.clone(),
+                        segments: Vec::new(),
+                    });
+            }
+            Record::Segment(s) => {
+                if let Some(r) = self.renditions.get_mut(&s.rendition) {
+                    self.bytes += s.bytes;
+                    r.segments.push(s.clone());
+                }
+            }
+            Record::End { end_ms } => self.end_ms = Some(*end_ms),
+        }
+    }
+
+    /// The last MSN listed, over every rendition.
+    pub fn last_msn(&self) -> Option<u64> {
+        self.renditions
+            .values()
+            .filter_map(|r| r.segments.last().map(|s| s.msn))
+            .max()
+    }
+
+    /// End of the last segment on the PROGRAM-DATE-TIME timeline, or the start.
+    pub fn last_time_ms(&self) -> i64 {
+        self.renditions
+            .values()
+            .filter_map(|r| r.segments.last())
+            .map(|s| s.pdt_ms + s.duration / 90)
+            .max()
+            .unwrap_or(self.start_ms)
+    }
+
+    /// The longest rendition's duration, gaps included.
+    pub fn duration_secs(&self) -> f64 {
+        self.renditions
+            .values()
+            .map(RecordedRendition::duration_secs)
+            .fold(0.0, f64::max)
+    }
+}
+
+/// One recorded session.
+#[derive(Debug)]
+pub struct Session {
+    pub feed: String,
+    pub id: u64,
+    pub dir: PathBuf,
+    state: Mutex<SessionState>,
+}
+
+impl Session {
+    pub fn new(feed: &str, id: u64, dir: PathBuf, state: SessionState) -> Self {
+        Session {
+            feed: feed.to_string(),
+            id,
+            dir,
+            state: Mutex::new(state),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        // Every update is a whole `apply`: a poisoned lock still holds consistent data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn name(&self) -> String {
+        session_name(self.id)
+    }
+}
+
+/// Every recorded session, by feed, then by id.
+#[derive(Debug)]
+pub struct Library {
+    root: PathBuf,
+    feeds: Mutex<HashMap<String, BTreeMap<u64, Arc<Session>>>>,
+}
+
+impl Library {
+    pub fn new(root: PathBuf) -> Self {
+        Library {
+            root,
+            feeds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn feeds(&self) -> MutexGuard<'_, HashMap<String, BTreeMap<u64, Arc<Session>>>> {
+        self.feeds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A session's directory: `{dir}/{feed}/{session}`.
+    pub fn session_dir(&self, feed: &str, id: u64) -> PathBuf {
+        self.root.join(feed).join(session_name(id))
+    }
+
+    pub fn insert(&self, session: Arc<Session>) {
+        self.feeds()
+            .entry(session.feed.clone())
+            .or_default()
+            .insert(session.id, session);
+    }
+
+    pub fn get(&self, feed: &str, id: u64) -> Option<Arc<Session>> {
+        self.feeds().get(feed)?.get(&id).cloned()
+    }
+
+    /// A feed's sessions, oldest first.
+    pub fn sessions(&self, feed: &str) -> Vec<Arc<Session>> {
+        let mut all: Vec<(i64, u64, Arc<Session>)> = self
+            .feeds()
+            .get(feed)
+            .map(|m| {
+                m.values()
+                    .map(|s| (s.lock().start_ms, s.id, s.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort_by_key(|(start, id, _)| (*start, *id));
+        all.into_iter().map(|(_, _, s)| s).collect()
+    }
+
+    /// Takes a session out of the library (its files are the caller's to remove).
+    pub fn remove(&self, feed: &str, id: u64) -> Option<Arc<Session>> {
+        let mut feeds = self.feeds();
+        let sessions = feeds.get_mut(feed)?;
+        let s = sessions.remove(&id);
+        if sessions.is_empty() {
+            feeds.remove(feed);
+        }
+        s
+    }
+
+    /// Sessions over every feed.
+    pub fn count(&self) -> usize {
+        self.feeds().values().map(BTreeMap::len).sum()
+    }
+
+    /// The last MSN any recording of the feed lists: a new feed's numbering continues
+    /// after it.
+    pub fn last_msn(&self, feed: &str) -> Option<u64> {
+        self.feeds()
+            .get(feed)?
+            .values()
+            .filter_map(|s| s.lock().last_msn())
+            .max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_are_lowercase_hex() {
+        assert_eq!(session_name(0x1abc_0000_00ff), "1abc000000ff");
+        assert_eq!(parse_session("1abc000000ff"), Some(0x1abc_0000_00ff));
+        for bad in ["", "1ABC", "12g", "-1", "+1", "11111111111111111", "1 2"] {
+            assert_eq!(parse_session(bad), None, "{bad}");
+        }
+    }
+}

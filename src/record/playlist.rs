@@ -1,0 +1,107 @@
+//! A recorded session's playlists: the multivariant one (its renditions, as the live one
+//! lists them) and each rendition's media playlist, EVENT while recording, VOD with
+//! EXT-X-ENDLIST once ended; EXT-X-PROGRAM-DATE-TIME on every segment, EXT-X-DISCONTINUITY
+//! where the publisher changed (or the timestamps jumped), EXT-X-GAP for segments lost to
+//! the recording. Segment URIs are relative: the file names on disk.
+
+use super::library::{RecordedRendition, SessionState};
+use crate::playlist::date::write_iso8601;
+use crate::playlist::{Variant, render_multivariant};
+use std::fmt::Write;
+
+pub fn multivariant(st: &SessionState) -> String {
+    let variants: Vec<Variant> = st
+        .renditions
+        .values()
+        .filter(|r| !r.segments.is_empty())
+        .map(|r| Variant {
+            name: r.info.name.clone(),
+            bandwidth: r.info.bandwidth,
+            average_bandwidth: r.info.average_bandwidth,
+            codecs: r.info.codecs.clone(),
+            resolution: r.info.resolution,
+            frame_rate: r.info.frame_rate,
+            audio_only: r.info.audio_only,
+        })
+        .collect();
+    render_multivariant(&variants)
+}
+
+/// The target duration a rendition's playlist declares: its own, or more if a segment's
+/// rounded duration exceeds it.
+pub fn target_duration(r: &RecordedRendition) -> u32 {
+    let longest = r
+        .segments
+        .iter()
+        .map(|s| s.secs().round() as u32)
+        .max()
+        .unwrap_or(0);
+    r.info.target_duration.max(longest).max(1)
+}
+
+pub fn media(r: &RecordedRendition, ended: bool) -> String {
+    let mut out = String::with_capacity(64 + r.segments.len() * 96);
+    let first = r.segments.first().map_or(1, |s| s.msn);
+    let independent = r.segments.iter().filter(|s| !s.gap).all(|s| s.independent);
+    let _ = write!(
+        out,
+        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-PLAYLIST-TYPE:{}\n",
+        target_duration(r),
+        if ended { "VOD" } else { "EVENT" }
+    );
+    if independent {
+        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    }
+    for (i, s) in r.segments.iter().enumerate() {
+        if s.discontinuity && i > 0 {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
+        write_iso8601(&mut out, s.pdt_ms);
+        out.push('\n');
+        if s.gap {
+            out.push_str("#EXT-X-GAP\n");
+        }
+        let _ = writeln!(out, "#EXTINF:{:.5},\n{}", s.secs(), r.file_name(s.msn));
+    }
+    if ended {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::index::Record;
+    use crate::record::task::tests::{entry, info};
+
+    #[test]
+    fn event_then_vod_with_discontinuities_gaps_and_dates() {
+        let mut st = SessionState::default();
+        st.apply(&Record::Rendition(info("main", 0xabc)));
+        for (msn, disc) in [(1, false), (2, false), (3, true)] {
+            st.apply(&Record::Segment(entry("main", msn, disc)));
+        }
+        let mut gap = entry("main", 4, false);
+        gap.gap = true;
+        st.apply(&Record::Segment(gap));
+        let r = &st.renditions["main"];
+        let live = media(r, false);
+        assert!(live.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"));
+        assert!(!live.contains("ENDLIST"));
+        let vod = media(r, true);
+        assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"));
+        assert!(vod.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(vod.matches("#EXT-X-PROGRAM-DATE-TIME:").count(), 4);
+        assert_eq!(vod.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
+        assert!(vod.contains("#EXT-X-GAP\n#EXTINF:2.00000,\nseg-abc-4.ts\n"));
+        assert!(vod.contains("#EXT-X-MEDIA-SEQUENCE:1\n"));
+        let m = m3u8_rs::parse_media_playlist_res(vod.as_bytes()).unwrap();
+        assert_eq!(m.segments.len(), 4);
+        assert!(m.end_list);
+        assert!(m.segments[2].discontinuity);
+        let mv = multivariant(&st);
+        assert!(mv.contains("main/media.m3u8"), "{mv}");
+    }
+}
