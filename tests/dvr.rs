@@ -208,9 +208,9 @@ async fn a_dvr_playlist_reaches_back_a_minute_served_from_the_recording() {
     let progress = String::from_utf8_lossy(&out.stdout);
     let decoded_us: f64 = progress
         .lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("out_time_us="))
-        .filter_map(|v| v.parse().ok())
-        .last()
+        .find_map(|v| v.parse().ok())
         .expect("ffmpeg's progress");
     let decoded = decoded_us / 1e6;
     eprintln!("DVR playlist {total:.3} s, ffmpeg decoded {decoded:.3} s");
