@@ -204,6 +204,10 @@ pub struct HlsConfig {
     /// their media playlists force one).
     #[serde(default)]
     pub container: ContainerChoice,
+    /// Seconds a live media playlist reaches back (DVR), the segments that left the window
+    /// served from the recording; 0 = off. Needs `[record]`.
+    #[serde(default)]
+    pub dvr_window: f64,
 }
 
 /// `hls.container`.
@@ -330,6 +334,14 @@ impl Config {
         {
             return bad(
                 "hls.target_duration must be at least ceil(segment_duration) and at most 60",
+            );
+        }
+        if !(h.dvr_window.is_finite() && h.dvr_window >= 0.0) {
+            return bad("hls.dvr_window must be 0 (off) or a positive number of seconds");
+        }
+        if h.dvr_window > 0.0 && self.record.is_none() {
+            return bad(
+                "hls.dvr_window needs [record]: the segments a DVR playlist lists beyond the window are read from the recording (add a [record] section, or set hls.dvr_window = 0)",
             );
         }
         let f = &self.feeds;
@@ -507,6 +519,19 @@ mod tests {
                 "{bad} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn dvr_window_needs_record() {
+        assert_eq!(Config::default().hls.dvr_window, 0.0);
+        let e = Config::from_toml("[hls]\ndvr_window = 60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hls.dvr_window needs [record]"), "{e}");
+        let c = Config::from_toml("[hls]\ndvr_window = 60\n[record]\n").unwrap();
+        assert_eq!(c.hls.dvr_window, 60.0);
+        assert!(Config::from_toml("[hls]\ndvr_window = -1\n[record]\n").is_err());
+        assert!(Config::from_toml("[hls]\ndvr_window = 0\n").is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod cow;
+pub mod dvr;
 pub mod fmp4;
 pub mod numbering;
 pub mod rendition;
@@ -358,6 +359,11 @@ impl Registry {
                     created_ms: now,
                     store: self.store.clone(),
                     tap: f.tap.clone(),
+                    dvr: self
+                        .recorder
+                        .as_ref()
+                        .filter(|_| h.dvr_window > 0.0)
+                        .map(|r| (crate::ts::Ts::from_secs(h.dvr_window), r.library().clone())),
                 };
                 let r = Arc::new(Rendition::new(feed, rendition, init));
                 renditions
@@ -387,8 +393,7 @@ impl Registry {
                 true
             }
             Phase::Ended => {
-                st.token = new_token();
-                st.window.restart(now);
+                st.new_session(now);
                 info!(
                     feed,
                     rendition,
@@ -531,8 +536,7 @@ impl Registry {
         match st.part_target {
             None => st.part_target = Some(pt),
             Some(old) if old != pt => {
-                st.token = new_token();
-                st.window.restart(self.clock.now_ms());
+                st.new_session(self.clock.now_ms());
                 st.part_target = Some(pt);
                 info!(feed = %r.feed, rendition = %r.name, old = old.secs(), new = pt.secs(), "part target changed: new session");
                 r.publish(&st);

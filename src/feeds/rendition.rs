@@ -8,7 +8,7 @@ use crate::playlist::blocking::{Position, advance_part_limit};
 use crate::playlist::window::BuildingSegment;
 use crate::playlist::{
     BitrateTracker, Container, RenderParams, Rendering, RenditionReport, StoredPart, StoredSegment,
-    Window, last_position, render_media_as,
+    Window, last_position, render_media_dvr,
 };
 use crate::segmenter::{PartEvent, Segment};
 use crate::ts::Ts;
@@ -249,9 +249,21 @@ pub struct State {
     pub default_container: Container,
     /// Inits and numbering of the fMP4 output.
     pub fmp4: Fmp4State,
+    /// The DVR prefix (`hls.dvr_window` with `[record]`).
+    pub dvr: Option<super::dvr::Dvr>,
 }
 
 impl State {
+    /// A new session (after the end, or a new PART-TARGET): a new token, the listed
+    /// segments retired, numbering continued, the DVR prefix emptied.
+    pub fn new_session(&mut self, now_ms: i64) {
+        self.token = crate::clock::new_token();
+        self.window.restart(now_ms);
+        if let Some(d) = self.dvr.as_mut() {
+            d.restart(&mut self.window);
+        }
+    }
+
     pub fn set_target_duration(&mut self, td: u32) {
         self.target_duration = Some(td);
         if self.low_latency {
@@ -308,6 +320,8 @@ pub struct RenditionInit {
     pub created_ms: i64,
     pub store: Arc<super::store::Store>,
     pub tap: Option<crate::record::Tap>,
+    /// `hls.dvr_window` and the recordings it reads: the DVR, when on.
+    pub dvr: Option<(Ts, Arc<crate::record::library::Library>)>,
 }
 
 impl Rendition {
@@ -328,7 +342,11 @@ impl Rendition {
             aligned: None,
             default_container: Container::Ts,
             fmp4: Fmp4State::default(),
+            dvr: None,
         };
+        if let Some((span, library)) = init.dvr {
+            state.dvr = Some(super::dvr::Dvr::new(span, library, &mut state.window));
+        }
         if let Some(td) = init.target_duration {
             state.set_target_duration(td);
         }
@@ -553,6 +571,13 @@ impl Rendition {
         if let Some((tap, seg)) = self.tap.as_ref().zip(st.window.listed().last()) {
             tap.segment(&self.name, seg, &st);
         }
+        {
+            // The segments that left the window join the DVR prefix.
+            let st = &mut *st;
+            if let Some(d) = st.dvr.as_mut() {
+                d.follow(&self.feed, &self.name, &mut st.window);
+            }
+        }
         let after = st.window.capped();
         st.segments_made += 1;
         self.publish(&st);
@@ -594,7 +619,9 @@ fn snapshot_of(
         token: st.token,
         feed_part_target,
         window_segments: st.window_segments,
+        dvr_window: st.dvr.as_ref().map(super::dvr::Dvr::span),
     });
+    let prefix = st.dvr.as_ref().map(|d| &d.prefix);
     let inits = st.fmp4.init_numbers(st.token);
     let render = |container: Container, file: MediaFile| -> Option<Playlists> {
         let p = params.filter(|_| w.listed().len() > 0)?;
@@ -604,11 +631,11 @@ fn snapshot_of(
             inits: &inits,
             map_hint: st.fmp4.map_hint,
         };
-        let full = render_media_as(w, &p, false, reports, &how)?;
+        let full = render_media_dvr(w, prefix, &p, false, reports, &how)?;
         let delta = p
             .skip_until()
             .filter(|_| !w.is_ended())
-            .and_then(|_| render_media_as(w, &p, true, reports, &how));
+            .and_then(|_| render_media_dvr(w, prefix, &p, true, reports, &how));
         Some(Playlists {
             full: Arc::new(Rendered::new(full)),
             delta: delta.map(|d| Arc::new(Rendered::new(d))),

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod body;
+pub mod dvr;
 pub mod error;
 pub mod forwarded;
 pub mod ingest;

@@ -195,8 +195,15 @@ async fn media_or_segment(
             if container == Container::Fmp4 {
                 r.siblings().want_fmp4();
             }
-            match r.peek().segment_bytes(container, token, msn) {
+            let live = r.peek().segment_bytes(container, token, msn);
+            match live {
                 Some(chunks) => media_response(chunks, container, range),
+                // Gone from memory: a DVR playlist lists it from the recording.
+                None if container == Container::Ts => {
+                    super::dvr::recorded_segment(app, feed, rendition, token, msn)
+                        .await
+                        .and_then(|chunks| media_response(chunks, container, range))
+                }
                 None => Err(HttpError::NoSegment),
             }
         }

@@ -12,6 +12,7 @@
 //! slows a publisher or a viewer. At start, [`recover`] reads every index back, cuts torn
 //! tails and ends sessions a crash left open.
 
+pub mod dvr;
 pub mod index;
 pub mod library;
 pub mod playlist;

@@ -3,6 +3,7 @@
 //! write LL-HLS tags. Rendering happens once per change, not per request.
 
 use super::date::write_iso8601;
+use super::dvr::DvrPrefix;
 use super::window::{Container, Window, init_uri, part_packaged, part_uri_in};
 use crate::ts::Ts;
 use std::fmt::Write;
@@ -21,6 +22,9 @@ pub struct RenderParams {
     /// Segments a full window lists (`hls.window`). The same for every rendition of a feed
     /// and for its whole life, so CAN-SKIP-UNTIL is too.
     pub window_segments: usize,
+    /// `hls.dvr_window`, when on: the playlist reaches that far back, so delta updates are
+    /// advertised once it is longer than CAN-SKIP-UNTIL.
+    pub dvr_window: Option<Ts>,
 }
 
 impl RenderParams {
@@ -33,10 +37,13 @@ impl RenderParams {
     /// at least one. It depends on the configuration and TD alone, not on how full the
     /// window is now: SERVER-CONTROL must not change over time or differ between the
     /// renditions of a feed. While the window is shorter, a delta update is the full
-    /// playlist.
+    /// playlist. With a DVR window longer than 6 × TD it is advertised too, LL-HLS or not
+    /// (a DVR playlist is long: reloading it whole is what delta updates avoid).
     pub fn skip_until(&self) -> Option<Ts> {
         let until = Ts(6 * self.td().0);
-        (self.part_target.is_some() && self.window_segments >= 7).then_some(until)
+        let ll = self.part_target.is_some() && self.window_segments >= 7;
+        let dvr = self.dvr_window.is_some_and(|d| d > until);
+        (ll || dvr).then_some(until)
     }
 }
 
@@ -125,6 +132,21 @@ pub fn render_media_as(
     reports: &[RenditionReport],
     how: &Rendering<'_>,
 ) -> Option<String> {
+    render_media_dvr(window, None, p, delta, reports, how)
+}
+
+/// [`render_media_as`] with a DVR prefix listed before the window's segments: its text is
+/// copied, not formatted again (`dvr`). Used only when it is in the rendering's container
+/// and ends right before the window's first segment; TS only for now, since the recording
+/// keeps TS files (an fMP4 prefix would need its inits).
+pub fn render_media_dvr(
+    window: &Window,
+    prefix: Option<&DvrPrefix>,
+    p: &RenderParams,
+    delta: bool,
+    reports: &[RenditionReport],
+    how: &Rendering<'_>,
+) -> Option<String> {
     let fmp4 = how.container == Container::Fmp4;
     let all: Vec<_> = window.listed().collect();
     // fMP4: the packaged tail of the window.
@@ -143,26 +165,41 @@ pub fn render_media_as(
     };
     let listed = &all[first..];
     let hidden = all[..first].iter().fold(Ts(0), |a, s| a + s.duration);
+    let prefix = prefix.filter(|d| {
+        !fmp4 && !d.is_empty() && d.last_msn().map(|m| m + 1) == listed.first().map(|s| s.msn)
+    });
+    let prefix_len = prefix.map_or(0, DvrPrefix::len);
+    let prefix_duration = prefix.map_or(Ts(0), DvrPrefix::duration);
     let ext = how.container.extension();
-    let mut out = String::with_capacity(512 + 160 * listed.len());
+    let prefix_text = prefix.map_or(0, |d| d.text_from(0).len());
+    let mut out = String::with_capacity(512 + 160 * listed.len() + prefix_text);
     let skip_until = p.skip_until();
     // §6.2.5.1: _HLS_skip is ignored once the playlist has ENDLIST.
-    let skipped = match (delta && !window.is_ended(), skip_until) {
+    let (skipped_prefix, skipped) = match (delta && !window.is_ended(), skip_until) {
         (true, Some(until)) => {
-            // Skip the segments that end before the skip boundary.
-            let boundary = window.duration() - hidden - until;
+            // Skip the segments (the prefix's, then the window's) that end before the skip
+            // boundary.
+            let boundary = prefix_duration + window.duration() - hidden - until;
             let mut at = Ts(0);
-            listed
-                .iter()
-                .take_while(|s| {
-                    at = at + s.duration;
-                    at <= boundary
-                })
-                .count()
+            let mut before = |d: Ts| {
+                at = at + d;
+                at <= boundary
+            };
+            let in_prefix = prefix
+                .into_iter()
+                .flat_map(DvrPrefix::durations)
+                .take_while(|d| before(*d))
+                .count();
+            let in_window = if in_prefix == prefix_len {
+                listed.iter().take_while(|s| before(s.duration)).count()
+            } else {
+                0
+            };
+            (in_prefix, in_window)
         }
-        _ => 0,
+        _ => (0, 0),
     };
-    let version = match (skipped > 0, fmp4) {
+    let version = match (skipped_prefix + skipped > 0, fmp4) {
         (true, _) => 9,
         (false, true) => 6,
         (false, false) => 3,
@@ -172,6 +209,13 @@ pub fn render_media_as(
         "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{}\n",
         p.target_duration
     );
+    if let (None, Some(until)) = (p.part_target, skip_until) {
+        let _ = writeln!(
+            out,
+            "#EXT-X-SERVER-CONTROL:CAN-SKIP-UNTIL={:.1}",
+            secs(until)
+        );
+    }
     if let Some(pt) = p.part_target {
         let _ = write!(out, "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES");
         if let Some(until) = skip_until {
@@ -185,10 +229,15 @@ pub fn render_media_as(
         );
         let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.5}", secs(pt));
     }
-    let media_sequence = listed.first().map_or(window.media_sequence(), |s| s.msn);
-    // Discontinuities of the segments the fMP4 rendering leaves out have left it.
-    let discontinuity_sequence = window.discontinuity_sequence()
-        + all[..first].iter().filter(|s| s.discontinuity).count() as u64;
+    let media_sequence = prefix
+        .and_then(DvrPrefix::first_msn)
+        .or(listed.first().map(|s| s.msn))
+        .unwrap_or(window.media_sequence());
+    // Discontinuities of the segments the fMP4 rendering leaves out have left it; those
+    // of the DVR prefix, which the window counts as gone, are still listed.
+    let discontinuity_sequence = (window.discontinuity_sequence()
+        + all[..first].iter().filter(|s| s.discontinuity).count() as u64)
+        .saturating_sub(prefix.map_or(0, DvrPrefix::discontinuities));
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{media_sequence}");
     let _ = writeln!(
         out,
@@ -198,14 +247,14 @@ pub fn render_media_as(
     let building_dur = window
         .building()
         .map_or(Ts(0), |b| b.parts.iter().fold(Ts(0), |a, x| a + x.duration));
-    let total = window.duration() + building_dur;
+    let total = prefix_duration + window.duration() + building_dur;
     let parts_from = total - Ts(3 * p.td().0);
     let skipped = skipped.min(listed.len());
     // §4.4.2.1: claimed only while every listed segment starts with a keyframe, and, with
     // LL-HLS, while no listed part lacks one: video.js reads the tag as saying every part is
     // independent and starts playback on whichever part it picks (HLS-RULES.md).
     let dependent_parts = p.part_target.is_some() && {
-        let mut at = hidden;
+        let mut at = prefix_duration + hidden;
         let segment_parts = listed.iter().flat_map(|s| {
             at = at + s.duration;
             let shown = at > parts_from;
@@ -214,13 +263,24 @@ pub fn render_media_as(
         let building = window.building().into_iter().flat_map(|b| b.parts.iter());
         segment_parts.chain(building).any(|part| !part.independent)
     };
-    if listed.iter().all(|s| s.independent) && !dependent_parts {
+    if listed.iter().all(|s| s.independent)
+        && prefix.is_none_or(DvrPrefix::independent)
+        && !dependent_parts
+    {
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     }
-    if skipped > 0 {
-        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    if skipped_prefix + skipped > 0 {
+        let _ = writeln!(
+            out,
+            "#EXT-X-SKIP:SKIPPED-SEGMENTS={}",
+            skipped_prefix + skipped
+        );
     }
-    let mut at = hidden + listed[..skipped].iter().fold(Ts(0), |a, s| a + s.duration);
+    if let Some(d) = prefix {
+        out.push_str(d.text_from(skipped_prefix));
+    }
+    let mut at =
+        prefix_duration + hidden + listed[..skipped].iter().fold(Ts(0), |a, s| a + s.duration);
     // The init the segments written so far use (fMP4).
     let mut map: Option<(u64, u32)> = None;
     let mut write_map = |out: &mut String, token: u64, init: Option<u32>| {
@@ -347,7 +407,7 @@ fn write_part(
 
 /// Writes `t` in seconds with `places` decimals, from integer ticks: playlists are rendered
 /// at every part, and integer formatting is several times cheaper than float formatting.
-fn write_decimal(out: &mut String, t: Ts, places: u32) {
+pub(crate) fn write_decimal(out: &mut String, t: Ts, places: u32) {
     let scale = 10i64.pow(places);
     let v = (t.0.max(0) * scale + Ts::HZ / 2) / Ts::HZ;
     let _ = write!(

@@ -4,12 +4,15 @@
 
 pub mod blocking;
 pub mod date;
+pub mod dvr;
 pub mod media;
 pub mod multivariant;
 pub mod window;
 
+pub use dvr::{DvrPrefix, LeftSegment};
 pub use media::{
     RenderParams, Rendering, RenditionReport, last_position, render_media, render_media_as,
+    render_media_dvr,
 };
 pub use multivariant::{BitrateTracker, Variant, render_multivariant};
 pub use window::{

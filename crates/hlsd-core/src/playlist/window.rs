@@ -75,6 +75,19 @@ impl StoredSegment {
     }
 }
 
+impl From<&StoredSegment> for super::dvr::LeftSegment {
+    fn from(s: &StoredSegment) -> Self {
+        super::dvr::LeftSegment {
+            msn: s.msn,
+            token: s.token,
+            duration: s.duration,
+            pdt_ms: s.pdt_ms,
+            discontinuity: s.discontinuity,
+            independent: s.independent,
+        }
+    }
+}
+
 /// A part is servable as fMP4: packaged, and its init is one of `inits`.
 pub fn part_packaged(p: &StoredPart, inits: &[u32]) -> bool {
     p.mp4.as_ref().is_some_and(|m| inits.contains(&m.init))
@@ -210,6 +223,9 @@ pub struct Window {
     /// Retired segments dropped before their time by the retention cap, and their bytes.
     capped_segments: u64,
     capped_bytes: u64,
+    /// Segments that left the playlist since the last [`Window::take_left`], when tracked
+    /// (a DVR prefix lists them).
+    left: Option<Vec<super::dvr::LeftSegment>>,
 }
 
 /// Retired segments are kept by the time rule of §6.2.2, but their bytes never exceed this
@@ -249,7 +265,19 @@ impl Window {
             full_window_bytes: 0,
             capped_segments: 0,
             capped_bytes: 0,
+            left: None,
         }
+    }
+
+    /// Keeps what each segment leaving the playlist was, for [`Window::take_left`].
+    pub fn track_left(&mut self) {
+        self.left.get_or_insert_with(Vec::new);
+    }
+
+    /// The segments that left the playlist since the last call, oldest first (none unless
+    /// [`Window::track_left`] was called).
+    pub fn take_left(&mut self) -> Vec<super::dvr::LeftSegment> {
+        self.left.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// A rendition joining its feed's other renditions takes the MSN they gave the segment
@@ -438,6 +466,9 @@ impl Window {
             self.retired_bytes += len;
             if s.discontinuity {
                 self.discontinuity_sequence += 1;
+            }
+            if let Some(left) = self.left.as_mut() {
+                left.push((&s).into());
             }
             let until = now_ms + (s.duration.0 / 90 + playlist_ms).max(self.min_retention_ms);
             self.retired.push_back((s, until));

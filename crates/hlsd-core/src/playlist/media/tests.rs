@@ -57,6 +57,7 @@ fn plain(td: u32) -> RenderParams {
         token: 0xab,
         feed_part_target: None,
         window_segments: 1000,
+        dvr_window: None,
     }
 }
 
@@ -110,6 +111,7 @@ fn ll(td: u32) -> RenderParams {
         token: 0xab,
         feed_part_target: None,
         window_segments: 6,
+        dvr_window: None,
     }
 }
 
@@ -173,6 +175,7 @@ fn delta_update_skips_old_segments() {
     }
     let p = RenderParams {
         window_segments: 10,
+        dvr_window: None,
         ..ll(2)
     };
     assert_eq!(p.skip_until(), Some(Ts::from_secs(12.0)));
@@ -190,6 +193,7 @@ fn delta_update_skips_old_segments() {
     // it is now, and a delta request gets the full playlist.
     let short = RenderParams {
         window_segments: 6,
+        dvr_window: None,
         ..p
     };
     assert_eq!(short.skip_until(), None);
@@ -244,6 +248,7 @@ fn delta_keeps_the_parts_of_recent_segments_and_is_ignored_after_the_end() {
         token: 0xab,
         feed_part_target: None,
         window_segments: 12,
+        dvr_window: None,
     };
     let full = render_media(&w, &p, false, &[]);
     let delta = render_media(&w, &p, true, &[]);
@@ -367,6 +372,7 @@ fn skip_until_follows_the_window_length_in_segments() {
     ] {
         let p = RenderParams {
             window_segments: window,
+            dvr_window: None,
             ..ll(td)
         };
         assert_eq!(
@@ -377,6 +383,7 @@ fn skip_until_follows_the_window_length_in_segments() {
     }
     let plain = RenderParams {
         window_segments: 12,
+        dvr_window: None,
         ..plain(2)
     };
     assert_eq!(plain.skip_until(), None, "no LL-HLS, no delta updates");
@@ -571,4 +578,95 @@ fn a_new_init_for_the_hinted_part_is_hinted_as_a_map() {
     w.end();
     let ended = render_media_as(&w, &p, false, &[], &how(Container::Fmp4, &[0], Some(1))).unwrap();
     assert!(hints(&ended).is_empty(), "{ended}");
+}
+
+/// A window of 3 with a DVR prefix of what left it, reaching 60 s back.
+fn dvr_params() -> RenderParams {
+    RenderParams {
+        dvr_window: Some(Ts::from_secs(60.0)),
+        window_segments: 3,
+        ..ll(2)
+    }
+}
+
+fn push_dvr(w: &mut Window, d: &mut crate::playlist::DvrPrefix, disc: bool, gap_msn: u64) {
+    push(w, 2.0, 8, disc, true, 0xab);
+    for s in w.take_left() {
+        d.append(&s, s.msn == gap_msn);
+    }
+    d.trim(Ts::from_secs(60.0), w.duration());
+}
+
+#[test]
+fn a_dvr_prefix_reaches_back_keeps_uris_and_skips_in_delta_updates() {
+    let mut w = Window::new(3);
+    w.track_left();
+    let mut d = crate::playlist::DvrPrefix::new(Container::Ts);
+    let p = dvr_params();
+    let mut seen: std::collections::HashMap<u64, (String, bool)> = Default::default();
+    for i in 1..=40u64 {
+        push_dvr(&mut w, &mut d, i == 25, 28);
+        let text = render_media_dvr(&w, Some(&d), &p, false, &[], &Rendering::TS).unwrap();
+        let pl = m3u8_rs::parse_media_playlist_res(text.as_bytes()).unwrap();
+        // A listed MSN keeps its URI and its discontinuity across reloads.
+        let mut disc_seq = pl.discontinuity_sequence;
+        for (k, s) in pl.segments.iter().enumerate() {
+            let msn = pl.media_sequence + k as u64;
+            if s.discontinuity {
+                disc_seq += 1;
+            }
+            let before = seen.insert(msn, (s.uri.clone(), s.discontinuity));
+            if let Some(b) = before {
+                assert_eq!(b, (s.uri.clone(), s.discontinuity), "MSN {msn}");
+            }
+            assert_eq!(msn == 25, s.discontinuity, "MSN {msn}");
+            if msn >= 25 {
+                assert_eq!(disc_seq, 1, "MSN {msn}");
+            } else {
+                assert_eq!(disc_seq, 0, "MSN {msn}");
+            }
+        }
+        let total: f32 = pl.segments.iter().map(|s| s.duration).sum();
+        assert!(total <= 60.001, "{total}");
+    }
+    // 60 s of 2 s segments: 27 before the window's 3.
+    assert_eq!(d.len(), 27);
+    let full = render_media_dvr(&w, Some(&d), &p, false, &[], &Rendering::TS).unwrap();
+    assert!(full.contains("CAN-SKIP-UNTIL=12.0"), "{full}");
+    assert!(
+        full.contains("#EXT-X-GAP\n#EXTINF:2.000,\nseg-ab-28.ts\n"),
+        "{full}"
+    );
+    let f = m3u8_rs::parse_media_playlist_res(full.as_bytes()).unwrap();
+    assert_eq!(f.media_sequence, 11);
+    assert_eq!(f.segments.len(), 30);
+    let delta = render_media_dvr(&w, Some(&d), &p, true, &[], &Rendering::TS).unwrap();
+    let skipped: usize = delta
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(delta.contains("#EXT-X-VERSION:9\n"));
+    let tail = delta.split_once("#EXT-X-SKIP").unwrap().1;
+    let remaining = tail.matches("#EXTINF").count();
+    assert_eq!(skipped + remaining, f.segments.len());
+    // The last 6 × TD (12 s) stay: the segments ending after the boundary.
+    assert_eq!(remaining, 6);
+    // Without LL-HLS a DVR playlist still offers delta updates.
+    let plain_dvr = RenderParams {
+        part_target: None,
+        ..p
+    };
+    let t = render_media_dvr(&w, Some(&d), &plain_dvr, false, &[], &Rendering::TS).unwrap();
+    assert!(
+        t.contains("#EXT-X-SERVER-CONTROL:CAN-SKIP-UNTIL=12.0\n"),
+        "{t}"
+    );
+    // A prefix that does not end right before the window is not listed.
+    let mut stale = crate::playlist::DvrPrefix::new(Container::Ts);
+    stale.append(&w.listed().next().unwrap().into(), false);
+    let t = render_media_dvr(&w, Some(&stale), &p, false, &[], &Rendering::TS).unwrap();
+    let pl = m3u8_rs::parse_media_playlist_res(t.as_bytes()).unwrap();
+    assert_eq!(pl.segments.len(), 3);
 }

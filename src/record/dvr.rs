@@ -1,0 +1,74 @@
+//! What a live DVR playlist (`hls.dvr_window`) asks of the recording: whether a segment that
+//! left a rendition's window was recorded or lost (EXT-X-GAP), and where its file is, found
+//! by the rendition's live token and the segment's MSN (its live URI).
+
+use super::index::SegmentEntry;
+use super::library::{Library, Session};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The recording session holding a rendition's segments made under `token`, newest first
+/// (a rendition's token is in at most one session).
+pub fn session_of(
+    library: &Library,
+    feed: &str,
+    rendition: &str,
+    token: u64,
+) -> Option<Arc<Session>> {
+    library.sessions(feed).into_iter().rev().find(|s| {
+        s.lock()
+            .renditions
+            .get(rendition)
+            .is_some_and(|r| r.info.token == token)
+    })
+}
+
+/// A segment's index entry in `session`, once it is indexed.
+pub fn entry(session: &Session, rendition: &str, msn: u64) -> Option<SegmentEntry> {
+    let st = session.lock();
+    let segments = &st.renditions.get(rendition)?.segments;
+    let i = segments.binary_search_by_key(&msn, |e| e.msn).ok()?;
+    Some(segments[i].clone())
+}
+
+/// The file of a recorded segment (not a gap), as the index lists it.
+pub fn segment_file(session: &Session, rendition: &str, token: u64, msn: u64) -> Option<PathBuf> {
+    let st = session.lock();
+    let r = st
+        .renditions
+        .get(rendition)
+        .filter(|r| r.info.token == token)?;
+    let i = r.segments.binary_search_by_key(&msn, |e| e.msn).ok()?;
+    (!r.segments[i].gap).then(|| session.dir.join(rendition).join(r.file_name(msn)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::task::Job;
+    use crate::record::task::tests::{entry as seg_entry, info, recorder, segment};
+
+    #[test]
+    fn segments_are_found_by_rendition_token_and_msn() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut rec, library, _) = recorder(tmp.path());
+        let (hi, lo) = (0x1000_0000_000a, 0x1000_0000_000b);
+        rec.handle(segment("hi", hi, 1, false));
+        rec.handle(segment("lo", lo, 1, false));
+        rec.handle(Job::Lost {
+            info: info("lo", lo),
+            entry: seg_entry("lo", 2, false),
+        });
+        rec.handle(segment("lo", lo, 3, false));
+        let s = session_of(&library, "cam", "lo", lo).expect("lo joined hi's session");
+        assert_eq!(s.id, hi);
+        assert!(session_of(&library, "cam", "lo", hi).is_none());
+        assert!(entry(&s, "lo", 2).unwrap().gap);
+        assert!(!entry(&s, "lo", 3).unwrap().gap);
+        assert!(entry(&s, "lo", 4).is_none());
+        let f = segment_file(&s, "lo", lo, 3).unwrap();
+        assert_eq!(std::fs::read(&f).unwrap().len(), 188 * 4);
+        assert!(segment_file(&s, "lo", lo, 2).is_none(), "a gap has no file");
+        assert!(segment_file(&s, "lo", hi, 3).is_none(), "another token");
+    }
+}
