@@ -5,7 +5,8 @@ vcl 4.1;
 #   varnishd -a :80 -f /etc/varnish/hlsd.vcl -p thread_pool_min=200
 #
 # The origin's Cache-Control decides every lifetime (RFC 8216bis Appendix B.1): playlists
-# live ½ target duration, blocking playlist answers 6 TD, parts and segments are immutable.
+# live ½ target duration, blocking playlist answers 6 TD (`s-maxage`: in this cache, not in
+# browsers), parts and segments are immutable.
 # This file only narrows the cache key, coalesces viewers and keeps Varnish from serving
 # anything staler than the origin allows.
 #

@@ -178,8 +178,11 @@ async fn media_or_segment(
         let blocking = directives.msn.is_some();
         return match media_playlist(app, &r, file, directives, headers).await {
             // Appendix B.1: blocking answers live 6 × TD in caches, failures 4 × TD;
-            // plain reloads ½ × TD, their failures 1 × TD.
-            Ok(res) if blocking => with_max_age(res, 6 * td),
+            // plain reloads ½ × TD, their failures 1 × TD. A blocking answer lives that long
+            // in shared caches only (`s-maxage`): a player never needs it again, and one that
+            // asks again for a part it has (video.js at a segment's end) must reach the
+            // origin (or a CDN's copy), not loop on its browser's cached answer.
+            Ok(res) if blocking => with_shared_max_age(res, 6 * td),
             Ok(res) => res,
             Err(e) if blocking => with_max_age(e.into_response(), 4 * td),
             Err(e) => with_max_age(e.into_response(), td),
@@ -412,6 +415,27 @@ fn with_max_age(mut res: Response, secs: u32) -> Response {
     res
 }
 
+/// `public, max-age=0, s-maxage={secs}`: cached `secs` by shared caches (CDNs, Varnish,
+/// nginx), not by browsers.
+fn with_shared_max_age(mut res: Response, secs: u32) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, shared_cache_control(secs.max(1)));
+    res
+}
+
+fn shared_cache_control(secs: u32) -> HeaderValue {
+    static SMALL: LazyLock<Vec<HeaderValue>> =
+        LazyLock::new(|| (0..=360).map(shared_max_age).collect());
+    fn shared_max_age(secs: u32) -> HeaderValue {
+        HeaderValue::try_from(format!("public, max-age=0, s-maxage={secs}"))
+            .expect("digits are a valid header value")
+    }
+    match SMALL.get(secs as usize) {
+        Some(v) => v.clone(),
+        None => shared_max_age(secs),
+    }
+}
+
 /// `public, max-age={secs}`; the values playlists use (multiples of a target duration up
 /// to a minute) are made once and cloned, the rest per call.
 fn cache_control(secs: u32) -> HeaderValue {
@@ -582,6 +606,10 @@ mod tests {
             assert_eq!(
                 cache_control(secs).to_str().unwrap(),
                 format!("public, max-age={secs}")
+            );
+            assert_eq!(
+                shared_cache_control(secs).to_str().unwrap(),
+                format!("public, max-age=0, s-maxage={secs}")
             );
         }
     }

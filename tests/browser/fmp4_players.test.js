@@ -1,14 +1,13 @@
-// Shaka Player plays the demo feed (H.264 + AAC) as fMP4 in its low-latency mode, in
+// Shaka Player and video.js play the demo feed (H.264 + AAC) as fMP4 in their low-latency modes, in
 // headless Chromium: `index.fmp4.m3u8`, its init (EXT-X-MAP) and `.m4s` parts. The test
 // fails on any player error, or if `currentTime` does not advance at every second for six
 // seconds. Starts the hlsd binary (demo on) on a free port; HLSD_BIN picks the binary.
 //
-// video.js 8.24 (VHS) in low-latency mode does not play it yet. Given a playlist whose
-// last segment is complete and whose hint names the next segment's part 0 (every segment
-// boundary), VHS asks again for the part it has (`_HLS_msn=M&_HLS_part=<last>`) instead of
-// `M+1, 0`; that blocking answer carries max-age 6 × TD (Appendix B), so Chromium serves
-// the repeats from its HTTP cache and VHS never sees a newer playlist: playback stops after
-// two segments. With the browser cache disabled VHS plays on.
+// video.js 8.24 (VHS) plays it in its low-latency mode too. At every segment end VHS asks
+// again for the part it has (`_HLS_msn=M&_HLS_part=<last>`, its merged copy of the playlist
+// keeps the previous segment's parts); blocking answers are therefore cacheable by shared
+// caches only (`max-age=0, s-maxage=6×TD`), so the repeat reaches hlsd and gets the newer
+// playlist instead of the browser's cached copy.
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -115,4 +114,36 @@ test('Shaka Player plays the fMP4 LL-HLS playlist in low-latency mode', { timeou
   check('Shaka ' + version, run, state, res, errors);
   assert.equal(state.lowLatency, true);
   assert.equal(state.live, true);
+});
+
+test('video.js (VHS) plays the fMP4 LL-HLS playlist in low-latency mode', { timeout: 90000 }, async () => {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base + '/healthz');
+  await page.setContent('<!doctype html><html><body>' +
+    '<video-js id="v" muted autoplay playsinline width="640" height="360"></video-js></body></html>');
+  await page.addScriptTag({ path: require.resolve('video.js/dist/video.min.js') });
+  const version = await page.evaluate((src) => {
+    window.playerErrors = [];
+    const player = window.videojs('v', { html5: { vhs: { llhls: true, overrideNative: true } } });
+    player.on('error', () => window.playerErrors.push(JSON.stringify(player.error())));
+    player.src({ src, type: 'application/x-mpegURL' });
+    player.play().catch(() => {});
+    window.player = player;
+    return window.videojs.VERSION;
+  }, base + '/live/demo/index.fmp4.m3u8');
+  const run = await playing(page, () => window.player.currentTime());
+  const state = await page.evaluate(() => ({
+    errors: window.playerErrors,
+    llhls: window.player.tech(true).vhs && window.player.tech(true).vhs.options_.llhls,
+    blocking: performance.getEntriesByType('resource').map((e) => e.name)
+      .filter((u) => /_HLS_msn=/.test(u)).length,
+  }));
+  const res = await fetched(page);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'videojs-fmp4.png') });
+  await page.close();
+  check('video.js ' + version + ' | blocking reloads ' + state.blocking, run, state, res, errors);
+  assert.equal(state.llhls, true);
+  assert.ok(state.blocking > 10, 'blocking reloads made: ' + state.blocking);
 });

@@ -315,6 +315,14 @@ pub fn max_age(cache_control: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// `public, max-age=0, s-maxage=N` → N: how long shared caches keep an answer.
+pub fn shared_max_age(cache_control: &str) -> Option<u64> {
+    cache_control
+        .split(',')
+        .find_map(|d| d.trim().strip_prefix("s-maxage="))
+        .and_then(|v| v.parse().ok())
+}
+
 /// One answer to a blocking reload made by [`Follower`].
 #[derive(Debug, Clone)]
 pub struct Update {
