@@ -36,12 +36,16 @@ use tracing::{info, warn};
 /// Why a publish was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
+    /// Its text names the holder's protocol, not its address: that is for the admin only
+    /// ([`ClaimError::with_holder`]).
     #[error(
-        "{feed}/{rendition} is already being published by {addr} (for {secs} s); a feed takes one publisher at a time"
+        "{feed}/{rendition} is already being published (over {}, for {secs} s); a feed takes one publisher at a time",
+        protocol.as_str()
     )]
     Busy {
         feed: String,
         rendition: String,
+        protocol: crate::ingest::Protocol,
         addr: SocketAddr,
         secs: i64,
         /// The holder's publisher id, and how long it has delivered nothing (ms).
@@ -58,6 +62,26 @@ pub enum ClaimError {
     MemoryBudget { used_mb: u64, budget_mb: u64 },
     #[error("the server is shutting down")]
     ShuttingDown,
+}
+
+impl ClaimError {
+    /// The refusal's text with the holder's address, for the log and the admin.
+    pub fn with_holder(&self) -> String {
+        match self {
+            ClaimError::Busy {
+                feed,
+                rendition,
+                protocol,
+                addr,
+                secs,
+                ..
+            } => format!(
+                "{feed}/{rendition} is already being published by {addr} (over {}, for {secs} s); a feed takes one publisher at a time",
+                protocol.as_str()
+            ),
+            e => e.to_string(),
+        }
+    }
 }
 
 /// Why a playback lookup found no rendition.
@@ -380,6 +404,7 @@ impl Registry {
             return Err(ClaimError::Busy {
                 feed: feed.to_string(),
                 rendition: rendition.to_string(),
+                protocol: p.protocol,
                 addr: p.addr,
                 secs: (now - p.since_ms) / 1000,
                 holder: p.id,

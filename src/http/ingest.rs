@@ -5,8 +5,10 @@
 //! as the publisher sends. Refusals and endings become status codes here.
 
 use super::App;
+use super::api::authorize;
 use super::error::HttpError;
 use super::linger::linger;
+use crate::feeds::ClaimError;
 use crate::ingest::Protocol;
 use crate::ingest::session::{
     self, End, Ended, IngestError, Input, MAIN_RENDITION, Publish, Session, Source,
@@ -51,8 +53,10 @@ fn from_browser(headers: &HeaderMap) -> bool {
         || headers.contains_key("sec-fetch-mode")
 }
 
-/// The key a publisher presents: `Authorization: Bearer KEY`, else `?key=KEY`.
-fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+/// The key a publisher presents: `Authorization: Bearer KEY`, else `?key=KEY`; `?key=`
+/// first when the bearer is the admin token (`admin`: an operator's request, whose key is
+/// then in the query).
+fn presented_key(headers: &HeaderMap, uri: &Uri, admin: bool) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -61,17 +65,20 @@ fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
         .filter(|k| !k.is_empty());
-    if let Some(k) = bearer {
-        return Some(k.to_string());
-    }
-    uri.query()?.split('&').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        (name == "key" && !value.is_empty()).then(|| {
-            percent_encoding::percent_decode_str(value)
-                .decode_utf8_lossy()
-                .into_owned()
+    let query = || {
+        uri.query()?.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == "key" && !value.is_empty()).then(|| {
+                percent_encoding::percent_decode_str(value)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
         })
-    })
+    };
+    if admin && let Some(k) = query() {
+        return Some(k);
+    }
+    bearer.map(String::from).or_else(query)
 }
 
 impl From<IngestError> for HttpError {
@@ -114,9 +121,11 @@ async fn ingest(
         super::forwarded::client(peer, headers, &app.registry.config().limits.trusted_proxies);
     if from_browser(headers) {
         let span = info_span!("ingest", protocol = "http", %peer);
-        return span.in_scope(|| refuse(&app, HttpError::FromBrowser, Some(body)));
+        return span.in_scope(|| refuse(&app, HttpError::FromBrowser, Some(body), false));
     }
-    let key = presented_key(headers, uri);
+    let admin_token = app.registry.config().admin.token.clone();
+    let admin = admin_token.is_some() && authorize(admin_token.as_deref(), headers).is_ok();
+    let key = presented_key(headers, uri, admin);
     let publish = Publish {
         protocol: Protocol::Http,
         feed: &feed,
@@ -139,24 +148,33 @@ async fn ingest(
             }
             res
         }
-        Err(e) => span.in_scope(|| refuse(&app, e, rest)),
+        Err(e) => span.in_scope(|| refuse(&app, e, rest, admin)),
     }
 }
 
 /// Answers a refused publish: counted by reason, logged through the reason's log gate (an
 /// attacker can repeat refusals at will), and the body still arriving read away before the
-/// connection closes ([`linger`]).
-fn refuse(app: &App, e: HttpError, body: Option<Body>) -> Response {
+/// connection closes ([`linger`]). A busy rendition's holder address is logged, and told
+/// only to a request carrying the admin token (`admin`).
+fn refuse(app: &App, e: HttpError, body: Option<Body>, admin: bool) -> Response {
     let status = e.status().as_u16();
+    let with_holder = match &e {
+        HttpError::Claim(c) => c.with_holder(),
+        e => e.to_string(),
+    };
     match e.refusal_reason() {
         Some(reason) => {
             if session::count_refusal(app, reason) {
-                warn!(status, "publish refused: {e}");
+                warn!(status, "publish refused: {with_holder}");
             }
         }
-        None => info!(status, "publish refused: {e}"),
+        None => info!(status, "publish refused: {with_holder}"),
     }
+    let busy = matches!(e, HttpError::Claim(ClaimError::Busy { .. }));
     let mut res = e.into_response();
+    if busy && admin {
+        *res.body_mut() = Body::from(format!("{with_holder}\n"));
+    }
     // Logged here, at the level it deserves: not a server error that needs a human.
     res.extensions_mut().insert(super::error::Expected);
     if let Some(body) = body {

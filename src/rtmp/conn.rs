@@ -202,7 +202,7 @@ impl Conn {
                         Err(e) => {
                             let code = refusal_code(&e);
                             span.in_scope(|| note_refusal(app, &e, code));
-                            self.refuse(request_id, code, &description(&e)).await;
+                            self.refuse(request_id, code, &e.to_string()).await;
                             return Ok(None);
                         }
                     }
@@ -233,28 +233,20 @@ pub fn refusal_code(e: &IngestError) -> &'static str {
     }
 }
 
-/// The text a refused publisher reads: the refusal's, without the holder's address when
-/// the rendition is busy (addresses are for the admin only).
-fn description(e: &IngestError) -> String {
-    match e {
-        IngestError::Claim(crate::feeds::ClaimError::Busy {
-            feed, rendition, ..
-        }) => format!(
-            "{feed}/{rendition} is already being published; a feed takes one publisher at a time"
-        ),
-        e => e.to_string(),
-    }
-}
-
 /// Counts and logs a refusal, as for HTTP (same reasons, same log gates).
 fn note_refusal(app: &App, e: &IngestError, code: &str) {
+    // The log, unlike the publisher, is told who holds a busy rendition.
+    let text = match e {
+        IngestError::Claim(c) => c.with_holder(),
+        e => e.to_string(),
+    };
     match e.reason() {
         Some(reason) => {
             if session::count_refusal(app, reason) {
-                warn!(code, "publish refused: {e}");
+                warn!(code, "publish refused: {text}");
             }
         }
-        None => info!(code, "publish refused: {e}"),
+        None => info!(code, "publish refused: {text}"),
     }
 }
 

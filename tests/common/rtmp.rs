@@ -72,6 +72,69 @@ pub enum Attempt {
 
 /// Handshake, `connect` to `app`, `publish` `stream` (rml_rtmp's client), no media.
 pub async fn rtmp_publish(addr: SocketAddr, app: &str, stream: &str) -> Attempt {
+    match publish_session(addr, app, stream).await {
+        Ok(p) => Attempt::Publishing(p.sock),
+        Err(text) => Attempt::Closed(text),
+    }
+}
+
+/// A publish in progress with rml_rtmp's client: FLV tag bodies sent as RTMP video and
+/// audio messages, as an encoder sends them.
+pub struct RtmpPublisher {
+    pub sock: TcpStream,
+    session: rml_rtmp::sessions::ClientSession,
+}
+
+impl RtmpPublisher {
+    async fn send(&mut self, packet: rml_rtmp::chunk_io::Packet) -> std::io::Result<()> {
+        self.sock.write_all(&packet.bytes).await
+    }
+
+    /// One video message: an FLV video tag body at `ms`.
+    pub async fn video(&mut self, ms: u32, body: Bytes) -> std::io::Result<()> {
+        use rml_rtmp::sessions::ClientSessionResult;
+        use rml_rtmp::time::RtmpTimestamp;
+        match self
+            .session
+            .publish_video_data(body, RtmpTimestamp::new(ms), false)
+        {
+            Ok(ClientSessionResult::OutboundResponse(p)) => self.send(p).await,
+            other => panic!("publish_video_data: {:?}", other.err()),
+        }
+    }
+
+    /// One audio message: an FLV audio tag body at `ms`.
+    pub async fn audio(&mut self, ms: u32, body: Bytes) -> std::io::Result<()> {
+        use rml_rtmp::sessions::ClientSessionResult;
+        use rml_rtmp::time::RtmpTimestamp;
+        match self
+            .session
+            .publish_audio_data(body, RtmpTimestamp::new(ms), false)
+        {
+            Ok(ClientSessionResult::OutboundResponse(p)) => self.send(p).await,
+            other => panic!("publish_audio_data: {:?}", other.err()),
+        }
+    }
+
+    /// Unpublishes (`deleteStream`) and closes the connection.
+    pub async fn finish(mut self) {
+        use rml_rtmp::sessions::ClientSessionResult;
+        for r in self.session.stop_publishing().unwrap_or_default() {
+            if let ClientSessionResult::OutboundResponse(p) = r {
+                let _ = self.send(p).await;
+            }
+        }
+        let _ = self.sock.shutdown().await;
+    }
+}
+
+/// Handshake, `connect`, `publish`: the publisher once `NetStream.Publish.Start` came, or
+/// everything the server sent (as text: AMF0 strings are plain) when it closed instead.
+pub async fn publish_session(
+    addr: SocketAddr,
+    app: &str,
+    stream: &str,
+) -> Result<RtmpPublisher, String> {
     use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
     use rml_rtmp::sessions::{
         ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
@@ -108,7 +171,7 @@ pub async fn rtmp_publish(addr: SocketAddr, app: &str, stream: &str) -> Attempt 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut out = Vec::new();
-        let mut publish = false;
+        let (mut publish, mut accepted) = (false, false);
         for r in pending.drain(..) {
             match r {
                 ClientSessionResult::OutboundResponse(p) => out.extend_from_slice(&p.bytes),
@@ -116,7 +179,7 @@ pub async fn rtmp_publish(addr: SocketAddr, app: &str, stream: &str) -> Attempt 
                     publish = true
                 }
                 ClientSessionResult::RaisedEvent(ClientSessionEvent::PublishRequestAccepted) => {
-                    return Attempt::Publishing(sock);
+                    accepted = true
                 }
                 _ => {}
             }
@@ -128,14 +191,17 @@ pub async fn rtmp_publish(addr: SocketAddr, app: &str, stream: &str) -> Attempt 
             }
         }
         if !out.is_empty() && sock.write_all(&out).await.is_err() {
-            return Attempt::Closed(String::from_utf8_lossy(&received).into_owned());
+            return Err(String::from_utf8_lossy(&received).into_owned());
+        }
+        if accepted {
+            return Ok(RtmpPublisher { sock, session });
         }
         let n = tokio::time::timeout_at(deadline, sock.read(&mut buf))
             .await
             .expect("the server neither accepted nor closed within 10 s")
             .unwrap_or(0);
         if n == 0 {
-            return Attempt::Closed(String::from_utf8_lossy(&received).into_owned());
+            return Err(String::from_utf8_lossy(&received).into_owned());
         }
         received.extend_from_slice(&buf[..n]);
         // A refusal may not parse as a client session expects it: the bytes tell.
