@@ -4,6 +4,7 @@
 //! (names, auth, claim); then it is that session's [`Source`]: each video or audio
 //! message an FLV tag, acknowledgements and other answers sent as they come.
 
+use super::guard::{ChunkGuard, MEDIA_LIMIT};
 use super::names;
 use crate::http::App;
 use crate::ingest::Protocol;
@@ -33,6 +34,8 @@ pub struct Conn {
     buf: BytesMut,
     out: Vec<u8>,
     events: VecDeque<ServerSessionEvent>,
+    /// Checks the bytes before `rml_rtmp` reassembles them (`guard`).
+    guard: ChunkGuard,
 }
 
 impl Conn {
@@ -74,9 +77,11 @@ impl Conn {
             buf,
             out: Vec::new(),
             events: VecDeque::new(),
+            guard: ChunkGuard::new(),
         };
         conn.absorb(first);
         if !rest.is_empty() {
+            conn.guard.check(&rest).map_err(|e| e.to_string())?;
             let results = conn
                 .session
                 .handle_input(&rest)
@@ -123,6 +128,7 @@ impl Conn {
             if n == 0 {
                 return Ok(None);
             }
+            self.guard.check(&self.buf).map_err(|e| e.to_string())?;
             let results = self
                 .session
                 .handle_input(&self.buf)
@@ -195,6 +201,7 @@ impl Conn {
                     let span = publish.span();
                     match session::open(app, publish).instrument(span.clone()).await {
                         Ok(s) => {
+                            self.guard.set_limit(MEDIA_LIMIT);
                             self.accept(request_id)?;
                             self.flush().await?;
                             return Ok(Some((self, s, span)));

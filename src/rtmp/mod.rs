@@ -5,6 +5,7 @@
 //! names and [`conn`] for a connection's course.
 
 pub mod conn;
+pub mod guard;
 pub mod names;
 
 use crate::http::App;

@@ -128,25 +128,17 @@ impl RtmpPublisher {
     }
 }
 
-/// Handshake, `connect`, `publish`: the publisher once `NetStream.Publish.Start` came, or
-/// everything the server sent (as text: AMF0 strings are plain) when it closed instead.
-pub async fn publish_session(
-    addr: SocketAddr,
-    app: &str,
-    stream: &str,
-) -> Result<RtmpPublisher, String> {
+/// The client side of the RTMP handshake: the connection and the bytes the server sent
+/// after it.
+pub async fn handshake(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
     use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-    use rml_rtmp::sessions::{
-        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
-        PublishRequestType,
-    };
     let mut sock = TcpStream::connect(addr).await.unwrap();
     let mut hs = Handshake::new(PeerType::Client);
     sock.write_all(&hs.generate_outbound_p0_and_p1().unwrap())
         .await
         .unwrap();
     let mut buf = vec![0u8; 65536];
-    let rest = loop {
+    loop {
         let n = sock.read(&mut buf).await.unwrap();
         assert!(n > 0, "closed during the handshake");
         match hs.process_bytes(&buf[..n]).unwrap() {
@@ -158,10 +150,25 @@ pub async fn publish_session(
                 remaining_bytes,
             } => {
                 sock.write_all(&response_bytes).await.unwrap();
-                break remaining_bytes;
+                return (sock, remaining_bytes);
             }
         }
+    }
+}
+
+/// Handshake, `connect`, `publish`: the publisher once `NetStream.Publish.Start` came, or
+/// everything the server sent (as text: AMF0 strings are plain) when it closed instead.
+pub async fn publish_session(
+    addr: SocketAddr,
+    app: &str,
+    stream: &str,
+) -> Result<RtmpPublisher, String> {
+    use rml_rtmp::sessions::{
+        ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
+        PublishRequestType,
     };
+    let (mut sock, rest) = handshake(addr).await;
+    let mut buf = vec![0u8; 65536];
     let (mut session, _) = ClientSession::new(ClientSessionConfig::new()).unwrap();
     let mut received = rest.clone();
     let mut pending = vec![session.request_connection(app.to_string()).unwrap()];
