@@ -34,6 +34,10 @@ pub enum Record {
     Rendition(RenditionInfo),
     /// A segment on disk (`gap: false`) or lost to the recording (`gap: true`, no file).
     Segment(SegmentEntry),
+    /// Retention moved a rendition's head: its segments before `msn` are no longer listed.
+    /// Appended (and fsynced) before their files are removed, so a crash in between leaves
+    /// only files the index no longer names, which the next start removes.
+    Head { rendition: String, msn: u64 },
     /// The session is over (its playlists get EXT-X-ENDLIST).
     End {
         /// Unix milliseconds.

@@ -17,6 +17,7 @@ pub mod index;
 pub mod library;
 pub mod playlist;
 pub mod recover;
+pub mod retention;
 pub mod task;
 pub mod writer;
 
@@ -30,6 +31,7 @@ use library::Library;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry as Prometheus;
+use retention::{Limits, Retention};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -44,8 +46,9 @@ pub const LOSS_REASONS: [&str; 2] = ["queue_full", "write_error"];
 pub struct Counters {
     pub segments: Counter,
     pub bytes: Counter,
-    /// reason = queue_full | write_error
+    /// reason = queue_full | write_error | disk_full
     pub lost: Family<Labels<1>, Counter>,
+    pub trimmed: retention::TrimCounters,
 }
 
 impl Counters {
@@ -63,6 +66,16 @@ impl Counters {
         for reason in LOSS_REASONS {
             let _ = self.lost.get_or_create(&[("reason", reason)]);
         }
+        r.register(
+            "hlsd_record_trimmed_segments",
+            "Recorded segments removed by retention (record.retention_hours, record.max_gb)",
+            self.trimmed.segments.clone(),
+        );
+        r.register(
+            "hlsd_record_trimmed_bytes",
+            "Bytes of recorded segments removed by retention",
+            self.trimmed.bytes.clone(),
+        );
         r.register(
             "hlsd_record_lost_segments",
             "Segments served live but missing from their recording (listed as gaps), by reason",
@@ -102,7 +115,11 @@ pub struct Recorder {
     counters: Counters,
     pending: Arc<Pending>,
     clock: Clock,
+    retention: Arc<Retention>,
 }
+
+/// How often retention runs without a recorded segment to prompt it (ages pass anyway).
+const RETENTION_SWEEP: Duration = Duration::from_secs(60);
 
 impl Recorder {
     /// Opens `config.dir` (created if missing) and reads back every recording in it.
@@ -110,13 +127,36 @@ impl Recorder {
         std::fs::create_dir_all(&config.dir)?;
         let library = Arc::new(Library::new(config.dir.clone()));
         recover::recover(&library)?;
-        Ok(Arc::new(Recorder {
+        let counters = Counters::default();
+        let retention = Arc::new(Retention::new(
+            Limits::new(config.retention_hours, config.max_gb),
+            counters.trimmed.clone(),
+        ));
+        retention.run(&library, clock.now_ms());
+        let rec = Arc::new(Recorder {
             config: config.clone(),
             library,
-            counters: Counters::default(),
+            counters,
             pending: Arc::default(),
             clock,
-        }))
+            retention,
+        });
+        let weak = Arc::downgrade(&rec);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_SWEEP);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(rec) = weak.upgrade() else {
+                    return;
+                };
+                let _ = tokio::task::spawn_blocking(move || {
+                    rec.retention.run(&rec.library, rec.clock.now_ms())
+                })
+                .await;
+            }
+        });
+        Ok(rec)
     }
 
     pub fn library(&self) -> &Arc<Library> {
@@ -142,7 +182,8 @@ impl Recorder {
             self.library.clone(),
             self.counters.clone(),
             self.clock,
-        );
+        )
+        .with_retention(self.retention.clone());
         tokio::spawn(task::run(rx, rec, shared.clone()));
         Tap { tx, shared }
     }

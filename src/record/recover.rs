@@ -83,6 +83,15 @@ fn recover_session(feed: &str, id: u64, dir: PathBuf) -> io::Result<Option<Sessi
         );
     }
     remove_orphans(&dir, &state)?;
+    if state.is_empty() && state.renditions.values().any(|r| r.head > 0) {
+        // Retention trimmed it all and died before removing it.
+        std::fs::remove_dir_all(&dir)?;
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+        info!(feed, dir = %dir.display(), "removed a recording session retention left with no segment");
+        return Ok(None);
+    }
     Ok(Some(Session::new(feed, id, dir, state)))
 }
 

@@ -11,6 +11,7 @@
 
 use super::index::{Record, RenditionInfo, SegmentEntry};
 use super::library::{Library, Session, SessionState};
+use super::retention::Retention;
 use super::writer::SessionWriter;
 use super::{Counters, TapShared};
 use crate::clock::Clock;
@@ -56,16 +57,23 @@ struct Member {
 #[derive(Debug)]
 struct Open {
     session: Arc<Session>,
-    writer: SessionWriter,
     members: HashMap<String, Member>,
 }
 
 impl Open {
     /// Appends a record and applies it to the library's copy once it is on disk.
     fn record(&mut self, r: Record) -> io::Result<()> {
-        self.writer.append(&r)?;
-        self.session.lock().apply(&r);
-        Ok(())
+        self.session.append(&r)
+    }
+
+    /// Writes a segment's file (see [`SessionWriter::write_segment`]).
+    fn write_segment(&self, rendition: &str, file: &str, parts: &[StoredPart]) -> io::Result<u64> {
+        let mut w = self.session.writer();
+        let w = w
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the session's index is closed"))?;
+        let pieces = parts.iter().flat_map(|p| p.data.pieces().iter());
+        w.write_segment(rendition, file, pieces)
     }
 }
 
@@ -86,6 +94,8 @@ pub struct FeedRecorder {
     counters: Counters,
     clock: Clock,
     open: Option<Open>,
+    /// Run after each recorded segment.
+    retention: Option<Arc<Retention>>,
     /// WARN lines about lost segments: 5 a minute, then a summary.
     gate: LogGate,
 }
@@ -98,8 +108,14 @@ impl FeedRecorder {
             counters,
             clock,
             open: None,
+            retention: None,
             gate: LogGate::new(5, 60_000),
         }
+    }
+
+    pub fn with_retention(mut self, retention: Arc<Retention>) -> Self {
+        self.retention = Some(retention);
+        self
     }
 
     pub fn handle(&mut self, job: Job) {
@@ -130,8 +146,7 @@ impl FeedRecorder {
     fn segment(&mut self, info: RenditionInfo, mut entry: SegmentEntry, parts: &[StoredPart]) {
         let file = crate::playlist::segment_uri(info.token, entry.msn);
         let written = self.session_for(&info, entry.pdt_ms).and_then(|open| {
-            let pieces = parts.iter().flat_map(|p| p.data.pieces().iter());
-            let len = open.writer.write_segment(&info.name, &file, pieces)?;
+            let len = open.write_segment(&info.name, &file, parts)?;
             entry.bytes = len;
             open.record(Record::Segment(entry.clone()))?;
             Ok(len)
@@ -140,6 +155,9 @@ impl FeedRecorder {
             Ok(len) => {
                 self.counters.segments.inc();
                 self.counters.bytes.inc_by(len);
+                if let Some(r) = &self.retention {
+                    r.run(&self.library, self.clock.now_ms());
+                }
             }
             Err(e) => {
                 self.counters.lost("write_error");
@@ -212,11 +230,11 @@ impl FeedRecorder {
         let mut state = SessionState::default();
         state.apply(&start);
         let session = Arc::new(Session::new(&self.feed, id, dir, state));
+        *session.writer() = Some(writer);
         self.library.insert(session.clone());
         info!(feed = %self.feed, session = %session.name(), "recording session started");
         Ok(Open {
             session,
-            writer,
             members: HashMap::new(),
         })
     }
@@ -239,16 +257,18 @@ impl FeedRecorder {
 
     /// Ends the open session (EXT-X-ENDLIST in its playlists).
     fn close(&mut self, end_ms: i64) {
-        let Some(mut open) = self.open.take() else {
+        let Some(open) = self.open.take() else {
             return;
         };
         let end_ms = end_ms.max(open.session.lock().last_time_ms());
         let end = Record::End { end_ms };
-        if let Err(e) = open.writer.append(&end) {
+        if let Err(e) = open.session.append(&end) {
             // Recovery at the next start closes it on disk.
             warn!(feed = %self.feed, session = %open.session.name(), "cannot record the end of the session: {e}");
+            open.session.lock().apply(&end);
         }
-        open.session.lock().apply(&end);
+        // Retention reopens it if it trims the session.
+        *open.session.writer() = None;
         info!(feed = %self.feed, session = %open.session.name(), "recording session ended");
     }
 
