@@ -18,6 +18,7 @@ pub mod library;
 pub mod playlist;
 pub mod recover;
 pub mod retention;
+pub mod space;
 pub mod task;
 pub mod writer;
 
@@ -30,8 +31,10 @@ use index::{RenditionInfo, SegmentEntry};
 use library::Library;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry as Prometheus;
 use retention::{Limits, Retention};
+use space::Space;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -39,7 +42,7 @@ use task::Job;
 use tokio::sync::{Notify, mpsc};
 
 /// The `reason` labels of `hlsd_record_lost_segments_total`.
-pub const LOSS_REASONS: [&str; 2] = ["queue_full", "write_error"];
+pub const LOSS_REASONS: [&str; 3] = ["queue_full", "write_error", "disk_full"];
 
 /// The recorder's counters, registered in `/metrics`.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +52,8 @@ pub struct Counters {
     /// reason = queue_full | write_error | disk_full
     pub lost: Family<Labels<1>, Counter>,
     pub trimmed: retention::TrimCounters,
+    /// 1 while recording is paused for lack of free space.
+    pub paused: Gauge,
 }
 
 impl Counters {
@@ -66,6 +71,11 @@ impl Counters {
         for reason in LOSS_REASONS {
             let _ = self.lost.get_or_create(&[("reason", reason)]);
         }
+        r.register(
+            "hlsd_record_paused",
+            "1 while recording is paused: less free space on the recording's disk than its threshold (1 GiB)",
+            self.paused.clone(),
+        );
         r.register(
             "hlsd_record_trimmed_segments",
             "Recorded segments removed by retention (record.retention_hours, record.max_gb)",
@@ -116,6 +126,7 @@ pub struct Recorder {
     pending: Arc<Pending>,
     clock: Clock,
     retention: Arc<Retention>,
+    space: Arc<Space>,
 }
 
 /// How often retention runs without a recorded segment to prompt it (ages pass anyway).
@@ -133,6 +144,11 @@ impl Recorder {
             counters.trimmed.clone(),
         ));
         retention.run(&library, clock.now_ms());
+        let space = Arc::new(Space::new(
+            config.dir.clone(),
+            config.min_free.clone(),
+            counters.paused.clone(),
+        ));
         let rec = Arc::new(Recorder {
             config: config.clone(),
             library,
@@ -140,6 +156,7 @@ impl Recorder {
             pending: Arc::default(),
             clock,
             retention,
+            space,
         });
         let weak = Arc::downgrade(&rec);
         tokio::spawn(async move {
@@ -183,7 +200,8 @@ impl Recorder {
             self.counters.clone(),
             self.clock,
         )
-        .with_retention(self.retention.clone());
+        .with_retention(self.retention.clone())
+        .with_space(self.space.clone());
         tokio::spawn(task::run(rx, rec, shared.clone()));
         Tap { tx, shared }
     }

@@ -12,6 +12,7 @@
 use super::index::{Record, RenditionInfo, SegmentEntry};
 use super::library::{Library, Session, SessionState};
 use super::retention::Retention;
+use super::space::Space;
 use super::writer::SessionWriter;
 use super::{Counters, TapShared};
 use crate::clock::Clock;
@@ -96,6 +97,8 @@ pub struct FeedRecorder {
     open: Option<Open>,
     /// Run after each recorded segment.
     retention: Option<Arc<Retention>>,
+    /// Checked before each segment is written.
+    space: Option<Arc<Space>>,
     /// WARN lines about lost segments: 5 a minute, then a summary.
     gate: LogGate,
 }
@@ -109,8 +112,14 @@ impl FeedRecorder {
             clock,
             open: None,
             retention: None,
+            space: None,
             gate: LogGate::new(5, 60_000),
         }
+    }
+
+    pub fn with_space(mut self, space: Arc<Space>) -> Self {
+        self.space = Some(space);
+        self
     }
 
     pub fn with_retention(mut self, retention: Arc<Retention>) -> Self {
@@ -144,6 +153,12 @@ impl FeedRecorder {
     }
 
     fn segment(&mut self, info: RenditionInfo, mut entry: SegmentEntry, parts: &[StoredPart]) {
+        if self.space.as_ref().is_some_and(|s| !s.allows_writing()) {
+            // Logged once by the guard when it paused.
+            self.counters.lost("disk_full");
+            self.gap(info, entry);
+            return;
+        }
         let file = crate::playlist::segment_uri(info.token, entry.msn);
         let written = self.session_for(&info, entry.pdt_ms).and_then(|open| {
             let len = open.write_segment(&info.name, &file, parts)?;
