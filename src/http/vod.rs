@@ -109,14 +109,20 @@ async fn media_file(
             r.segments
                 .iter()
                 .any(|e| !e.gap && r.file_name(e.msn) == file)
+                || r.inits().into_iter().any(|n| r.init_name(n) == file)
         })
+    };
+    let content_type = if file.ends_with(".ts") {
+        "video/mp2t"
+    } else {
+        "video/mp4"
     };
     if !listed {
         return refused(HttpError::NotFound);
     }
     let path = s.dir.join(&rendition).join(&file);
     match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
-        Ok(Ok(bytes)) => answer(bytes, "video/mp2t", ENDED.to_string()),
+        Ok(Ok(bytes)) => answer(bytes, content_type, ENDED.to_string()),
         _ => refused(HttpError::NotFound),
     }
 }

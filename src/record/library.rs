@@ -46,7 +46,18 @@ pub struct RecordedRendition {
 impl RecordedRendition {
     /// The file name of one of its segments, as the live playlist named it.
     pub fn file_name(&self, msn: u64) -> String {
-        crate::playlist::segment_uri(self.info.token, msn)
+        let ext = if self.info.fmp4 { "m4s" } else { "ts" };
+        format!("seg-{:x}-{msn}.{ext}", self.info.token)
+    }
+
+    /// The file name of one of its fMP4 inits, as the live playlist named it.
+    pub fn init_name(&self, number: u32) -> String {
+        crate::playlist::init_uri(self.info.token, number)
+    }
+
+    /// Inits its listed segments need.
+    pub fn inits(&self) -> std::collections::BTreeSet<u32> {
+        self.segments.iter().filter_map(|s| s.init).collect()
     }
 
     pub fn duration_secs(&self) -> f64 {

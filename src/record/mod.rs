@@ -26,7 +26,8 @@ use crate::clock::Clock;
 use crate::config::RecordConfig;
 use crate::feeds::rendition::State;
 use crate::metrics::Labels;
-use crate::playlist::StoredSegment;
+use crate::playlist::{Container, StoredSegment};
+use bytes::Bytes;
 use index::{RenditionInfo, SegmentEntry};
 use library::Library;
 use prometheus_client::metrics::counter::Counter;
@@ -42,14 +43,15 @@ use task::Job;
 use tokio::sync::{Notify, mpsc};
 
 /// The `reason` labels of `hlsd_record_lost_segments_total`.
-pub const LOSS_REASONS: [&str; 3] = ["queue_full", "write_error", "disk_full"];
+pub const LOSS_REASONS: [&str; 4] = ["queue_full", "write_error", "disk_full", "not_packaged"];
 
 /// The recorder's counters, registered in `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
     pub segments: Counter,
     pub bytes: Counter,
-    /// reason = queue_full | write_error | disk_full
+    /// reason = queue_full | write_error | disk_full | not_packaged (an fMP4 segment some
+    /// part of which was not packaged)
     pub lost: Family<Labels<1>, Counter>,
     pub trimmed: retention::TrimCounters,
     /// 1 while recording is paused for lack of free space.
@@ -230,6 +232,24 @@ struct TapShared {
     pending: Arc<Pending>,
 }
 
+/// The init (number and bytes) every part of an fMP4 segment was packaged with.
+fn mp4_init(seg: &StoredSegment, st: &State) -> Option<(u32, Bytes)> {
+    let number = seg.parts.first()?.mp4.as_ref()?.init;
+    if !seg
+        .parts
+        .iter()
+        .all(|p| p.mp4.as_ref().is_some_and(|m| m.init == number))
+    {
+        return None;
+    }
+    let init = st
+        .fmp4
+        .inits
+        .iter()
+        .find(|i| i.token == seg.token && i.number == number)?;
+    Some((number, init.data.clone()))
+}
+
 /// Where a feed's renditions hand their frozen segments and their ends.
 #[derive(Debug, Clone)]
 pub struct Tap {
@@ -264,6 +284,7 @@ impl Tap {
             resolution: st.media.resolution(),
             frame_rate: st.media.frame_rate(),
             audio_only: st.media.audio_only(),
+            fmp4: st.default_container == Container::Fmp4,
         };
         let entry = SegmentEntry {
             rendition: rendition.to_string(),
@@ -274,18 +295,42 @@ impl Tap {
             independent: seg.independent,
             bytes: 0,
             gap: false,
+            init: None,
         };
         let s = &self.shared;
+        // fMP4: the init its parts were packaged with (every part, one init), else the
+        // segment cannot be recorded as served.
+        let init = if info.fmp4 {
+            match mp4_init(seg, st) {
+                Some(init) => Some(init),
+                None => {
+                    s.counters.lost("not_packaged");
+                    self.send(Job::Lost {
+                        info,
+                        entry,
+                        why: "a part of it was not packaged as fMP4",
+                    });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let job = if s.queued.fetch_add(1, Ordering::SeqCst) < s.capacity {
             Job::Segment {
                 info,
                 entry,
                 parts: seg.parts.clone(),
+                init,
             }
         } else {
             s.queued.fetch_sub(1, Ordering::SeqCst);
             s.counters.lost("queue_full");
-            Job::Lost { info, entry }
+            Job::Lost {
+                info,
+                entry,
+                why: "the recording queue is full (disk too slow)",
+            }
         };
         let was_segment = matches!(job, Job::Segment { .. });
         if !self.send(job) && was_segment {

@@ -67,9 +67,15 @@ pub fn media(r: &RecordedRendition, ended: bool) -> String {
     if independent {
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     }
+    let mut map = None;
     for (i, s) in r.segments.iter().enumerate() {
         if s.discontinuity && i > 0 {
             out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        // fMP4: the init of the segments that follow, again where it changes.
+        if let Some(n) = s.init.filter(|n| map != Some(*n)) {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", r.init_name(n));
+            map = Some(n);
         }
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
         write_iso8601(&mut out, s.pdt_ms);

@@ -107,6 +107,7 @@ fn remove_orphans(dir: &Path, state: &SessionState) -> io::Result<()> {
             .iter()
             .filter(|s| !s.gap)
             .map(|s| r.file_name(s.msn))
+            .chain(r.inits().into_iter().map(|n| r.init_name(n)))
             .collect();
         let mut removed = false;
         for f in files {
@@ -195,6 +196,7 @@ mod tests {
         rec.handle(Job::Lost {
             info: info("main", 0x1ddd_0000_0001),
             entry: crate::record::task::tests::entry("main", 4, false),
+            why: "test",
         });
         assert_eq!(library.count(), 2);
     }

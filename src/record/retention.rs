@@ -182,21 +182,27 @@ fn trim_session(
     let mut out = Trimmed::default();
     let mut files = Vec::new();
     for (rendition, head, msns) in renditions {
-        let before = s.lock().bytes;
+        let (before, inits_before) = {
+            let st = s.lock();
+            let inits = st.renditions.get(&rendition).map(|r| r.inits());
+            (st.bytes, inits.unwrap_or_default())
+        };
         s.append(&Record::Head {
             rendition: rendition.clone(),
             msn: head,
         })?;
-        out.bytes += before - s.lock().bytes.min(before);
+        let st = s.lock();
+        out.bytes += before - st.bytes.min(before);
         out.segments += msns.len() as u64;
-        let token = s.lock().renditions.get(&rendition).map(|r| r.info.token);
-        if let Some(token) = token {
+        if let Some(r) = st.renditions.get(&rendition) {
             let dir = s.dir.join(&rendition);
             for msn in msns {
-                files.push((
-                    dir.clone(),
-                    dir.join(crate::playlist::segment_uri(token, msn)),
-                ));
+                files.push((dir.clone(), dir.join(r.file_name(msn))));
+            }
+            // fMP4 inits no listed segment needs any more.
+            let kept = r.inits();
+            for n in inits_before.difference(&kept) {
+                files.push((dir.clone(), dir.join(r.init_name(*n))));
             }
         }
     }

@@ -18,7 +18,8 @@ use super::{Counters, TapShared};
 use crate::clock::Clock;
 use crate::logging::gate::LogGate;
 use crate::playlist::StoredPart;
-use std::collections::HashMap;
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -33,11 +34,16 @@ pub enum Job {
         info: RenditionInfo,
         entry: SegmentEntry,
         parts: Arc<[StoredPart]>,
+        /// fMP4: the init number and bytes its parts need.
+        init: Option<(u32, Bytes)>,
     },
-    /// A frozen segment the queue had no room for: listed as a gap.
+    /// A frozen segment the queue had no room for (or, fMP4, not packaged whole): listed
+    /// as a gap.
     Lost {
         info: RenditionInfo,
         entry: SegmentEntry,
+        /// Why, for the log.
+        why: &'static str,
     },
     /// A rendition's live session with this token ended.
     End {
@@ -59,6 +65,8 @@ struct Member {
 struct Open {
     session: Arc<Session>,
     members: HashMap<String, Member>,
+    /// fMP4 inits written, by rendition and number.
+    inits: HashSet<(String, u32)>,
 }
 
 impl Open {
@@ -67,14 +75,43 @@ impl Open {
         self.session.append(&r)
     }
 
-    /// Writes a segment's file (see [`SessionWriter::write_segment`]).
-    fn write_segment(&self, rendition: &str, file: &str, parts: &[StoredPart]) -> io::Result<u64> {
+    /// Writes a segment's file (see [`SessionWriter::write_segment`]): its parts' TS
+    /// bytes, or their fMP4 fragments.
+    fn write_segment(
+        &self,
+        rendition: &str,
+        file: &str,
+        parts: &[StoredPart],
+        fmp4: bool,
+    ) -> io::Result<u64> {
         let mut w = self.session.writer();
         let w = w
             .as_mut()
             .ok_or_else(|| io::Error::other("the session's index is closed"))?;
-        let pieces = parts.iter().flat_map(|p| p.data.pieces().iter());
-        w.write_segment(rendition, file, pieces)
+        if fmp4 {
+            let pieces = parts.iter().filter_map(|p| p.mp4.as_ref().map(|m| &m.data));
+            w.write_segment(rendition, file, pieces)
+        } else {
+            let pieces = parts.iter().flat_map(|p| p.data.pieces().iter());
+            w.write_segment(rendition, file, pieces)
+        }
+    }
+
+    /// Writes an fMP4 init beside the segments that need it, once per session (durable
+    /// before the first record naming it).
+    fn write_init(&mut self, info: &RenditionInfo, number: u32, data: &Bytes) -> io::Result<()> {
+        let key = (info.name.clone(), number);
+        if self.inits.contains(&key) {
+            return Ok(());
+        }
+        let file = crate::playlist::init_uri(info.token, number);
+        let mut w = self.session.writer();
+        let w = w
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the session's index is closed"))?;
+        w.write_segment(&info.name, &file, std::iter::once(data))?;
+        self.inits.insert(key);
+        Ok(())
     }
 }
 
@@ -129,9 +166,14 @@ impl FeedRecorder {
 
     pub fn handle(&mut self, job: Job) {
         match job {
-            Job::Segment { info, entry, parts } => self.segment(info, entry, &parts),
-            Job::Lost { info, entry } => {
-                self.warn_lost(&entry, "the recording queue is full (disk too slow)");
+            Job::Segment {
+                info,
+                entry,
+                parts,
+                init,
+            } => self.segment(info, entry, &parts, init),
+            Job::Lost { info, entry, why } => {
+                self.warn_lost(&entry, why);
                 self.gap(info, entry);
             }
             Job::End {
@@ -152,16 +194,27 @@ impl FeedRecorder {
         }
     }
 
-    fn segment(&mut self, info: RenditionInfo, mut entry: SegmentEntry, parts: &[StoredPart]) {
+    fn segment(
+        &mut self,
+        info: RenditionInfo,
+        mut entry: SegmentEntry,
+        parts: &[StoredPart],
+        init: Option<(u32, Bytes)>,
+    ) {
         if self.space.as_ref().is_some_and(|s| !s.allows_writing()) {
             // Logged once by the guard when it paused.
             self.counters.lost("disk_full");
             self.gap(info, entry);
             return;
         }
-        let file = crate::playlist::segment_uri(info.token, entry.msn);
+        let ext = if info.fmp4 { "m4s" } else { "ts" };
+        let file = format!("seg-{:x}-{}.{ext}", info.token, entry.msn);
         let written = self.session_for(&info, entry.pdt_ms).and_then(|open| {
-            let len = open.write_segment(&info.name, &file, parts)?;
+            if let Some((number, data)) = &init {
+                open.write_init(&info, *number, data)?;
+                entry.init = Some(*number);
+            }
+            let len = open.write_segment(&info.name, &file, parts, info.fmp4)?;
             entry.bytes = len;
             open.record(Record::Segment(entry.clone()))?;
             Ok(len)
@@ -251,6 +304,7 @@ impl FeedRecorder {
         Ok(Open {
             session,
             members: HashMap::new(),
+            inits: HashSet::new(),
         })
     }
 
@@ -347,6 +401,7 @@ pub(super) mod tests {
             resolution: Some((320, 240)),
             frame_rate: Some(25.0),
             audio_only: false,
+            fmp4: false,
         }
     }
 
@@ -360,6 +415,7 @@ pub(super) mod tests {
             independent: true,
             bytes: 0,
             gap: false,
+            init: None,
         }
     }
 
@@ -381,6 +437,7 @@ pub(super) mod tests {
             info: info(name, token),
             entry: entry(name, msn, disc),
             parts: parts(msn),
+            init: None,
         }
     }
 
@@ -403,6 +460,7 @@ pub(super) mod tests {
         rec.handle(Job::Lost {
             info: info("main", token),
             entry: entry("main", 4, false),
+            why: "test",
         });
         rec.handle(segment("main", token, 5, false));
         let s = library.get("cam", token).expect("the session is listed");
