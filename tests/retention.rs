@@ -289,3 +289,63 @@ async fn too_little_free_space_pauses_the_recording_not_the_live_feed() {
     assert_eq!(files + lost as usize, all.len());
     server.stop().await;
 }
+
+/// A DVR playlist (60 s, longer than the media) over a recording that size retention trims:
+/// its prefix follows the recording's head instead of listing the trimmed segments back to
+/// the first, and what it lists from the recording's first kept segment on is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn the_dvr_prefix_follows_the_trimmed_recording() {
+    let data = fixture(Fixture::Main);
+    let tmp = tempfile::tempdir().unwrap();
+    let limit = data.len() as u64 * 3 / 8;
+    let mut c = record_config(tmp.path(), limit as f64 / 1e9, 168.0);
+    c.hls.window = 3;
+    c.hls.part_duration = 0.25;
+    c.hls.dvr_window = 60.0;
+    let server = TestServer::start(c).await;
+    let res = push(
+        server.addr,
+        data.clone(),
+        Push::new("dvr").paced(&data, 4.0),
+    )
+    .await;
+    assert_eq!(res.status, Some(200), "{res:?}");
+    let live = wait_endlist(&server, "dvr", Duration::from_secs(10)).await;
+    let listed = live.segments();
+    let token = token_of(&listed[0].1);
+    let index_path = tmp.path().join("dvr").join(&token).join("index");
+    let records = eventually(Duration::from_secs(10), "the ended index", || {
+        let bytes = std::fs::read(&index_path).ok();
+        async move {
+            let records = hlsd::record::index::read(&bytes?).records;
+            matches!(
+                records.last(),
+                Some(hlsd::record::index::Record::End { .. })
+            )
+            .then_some(records)
+        }
+    })
+    .await;
+    let first_recorded = records
+        .iter()
+        .find_map(|r| match r {
+            hlsd::record::index::Record::Segment(s) => Some(s.msn),
+            _ => None,
+        })
+        .unwrap();
+    let vod = fetch_media(&server.url(&format!("/vod/dvr/{token}/main/media.m3u8"))).await;
+    let vod_first = vod.pl.media_sequence;
+    assert!(vod_first > first_recorded, "{}", vod.raw);
+    // Without retention the 60 s prefix would start at the first segment recorded.
+    assert!(
+        listed[0].0 > first_recorded,
+        "the DVR lists trimmed segments:\n{}",
+        live.raw
+    );
+    assert!(listed.len() > 3, "a DVR prefix:\n{}", live.raw);
+    for (msn, url, _) in listed.iter().filter(|s| s.0 >= vod_first) {
+        assert_eq!(get(url).await.status, 200, "{msn} {url}");
+    }
+    server.stop().await;
+}
