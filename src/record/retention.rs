@@ -393,4 +393,65 @@ mod tests {
         assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
         assert_eq!(st.bytes, SEG);
     }
+
+    /// fMP4: `.m4s` files and their inits; an init goes with the last segment needing it,
+    /// and the next start keeps the inits the index still needs.
+    #[test]
+    fn fmp4_inits_go_with_the_last_segment_needing_them() {
+        use crate::playlist::{Mp4Part, StoredPart};
+        use crate::record::task::tests::{entry, info};
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut rec, library, counters) = recorder(tmp.path());
+        let token = 0x1fff_0000_0001;
+        for msn in 1..=4u64 {
+            let init = u32::from(msn > 2);
+            let mut i = info("main", token);
+            i.fmp4 = true;
+            rec.handle(Job::Segment {
+                info: i,
+                entry: entry("main", msn, false),
+                parts: Arc::from(vec![StoredPart {
+                    data: crate::segmenter::PartBytes::from_pieces(vec![]),
+                    duration: crate::ts::Ts(180_000),
+                    independent: true,
+                    mp4: Some(Mp4Part {
+                        data: bytes::Bytes::from(vec![msn as u8; 100]),
+                        init,
+                    }),
+                }]),
+                init: Some((init, bytes::Bytes::from(vec![0xaa; 10 + init as usize]))),
+            });
+        }
+        let dir = tmp.path().join(format!("cam/{token:x}/main"));
+        let name = |n: &str| dir.join(n.replace("T", &format!("{token:x}")));
+        assert_eq!(std::fs::read(name("seg-T-3.m4s")).unwrap(), vec![3u8; 100]);
+        assert_eq!(std::fs::read(name("init-T-1.mp4")).unwrap().len(), 11);
+        let s = library.get("cam", token).unwrap();
+        let text = playlist::media(&s.lock().renditions["main"], false);
+        assert_eq!(text.matches("#EXT-X-MAP:URI=").count(), 2, "{text}");
+        assert!(
+            text.contains(&format!(
+                "#EXT-X-MAP:URI=\"init-{token:x}-1.mp4\"\n#EXT-X-PROGRAM-DATE-TIME"
+            )),
+            "{text}"
+        );
+        let r = Retention::new(
+            Limits {
+                max_bytes: Some(250),
+                ..Limits::new(1e6, 0.0)
+            },
+            counters.trimmed,
+        );
+        assert_eq!(r.run(&library, 0).segments, 2);
+        assert!(!name("seg-T-2.m4s").exists() && !name("init-T-0.mp4").exists());
+        assert!(name("seg-T-3.m4s").exists() && name("init-T-1.mp4").exists());
+        drop((s, rec, library));
+        let library = Library::new(tmp.path().to_path_buf());
+        recover(&library).unwrap();
+        assert!(name("seg-T-4.m4s").exists() && name("init-T-1.mp4").exists());
+        let s = library.get("cam", token).unwrap();
+        let text = playlist::media(&s.lock().renditions["main"], true);
+        assert_eq!(text.matches("#EXT-X-MAP:URI=").count(), 1, "{text}");
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:3\n"), "{text}");
+    }
 }
