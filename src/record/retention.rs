@@ -226,9 +226,12 @@ fn trim_session(
         (st.end_ms.is_some(), st.is_empty())
     };
     info!(feed = %s.feed, session = %s.name(), segments = out.segments, bytes = out.bytes, "retention trimmed the oldest recorded segments");
+    if ended {
+        // Reopened for the Head records: no file stays open per ended session.
+        *s.writer() = None;
+    }
     if ended && empty {
         library.remove(&s.feed, s.id);
-        *s.writer() = None;
         std::fs::remove_dir_all(&s.dir)?;
         if let Some(parent) = s.dir.parent() {
             sync_dir(parent)?;
