@@ -68,6 +68,33 @@ pub struct RecordConfig {
     /// Not a file key: tests set it.
     #[serde(skip_deserializing)]
     pub queue_segments: usize,
+    /// Free bytes below which recording pauses (1 GiB). Not a file key: tests set it, and
+    /// may change it while the server runs (clones share it).
+    #[serde(skip_deserializing)]
+    pub min_free: FreeSpaceThreshold,
+}
+
+/// The free-space threshold of `[record]`, shared by every clone of the config.
+#[derive(Debug, Clone)]
+pub struct FreeSpaceThreshold(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+/// Free bytes on the recording's filesystem below which recording pauses.
+pub const RECORD_MIN_FREE: u64 = 1 << 30;
+
+impl FreeSpaceThreshold {
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set(&self, bytes: u64) {
+        self.0.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Default for FreeSpaceThreshold {
+    fn default() -> Self {
+        FreeSpaceThreshold(std::sync::Arc::new(RECORD_MIN_FREE.into()))
+    }
 }
 
 /// Segments waiting per feed before the recording loses one: 16 s of 2 s segments.
@@ -80,6 +107,7 @@ impl Default for RecordConfig {
             retention_hours: 168.0,
             max_gb: 0.0,
             queue_segments: RECORD_QUEUE_SEGMENTS,
+            min_free: FreeSpaceThreshold::default(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! bytes read from the recording (`http::playback` falls back to it for a segment no longer
 //! in memory). Lives in the rendition's state and follows its window: each segment leaving
 //! the window is appended when the next one is pushed, with EXT-X-GAP when the recording's
-//! index lists it as lost; a new session (new token) starts an empty prefix. Memory: the
+//! index lists it as lost; a new session (new token) starts an empty prefix. Segments
+//! retention trimmed from the recording (its rendition's head) are dropped from the prefix. Memory: the
 //! prefix's entries and text, ~100 bytes a segment; no media.
 
 use crate::playlist::{Container, DvrPrefix, Window};
@@ -58,6 +59,17 @@ impl Dvr {
             self.prefix.append(&s, gap);
         }
         self.prefix.trim(self.span, window.duration());
+        // Retention may have trimmed the recording inside the DVR window.
+        let head = self.session.as_ref().and_then(|x| {
+            let st = x.lock();
+            st.renditions
+                .get(rendition)
+                .filter(|r| Some(r.info.token) == self.prefix.token())
+                .map(|r| r.head)
+        });
+        if let Some(head) = head {
+            self.prefix.trim_before(head);
+        }
     }
 
     pub fn span(&self) -> Ts {

@@ -78,7 +78,8 @@ async fn index(State(app): State<App>, Path((feed, id)): Path<(String, String)>)
         .max()
         .unwrap_or(1);
     let text = playlist::multivariant(&st);
-    let cache = playlist_cache(st.end_ms.is_some(), td);
+    let trimmed = st.renditions.values().any(|r| r.head > 0);
+    let cache = playlist_cache(st.end_ms.is_some() && !trimmed, td);
     drop(st);
     answer(text, "application/vnd.apple.mpegurl", cache)
 }
@@ -98,7 +99,8 @@ async fn media_file(
         };
         let ended = st.end_ms.is_some();
         let text = playlist::media(r, ended);
-        let cache = playlist_cache(ended, playlist::target_duration(r));
+        // Retention moves a trimmed playlist's head: not cached like a finished one.
+        let cache = playlist_cache(ended && r.head == 0, playlist::target_duration(r));
         drop(st);
         return answer(text, "application/vnd.apple.mpegurl", cache);
     }
@@ -109,14 +111,20 @@ async fn media_file(
             r.segments
                 .iter()
                 .any(|e| !e.gap && r.file_name(e.msn) == file)
+                || r.inits().into_iter().any(|n| r.init_name(n) == file)
         })
+    };
+    let content_type = if file.ends_with(".ts") {
+        "video/mp2t"
+    } else {
+        "video/mp4"
     };
     if !listed {
         return refused(HttpError::NotFound);
     }
     let path = s.dir.join(&rendition).join(&file);
     match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
-        Ok(Ok(bytes)) => answer(bytes, "video/mp2t", ENDED.to_string()),
+        Ok(Ok(bytes)) => answer(bytes, content_type, ENDED.to_string()),
         _ => refused(HttpError::NotFound),
     }
 }

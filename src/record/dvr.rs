@@ -31,13 +31,14 @@ pub fn entry(session: &Session, rendition: &str, msn: u64) -> Option<SegmentEntr
     Some(segments[i].clone())
 }
 
-/// The file of a recorded segment (not a gap), as the index lists it.
+/// The file of a recorded segment (not a gap), as the index lists it. The DVR serves TS
+/// only: a rendition recorded as fMP4 has none.
 pub fn segment_file(session: &Session, rendition: &str, token: u64, msn: u64) -> Option<PathBuf> {
     let st = session.lock();
     let r = st
         .renditions
         .get(rendition)
-        .filter(|r| r.info.token == token)?;
+        .filter(|r| r.info.token == token && !r.info.fmp4)?;
     let i = r.segments.binary_search_by_key(&msn, |e| e.msn).ok()?;
     (!r.segments[i].gap).then(|| session.dir.join(rendition).join(r.file_name(msn)))
 }
@@ -58,6 +59,7 @@ mod tests {
         rec.handle(Job::Lost {
             info: info("lo", lo),
             entry: seg_entry("lo", 2, false),
+            why: "test",
         });
         rec.handle(segment("lo", lo, 3, false));
         let s = session_of(&library, "cam", "lo", lo).expect("lo joined hi's session");

@@ -34,6 +34,10 @@ pub enum Record {
     Rendition(RenditionInfo),
     /// A segment on disk (`gap: false`) or lost to the recording (`gap: true`, no file).
     Segment(SegmentEntry),
+    /// Retention moved a rendition's head: its segments before `msn` are no longer listed.
+    /// Appended (and fsynced) before their files are removed, so a crash in between leaves
+    /// only files the index no longer names, which the next start removes.
+    Head { rendition: String, msn: u64 },
     /// The session is over (its playlists get EXT-X-ENDLIST).
     End {
         /// Unix milliseconds.
@@ -55,6 +59,9 @@ pub struct RenditionInfo {
     pub resolution: Option<(u32, u32)>,
     pub frame_rate: Option<f64>,
     pub audio_only: bool,
+    /// Recorded as fMP4 (`.m4s` segments and their inits), as the feed served it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fmp4: bool,
 }
 
 /// A recorded segment, as its media playlist lists it.
@@ -73,6 +80,9 @@ pub struct SegmentEntry {
     pub bytes: u64,
     /// Lost to the recording: listed with EXT-X-GAP, no file.
     pub gap: bool,
+    /// fMP4: the number of the init it needs (`init-{token}-{n}.mp4`, beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<u32>,
 }
 
 impl SegmentEntry {
@@ -141,6 +151,7 @@ mod tests {
             independent: true,
             bytes: 1234,
             gap: false,
+            init: None,
         })
     }
 
@@ -160,6 +171,7 @@ mod tests {
                 resolution: Some((1280, 720)),
                 frame_rate: Some(25.0),
                 audio_only: false,
+                fmp4: false,
             }),
             segment(1),
             segment(2),

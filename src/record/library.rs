@@ -5,6 +5,7 @@
 //! recordings API; never touched by ingest.
 
 use super::index::{Record, RenditionInfo, SegmentEntry};
+use super::writer::SessionWriter;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,16 +33,72 @@ pub fn parse_session(name: &str) -> Option<u64> {
 pub struct RecordedRendition {
     pub info: RenditionInfo,
     pub segments: Vec<SegmentEntry>,
+    /// First MSN retention kept (0: nothing trimmed): segments before it are gone.
+    pub head: u64,
+    /// EXT-X-DISCONTINUITY tags before the first listed segment (trimmed with the
+    /// segments before it, or before its own first segment).
+    pub discontinuity_sequence: u64,
+    /// Everything was trimmed: the next segment's discontinuity, if any, is counted in
+    /// `discontinuity_sequence` (it would have been a tag after the trimmed ones).
+    count_next_first: bool,
 }
 
 impl RecordedRendition {
     /// The file name of one of its segments, as the live playlist named it.
     pub fn file_name(&self, msn: u64) -> String {
-        crate::playlist::segment_uri(self.info.token, msn)
+        let ext = if self.info.fmp4 { "m4s" } else { "ts" };
+        format!("seg-{:x}-{msn}.{ext}", self.info.token)
+    }
+
+    /// The file name of one of its fMP4 inits, as the live playlist named it.
+    pub fn init_name(&self, number: u32) -> String {
+        crate::playlist::init_uri(self.info.token, number)
+    }
+
+    /// Inits its listed segments need.
+    pub fn inits(&self) -> std::collections::BTreeSet<u32> {
+        self.segments.iter().filter_map(|s| s.init).collect()
     }
 
     pub fn duration_secs(&self) -> f64 {
         self.segments.iter().map(SegmentEntry::secs).sum()
+    }
+
+    fn push(&mut self, s: &SegmentEntry) {
+        if self.segments.is_empty() && self.count_next_first {
+            self.count_next_first = false;
+            if s.discontinuity {
+                self.discontinuity_sequence += 1;
+            }
+        }
+        self.segments.push(s.clone());
+    }
+
+    /// Drops the segments before `msn`; returns the bytes of their files.
+    fn trim_before(&mut self, msn: u64) -> u64 {
+        self.head = self.head.max(msn);
+        let n = self.segments.partition_point(|s| s.msn < msn);
+        if n == 0 {
+            return 0;
+        }
+        // The first listed segment's tag is not written (nothing precedes it): it was
+        // counted when it became first, unless it opened the recording (then it is none).
+        let mut bytes = 0;
+        for (i, s) in self.segments.drain(..n).enumerate() {
+            bytes += s.bytes;
+            if s.discontinuity && i > 0 {
+                self.discontinuity_sequence += 1;
+            }
+        }
+        match self.segments.first() {
+            Some(f) => {
+                if f.discontinuity {
+                    self.discontinuity_sequence += 1;
+                }
+            }
+            None => self.count_next_first = true,
+        }
+        bytes
     }
 }
 
@@ -71,12 +128,20 @@ impl SessionState {
                     .or_insert_with(|| RecordedRendition {
                         info: info.clone(),
                         segments: Vec::new(),
+                        head: 0,
+                        discontinuity_sequence: 0,
+                        count_next_first: false,
                     });
             }
             Record::Segment(s) => {
                 if let Some(r) = self.renditions.get_mut(&s.rendition) {
                     self.bytes += s.bytes;
-                    r.segments.push(s.clone());
+                    r.push(s);
+                }
+            }
+            Record::Head { rendition, msn } => {
+                if let Some(r) = self.renditions.get_mut(rendition) {
+                    self.bytes -= r.trim_before(*msn).min(self.bytes);
                 }
             }
             Record::End { end_ms } => self.end_ms = Some(*end_ms),
@@ -87,7 +152,12 @@ impl SessionState {
     pub fn last_msn(&self) -> Option<u64> {
         self.renditions
             .values()
-            .filter_map(|r| r.segments.last().map(|s| s.msn))
+            .filter_map(|r| {
+                r.segments
+                    .last()
+                    .map(|s| s.msn)
+                    .or_else(|| r.head.checked_sub(1))
+            })
             .max()
     }
 
@@ -99,6 +169,11 @@ impl SessionState {
             .map(|s| s.pdt_ms + s.duration / 90)
             .max()
             .unwrap_or(self.start_ms)
+    }
+
+    /// No rendition lists a segment (retention trimmed them all, or none came yet).
+    pub fn is_empty(&self) -> bool {
+        self.renditions.values().all(|r| r.segments.is_empty())
     }
 
     /// The longest rendition's duration, gaps included.
@@ -117,6 +192,9 @@ pub struct Session {
     pub id: u64,
     pub dir: PathBuf,
     state: Mutex<SessionState>,
+    /// Its index, open for appending: the recorder's while it records the session,
+    /// reopened by retention for an ended one. Lock order: this, then `state`.
+    writer: Mutex<Option<SessionWriter>>,
 }
 
 impl Session {
@@ -126,7 +204,28 @@ impl Session {
             id,
             dir,
             state: Mutex::new(state),
+            writer: Mutex::new(None),
         }
+    }
+
+    /// The session's index writer (`None` unless something appends to it).
+    pub fn writer(&self) -> MutexGuard<'_, Option<SessionWriter>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a record to the index (reopening it if no writer is open) and applies it
+    /// once it is on disk.
+    pub fn append(&self, r: &Record) -> std::io::Result<()> {
+        let mut w = self.writer();
+        if w.is_none() {
+            let len = std::fs::metadata(self.dir.join(super::index::INDEX_FILE))?.len();
+            *w = Some(SessionWriter::reopen(self.dir.clone(), len)?);
+        }
+        if let Some(w) = w.as_mut() {
+            w.append(r)?;
+        }
+        self.lock().apply(r);
+        Ok(())
     }
 
     pub fn lock(&self) -> MutexGuard<'_, SessionState> {
@@ -202,6 +301,14 @@ impl Library {
             feeds.remove(feed);
         }
         s
+    }
+
+    /// Every session of every feed.
+    pub fn all(&self) -> Vec<Arc<Session>> {
+        self.feeds()
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect()
     }
 
     /// Sessions over every feed.

@@ -17,6 +17,8 @@ pub mod index;
 pub mod library;
 pub mod playlist;
 pub mod recover;
+pub mod retention;
+pub mod space;
 pub mod task;
 pub mod writer;
 
@@ -24,12 +26,16 @@ use crate::clock::Clock;
 use crate::config::RecordConfig;
 use crate::feeds::rendition::State;
 use crate::metrics::Labels;
-use crate::playlist::StoredSegment;
+use crate::playlist::{Container, StoredSegment};
+use bytes::Bytes;
 use index::{RenditionInfo, SegmentEntry};
 use library::Library;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry as Prometheus;
+use retention::{Limits, Retention};
+use space::Space;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -37,15 +43,19 @@ use task::Job;
 use tokio::sync::{Notify, mpsc};
 
 /// The `reason` labels of `hlsd_record_lost_segments_total`.
-pub const LOSS_REASONS: [&str; 2] = ["queue_full", "write_error"];
+pub const LOSS_REASONS: [&str; 4] = ["queue_full", "write_error", "disk_full", "not_packaged"];
 
 /// The recorder's counters, registered in `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
     pub segments: Counter,
     pub bytes: Counter,
-    /// reason = queue_full | write_error
+    /// reason = queue_full | write_error | disk_full | not_packaged (an fMP4 segment some
+    /// part of which was not packaged)
     pub lost: Family<Labels<1>, Counter>,
+    pub trimmed: retention::TrimCounters,
+    /// 1 while recording is paused for lack of free space.
+    pub paused: Gauge,
 }
 
 impl Counters {
@@ -63,6 +73,21 @@ impl Counters {
         for reason in LOSS_REASONS {
             let _ = self.lost.get_or_create(&[("reason", reason)]);
         }
+        r.register(
+            "hlsd_record_paused",
+            "1 while recording is paused: less free space on the recording's disk than its threshold (1 GiB)",
+            self.paused.clone(),
+        );
+        r.register(
+            "hlsd_record_trimmed_segments",
+            "Recorded segments removed by retention (record.retention_hours, record.max_gb)",
+            self.trimmed.segments.clone(),
+        );
+        r.register(
+            "hlsd_record_trimmed_bytes",
+            "Bytes of recorded segments removed by retention",
+            self.trimmed.bytes.clone(),
+        );
         r.register(
             "hlsd_record_lost_segments",
             "Segments served live but missing from their recording (listed as gaps), by reason",
@@ -102,7 +127,12 @@ pub struct Recorder {
     counters: Counters,
     pending: Arc<Pending>,
     clock: Clock,
+    retention: Arc<Retention>,
+    space: Arc<Space>,
 }
+
+/// How often retention runs without a recorded segment to prompt it (ages pass anyway).
+const RETENTION_SWEEP: Duration = Duration::from_secs(60);
 
 impl Recorder {
     /// Opens `config.dir` (created if missing) and reads back every recording in it.
@@ -110,13 +140,42 @@ impl Recorder {
         std::fs::create_dir_all(&config.dir)?;
         let library = Arc::new(Library::new(config.dir.clone()));
         recover::recover(&library)?;
-        Ok(Arc::new(Recorder {
+        let counters = Counters::default();
+        let retention = Arc::new(Retention::new(
+            Limits::new(config.retention_hours, config.max_gb),
+            counters.trimmed.clone(),
+        ));
+        retention.run(&library, clock.now_ms());
+        let space = Arc::new(Space::new(
+            config.dir.clone(),
+            config.min_free.clone(),
+            counters.paused.clone(),
+        ));
+        let rec = Arc::new(Recorder {
             config: config.clone(),
             library,
-            counters: Counters::default(),
+            counters,
             pending: Arc::default(),
             clock,
-        }))
+            retention,
+            space,
+        });
+        let weak = Arc::downgrade(&rec);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_SWEEP);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(rec) = weak.upgrade() else {
+                    return;
+                };
+                let _ = tokio::task::spawn_blocking(move || {
+                    rec.retention.run(&rec.library, rec.clock.now_ms())
+                })
+                .await;
+            }
+        });
+        Ok(rec)
     }
 
     pub fn library(&self) -> &Arc<Library> {
@@ -142,7 +201,9 @@ impl Recorder {
             self.library.clone(),
             self.counters.clone(),
             self.clock,
-        );
+        )
+        .with_retention(self.retention.clone())
+        .with_space(self.space.clone());
         tokio::spawn(task::run(rx, rec, shared.clone()));
         Tap { tx, shared }
     }
@@ -169,6 +230,24 @@ struct TapShared {
     capacity: usize,
     counters: Counters,
     pending: Arc<Pending>,
+}
+
+/// The init (number and bytes) every part of an fMP4 segment was packaged with.
+fn mp4_init(seg: &StoredSegment, st: &State) -> Option<(u32, Bytes)> {
+    let number = seg.parts.first()?.mp4.as_ref()?.init;
+    if !seg
+        .parts
+        .iter()
+        .all(|p| p.mp4.as_ref().is_some_and(|m| m.init == number))
+    {
+        return None;
+    }
+    let init = st
+        .fmp4
+        .inits
+        .iter()
+        .find(|i| i.token == seg.token && i.number == number)?;
+    Some((number, init.data.clone()))
 }
 
 /// Where a feed's renditions hand their frozen segments and their ends.
@@ -205,6 +284,7 @@ impl Tap {
             resolution: st.media.resolution(),
             frame_rate: st.media.frame_rate(),
             audio_only: st.media.audio_only(),
+            fmp4: st.default_container == Container::Fmp4,
         };
         let entry = SegmentEntry {
             rendition: rendition.to_string(),
@@ -215,18 +295,42 @@ impl Tap {
             independent: seg.independent,
             bytes: 0,
             gap: false,
+            init: None,
         };
         let s = &self.shared;
+        // fMP4: the init its parts were packaged with (every part, one init), else the
+        // segment cannot be recorded as served.
+        let init = if info.fmp4 {
+            match mp4_init(seg, st) {
+                Some(init) => Some(init),
+                None => {
+                    s.counters.lost("not_packaged");
+                    self.send(Job::Lost {
+                        info,
+                        entry,
+                        why: "a part of it was not packaged as fMP4",
+                    });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let job = if s.queued.fetch_add(1, Ordering::SeqCst) < s.capacity {
             Job::Segment {
                 info,
                 entry,
                 parts: seg.parts.clone(),
+                init,
             }
         } else {
             s.queued.fetch_sub(1, Ordering::SeqCst);
             s.counters.lost("queue_full");
-            Job::Lost { info, entry }
+            Job::Lost {
+                info,
+                entry,
+                why: "the recording queue is full (disk too slow)",
+            }
         };
         let was_segment = matches!(job, Job::Segment { .. });
         if !self.send(job) && was_segment {

@@ -41,20 +41,41 @@ pub fn target_duration(r: &RecordedRendition) -> u32 {
 
 pub fn media(r: &RecordedRendition, ended: bool) -> String {
     let mut out = String::with_capacity(64 + r.segments.len() * 96);
-    let first = r.segments.first().map_or(1, |s| s.msn);
+    let first = r.segments.first().map_or(r.head.max(1), |s| s.msn);
     let independent = r.segments.iter().filter(|s| !s.gap).all(|s| s.independent);
     let _ = write!(
         out,
-        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n#EXT-X-PLAYLIST-TYPE:{}\n",
+        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first}\n",
         target_duration(r),
-        if ended { "VOD" } else { "EVENT" }
     );
+    if r.discontinuity_sequence > 0 {
+        let _ = writeln!(
+            out,
+            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+            r.discontinuity_sequence
+        );
+    }
+    // EVENT and VOD promise a head that never moves: a rendition retention trimmed has
+    // neither (its head moves as retention goes on).
+    if r.head == 0 {
+        let _ = writeln!(
+            out,
+            "#EXT-X-PLAYLIST-TYPE:{}",
+            if ended { "VOD" } else { "EVENT" }
+        );
+    }
     if independent {
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     }
+    let mut map = None;
     for (i, s) in r.segments.iter().enumerate() {
         if s.discontinuity && i > 0 {
             out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        // fMP4: the init of the segments that follow, again where it changes.
+        if let Some(n) = s.init.filter(|n| map != Some(*n)) {
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", r.init_name(n));
+            map = Some(n);
         }
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
         write_iso8601(&mut out, s.pdt_ms);

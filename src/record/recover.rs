@@ -83,6 +83,15 @@ fn recover_session(feed: &str, id: u64, dir: PathBuf) -> io::Result<Option<Sessi
         );
     }
     remove_orphans(&dir, &state)?;
+    if state.is_empty() && state.renditions.values().any(|r| r.head > 0) {
+        // Retention trimmed it all and died before removing it.
+        std::fs::remove_dir_all(&dir)?;
+        if let Some(parent) = dir.parent() {
+            sync_dir(parent)?;
+        }
+        info!(feed, dir = %dir.display(), "removed a recording session retention left with no segment");
+        return Ok(None);
+    }
     Ok(Some(Session::new(feed, id, dir, state)))
 }
 
@@ -98,6 +107,7 @@ fn remove_orphans(dir: &Path, state: &SessionState) -> io::Result<()> {
             .iter()
             .filter(|s| !s.gap)
             .map(|s| r.file_name(s.msn))
+            .chain(r.inits().into_iter().map(|n| r.init_name(n)))
             .collect();
         let mut removed = false;
         for f in files {
@@ -186,6 +196,7 @@ mod tests {
         rec.handle(Job::Lost {
             info: info("main", 0x1ddd_0000_0001),
             entry: crate::record::task::tests::entry("main", 4, false),
+            why: "test",
         });
         assert_eq!(library.count(), 2);
     }

@@ -11,12 +11,15 @@
 
 use super::index::{Record, RenditionInfo, SegmentEntry};
 use super::library::{Library, Session, SessionState};
+use super::retention::Retention;
+use super::space::Space;
 use super::writer::SessionWriter;
 use super::{Counters, TapShared};
 use crate::clock::Clock;
 use crate::logging::gate::LogGate;
 use crate::playlist::StoredPart;
-use std::collections::HashMap;
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,11 +34,16 @@ pub enum Job {
         info: RenditionInfo,
         entry: SegmentEntry,
         parts: Arc<[StoredPart]>,
+        /// fMP4: the init number and bytes its parts need.
+        init: Option<(u32, Bytes)>,
     },
-    /// A frozen segment the queue had no room for: listed as a gap.
+    /// A frozen segment the queue had no room for (or, fMP4, not packaged whole): listed
+    /// as a gap.
     Lost {
         info: RenditionInfo,
         entry: SegmentEntry,
+        /// Why, for the log.
+        why: &'static str,
     },
     /// A rendition's live session with this token ended.
     End {
@@ -56,15 +64,53 @@ struct Member {
 #[derive(Debug)]
 struct Open {
     session: Arc<Session>,
-    writer: SessionWriter,
     members: HashMap<String, Member>,
+    /// fMP4 inits written, by rendition and number.
+    inits: HashSet<(String, u32)>,
 }
 
 impl Open {
     /// Appends a record and applies it to the library's copy once it is on disk.
     fn record(&mut self, r: Record) -> io::Result<()> {
-        self.writer.append(&r)?;
-        self.session.lock().apply(&r);
+        self.session.append(&r)
+    }
+
+    /// Writes a segment's file (see [`SessionWriter::write_segment`]): its parts' TS
+    /// bytes, or their fMP4 fragments.
+    fn write_segment(
+        &self,
+        rendition: &str,
+        file: &str,
+        parts: &[StoredPart],
+        fmp4: bool,
+    ) -> io::Result<u64> {
+        let mut w = self.session.writer();
+        let w = w
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the session's index is closed"))?;
+        if fmp4 {
+            let pieces = parts.iter().filter_map(|p| p.mp4.as_ref().map(|m| &m.data));
+            w.write_segment(rendition, file, pieces)
+        } else {
+            let pieces = parts.iter().flat_map(|p| p.data.pieces().iter());
+            w.write_segment(rendition, file, pieces)
+        }
+    }
+
+    /// Writes an fMP4 init beside the segments that need it, once per session (durable
+    /// before the first record naming it).
+    fn write_init(&mut self, info: &RenditionInfo, number: u32, data: &Bytes) -> io::Result<()> {
+        let key = (info.name.clone(), number);
+        if self.inits.contains(&key) {
+            return Ok(());
+        }
+        let file = crate::playlist::init_uri(info.token, number);
+        let mut w = self.session.writer();
+        let w = w
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the session's index is closed"))?;
+        w.write_segment(&info.name, &file, std::iter::once(data))?;
+        self.inits.insert(key);
         Ok(())
     }
 }
@@ -86,6 +132,10 @@ pub struct FeedRecorder {
     counters: Counters,
     clock: Clock,
     open: Option<Open>,
+    /// Run after each recorded segment.
+    retention: Option<Arc<Retention>>,
+    /// Checked before each segment is written.
+    space: Option<Arc<Space>>,
     /// WARN lines about lost segments: 5 a minute, then a summary.
     gate: LogGate,
 }
@@ -98,15 +148,32 @@ impl FeedRecorder {
             counters,
             clock,
             open: None,
+            retention: None,
+            space: None,
             gate: LogGate::new(5, 60_000),
         }
     }
 
+    pub fn with_space(mut self, space: Arc<Space>) -> Self {
+        self.space = Some(space);
+        self
+    }
+
+    pub fn with_retention(mut self, retention: Arc<Retention>) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
     pub fn handle(&mut self, job: Job) {
         match job {
-            Job::Segment { info, entry, parts } => self.segment(info, entry, &parts),
-            Job::Lost { info, entry } => {
-                self.warn_lost(&entry, "the recording queue is full (disk too slow)");
+            Job::Segment {
+                info,
+                entry,
+                parts,
+                init,
+            } => self.segment(info, entry, &parts, init),
+            Job::Lost { info, entry, why } => {
+                self.warn_lost(&entry, why);
                 self.gap(info, entry);
             }
             Job::End {
@@ -127,11 +194,27 @@ impl FeedRecorder {
         }
     }
 
-    fn segment(&mut self, info: RenditionInfo, mut entry: SegmentEntry, parts: &[StoredPart]) {
-        let file = crate::playlist::segment_uri(info.token, entry.msn);
+    fn segment(
+        &mut self,
+        info: RenditionInfo,
+        mut entry: SegmentEntry,
+        parts: &[StoredPart],
+        init: Option<(u32, Bytes)>,
+    ) {
+        if self.space.as_ref().is_some_and(|s| !s.allows_writing()) {
+            // Logged once by the guard when it paused.
+            self.counters.lost("disk_full");
+            self.gap(info, entry);
+            return;
+        }
+        let ext = if info.fmp4 { "m4s" } else { "ts" };
+        let file = format!("seg-{:x}-{}.{ext}", info.token, entry.msn);
         let written = self.session_for(&info, entry.pdt_ms).and_then(|open| {
-            let pieces = parts.iter().flat_map(|p| p.data.pieces().iter());
-            let len = open.writer.write_segment(&info.name, &file, pieces)?;
+            if let Some((number, data)) = &init {
+                open.write_init(&info, *number, data)?;
+                entry.init = Some(*number);
+            }
+            let len = open.write_segment(&info.name, &file, parts, info.fmp4)?;
             entry.bytes = len;
             open.record(Record::Segment(entry.clone()))?;
             Ok(len)
@@ -140,6 +223,9 @@ impl FeedRecorder {
             Ok(len) => {
                 self.counters.segments.inc();
                 self.counters.bytes.inc_by(len);
+                if let Some(r) = &self.retention {
+                    r.run(&self.library, self.clock.now_ms());
+                }
             }
             Err(e) => {
                 self.counters.lost("write_error");
@@ -212,12 +298,13 @@ impl FeedRecorder {
         let mut state = SessionState::default();
         state.apply(&start);
         let session = Arc::new(Session::new(&self.feed, id, dir, state));
+        *session.writer() = Some(writer);
         self.library.insert(session.clone());
         info!(feed = %self.feed, session = %session.name(), "recording session started");
         Ok(Open {
             session,
-            writer,
             members: HashMap::new(),
+            inits: HashSet::new(),
         })
     }
 
@@ -239,16 +326,18 @@ impl FeedRecorder {
 
     /// Ends the open session (EXT-X-ENDLIST in its playlists).
     fn close(&mut self, end_ms: i64) {
-        let Some(mut open) = self.open.take() else {
+        let Some(open) = self.open.take() else {
             return;
         };
         let end_ms = end_ms.max(open.session.lock().last_time_ms());
         let end = Record::End { end_ms };
-        if let Err(e) = open.writer.append(&end) {
+        if let Err(e) = open.session.append(&end) {
             // Recovery at the next start closes it on disk.
             warn!(feed = %self.feed, session = %open.session.name(), "cannot record the end of the session: {e}");
+            open.session.lock().apply(&end);
         }
-        open.session.lock().apply(&end);
+        // Retention reopens it if it trims the session.
+        *open.session.writer() = None;
         info!(feed = %self.feed, session = %open.session.name(), "recording session ended");
     }
 
@@ -312,6 +401,7 @@ pub(super) mod tests {
             resolution: Some((320, 240)),
             frame_rate: Some(25.0),
             audio_only: false,
+            fmp4: false,
         }
     }
 
@@ -325,6 +415,7 @@ pub(super) mod tests {
             independent: true,
             bytes: 0,
             gap: false,
+            init: None,
         }
     }
 
@@ -346,6 +437,7 @@ pub(super) mod tests {
             info: info(name, token),
             entry: entry(name, msn, disc),
             parts: parts(msn),
+            init: None,
         }
     }
 
@@ -368,6 +460,7 @@ pub(super) mod tests {
         rec.handle(Job::Lost {
             info: info("main", token),
             entry: entry("main", 4, false),
+            why: "test",
         });
         rec.handle(segment("main", token, 5, false));
         let s = library.get("cam", token).expect("the session is listed");

@@ -127,18 +127,34 @@ impl DvrPrefix {
     /// Drops the oldest segments while the prefix and a window of `window` media would
     /// reach back further than `span`.
     pub fn trim(&mut self, span: Ts, window: Ts) {
-        while self.duration + window > span {
-            let Some(e) = self.entries.pop_front() else {
-                break;
-            };
-            self.duration = self.duration - e.duration;
-            if e.discontinuity {
-                self.discontinuities -= 1;
-            }
-            if !e.independent {
-                self.dependent -= 1;
-            }
+        while self.duration + window > span && self.pop_front() {}
+        self.cut_head();
+    }
+
+    /// Drops the segments before `msn` (the recording no longer holds them).
+    pub fn trim_before(&mut self, msn: u64) {
+        if self.first_msn().is_none_or(|f| f >= msn) {
+            return;
         }
+        while self.first_msn().is_some_and(|f| f < msn) && self.pop_front() {}
+        self.cut_head();
+    }
+
+    fn pop_front(&mut self) -> bool {
+        let Some(e) = self.entries.pop_front() else {
+            return false;
+        };
+        self.duration = self.duration - e.duration;
+        if e.discontinuity {
+            self.discontinuities -= 1;
+        }
+        if !e.independent {
+            self.dependent -= 1;
+        }
+        true
+    }
+
+    fn cut_head(&mut self) {
         self.head = self
             .entries
             .front()
@@ -269,6 +285,27 @@ mod tests {
         p.append(&other, false);
         assert_eq!((p.first_msn(), p.token()), (Some(6), Some(0xcd)));
         p.trim(Ts::from_secs(4.0), Ts::from_secs(6.0));
+        assert!(p.is_empty());
+        assert_eq!(p.text_from(0), "");
+    }
+
+    #[test]
+    fn trimming_before_an_msn_drops_older_segments_only() {
+        let mut p = DvrPrefix::new(Container::Ts);
+        for msn in 1..=10 {
+            p.append(&left(msn, msn == 3 || msn == 8), false);
+        }
+        p.trim_before(1);
+        assert_eq!((p.first_msn(), p.len()), (Some(1), 10));
+        p.trim_before(5);
+        assert_eq!((p.first_msn(), p.len()), (Some(5), 6));
+        assert_eq!(p.discontinuities(), 1);
+        assert_eq!(p.duration(), Ts::from_secs(12.0));
+        let t = p.text_from(0);
+        assert!(t.starts_with("#EXT-X-PROGRAM-DATE-TIME:"), "{t}");
+        assert!(!t.contains("seg-ab-4.ts"), "{t}");
+        assert_eq!(t.matches("#EXTINF").count(), 6);
+        p.trim_before(11);
         assert!(p.is_empty());
         assert_eq!(p.text_from(0), "");
     }
