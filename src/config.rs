@@ -29,12 +29,37 @@ pub struct Config {
     /// `[limits]`: what one client, one publisher or all of them together may use.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[srt]`: the SRT ingest listener; absent means off.
+    #[serde(default)]
+    pub srt: Option<SrtConfig>,
     /// `[rtmp]`: the RTMP ingest listener; absent means off.
     #[serde(default)]
     pub rtmp: Option<RtmpConfig>,
     /// `[record]`: every session kept on disk and playable as VOD; absent means off.
     #[serde(default)]
     pub record: Option<RecordConfig>,
+}
+
+/// `[srt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrtConfig {
+    /// Address of the SRT listener (UDP).
+    pub listen: String,
+    /// Receive latency in milliseconds (the larger of this and the publisher's applies).
+    pub latency: u64,
+    /// Encryption passphrase every publisher must use (10 to 79 characters); empty = none.
+    pub passphrase: String,
+}
+
+impl Default for SrtConfig {
+    fn default() -> Self {
+        SrtConfig {
+            listen: "0.0.0.0:9000".into(),
+            latency: 120,
+            passphrase: String::new(),
+        }
+    }
 }
 
 /// `[rtmp]`.
@@ -380,6 +405,25 @@ impl Config {
         self.limits.validate()?;
         if let Some(r) = &self.record {
             r.validate()?;
+        }
+        if let Some(s) = &self.srt {
+            s.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl SrtConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.passphrase.is_empty() || (10..=79).contains(&self.passphrase.len())) {
+            return Err(ConfigError::Invalid(
+                "srt.passphrase must be 10 to 79 characters (or empty: no encryption)".into(),
+            ));
+        }
+        if self.latency > 60_000 {
+            return Err(ConfigError::Invalid(
+                "srt.latency must be at most 60000 ms".into(),
+            ));
         }
         Ok(())
     }

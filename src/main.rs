@@ -128,10 +128,21 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+    let srt = match &config.srt {
+        Some(s) => {
+            let socket = hlsd::srt::bind(&s.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (UDP)", s.listen))?;
+            info!("hlsd listening on srt://{}", socket.local_addr()?);
+            Some(socket)
+        }
+        None => None,
+    };
     let options = hlsd::RunOptions {
         tls,
         auth_updates: Some(auth_rx),
         rtmp,
+        srt,
     };
     hlsd::run_with(listener, config, options, shutdown_signal()).await?;
     info!("hlsd stopped");
