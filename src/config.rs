@@ -566,6 +566,24 @@ mod tests {
     }
 
     #[test]
+    fn srt_takes_defaults_and_checks_its_passphrase() {
+        assert!(Config::default().srt.is_none());
+        let c = Config::from_toml("[srt]\nlatency = 500\n").unwrap();
+        let srt = c.srt.unwrap();
+        assert_eq!(srt.listen, "0.0.0.0:9000");
+        assert_eq!(srt.latency, 500);
+        assert!(srt.passphrase.is_empty());
+        assert!(Config::from_toml("[srt]\npassphrase = \"0123456789\"\n").is_ok());
+        for bad in [
+            "[srt]\npassphrase = \"short\"\n",
+            "[srt]\nlatency = 60001\n",
+            "[srt]\nport = 1\n",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
     fn dvr_window_needs_record() {
         assert_eq!(Config::default().hls.dvr_window, 0.0);
         let e = Config::from_toml("[hls]\ndvr_window = 60\n")
