@@ -44,11 +44,15 @@ struct SignArgs {
     config: Option<PathBuf>,
 }
 
+/// The log filter without RUST_LOG. The SRT stack logs every connection's course at INFO
+/// and every odd datagram at WARN, ungated, as any peer can send them: only its errors.
+const DEFAULT_LOG: &str = "info,srt_protocol=error,srt_tokio=error";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -94,7 +94,10 @@ pub async fn serve(app: App, socket: UdpSocket, mut shutdown: watch::Receiver<bo
         if stopping {
             return;
         }
-        error!("the SRT listener stopped: listening again on the same socket");
+        // A peer can repeat what failed it: logged through a gate.
+        if app.gates.admit("srt_listener") {
+            error!("the SRT listener stopped: listening again on the same socket");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
