@@ -262,6 +262,33 @@ async fn an_encrypting_caller_is_refused_without_a_passphrase() {
     server.stop().await;
 }
 
+/// ffmpeg encrypting with libsrt's default key length announces none in its handshake, so
+/// hlsd cannot refuse it before the stack sees its keying material, which fails the stack's
+/// listener (ARCHITECTURE.md, `srt`): the caller gets no connection, and SRT ingest goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn an_ffmpeg_caller_encrypting_without_a_server_passphrase_is_not_taken() {
+    let input = fixture_path(Fixture::Short);
+    let (server, srt) = TestServer::start_with_srt(config()).await;
+    let opts = format!("passphrase={PASSPHRASE}&connect_timeout=2000");
+    let child = ffmpeg_srt(&input, &srt_url(srt, "enc", &opts), &[]);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("ffmpeg did not exit within 30 s")
+        .unwrap();
+    assert!(!out.status.success(), "an encrypting caller was taken");
+    assert!(feed_json(&server, "enc").await.is_none());
+    let data = fixture(Fixture::Short);
+    let socket = eventually(Duration::from_secs(10), "the listener back", || async {
+        srt_call(srt, "after", None).await.ok()
+    })
+    .await;
+    srt_send(socket, &data, 1316, data.len()).await;
+    let media = wait_endlist(&server, "after", Duration::from_secs(20)).await;
+    assert!(!media.pl.segments.is_empty());
+    server.stop().await;
+}
+
 fn grace_config() -> Config {
     let mut c = config();
     c.feeds.reconnect_grace = 3.0;
