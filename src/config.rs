@@ -40,8 +40,8 @@ pub struct Config {
     pub record: Option<RecordConfig>,
 }
 
-/// `[srt]`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[srt]`. Its `Debug` shows no passphrase.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SrtConfig {
     /// Address of the SRT listener (UDP).
@@ -50,6 +50,21 @@ pub struct SrtConfig {
     pub latency: u64,
     /// Encryption passphrase every publisher must use (10 to 79 characters); empty = none.
     pub passphrase: String,
+}
+
+impl std::fmt::Debug for SrtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let passphrase = if self.passphrase.is_empty() {
+            ""
+        } else {
+            "REDACTED"
+        };
+        f.debug_struct("SrtConfig")
+            .field("listen", &self.listen)
+            .field("latency", &self.latency)
+            .field("passphrase", &passphrase)
+            .finish()
+    }
 }
 
 impl Default for SrtConfig {

@@ -258,7 +258,7 @@ fn changed_sections(a: &Config, b: &Config) -> Vec<&'static str> {
         ("demo", differ(&a.demo, &b.demo)),
         ("admin", differ(&a.admin, &b.admin)),
         ("limits", differ(&a.limits, &b.limits)),
-        ("srt", differ(&a.srt, &b.srt)),
+        ("srt", a.srt != b.srt),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
