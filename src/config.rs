@@ -29,12 +29,52 @@ pub struct Config {
     /// `[limits]`: what one client, one publisher or all of them together may use.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[srt]`: the SRT ingest listener; absent means off.
+    #[serde(default)]
+    pub srt: Option<SrtConfig>,
     /// `[rtmp]`: the RTMP ingest listener; absent means off.
     #[serde(default)]
     pub rtmp: Option<RtmpConfig>,
     /// `[record]`: every session kept on disk and playable as VOD; absent means off.
     #[serde(default)]
     pub record: Option<RecordConfig>,
+}
+
+/// `[srt]`. Its `Debug` shows no passphrase.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SrtConfig {
+    /// Address of the SRT listener (UDP).
+    pub listen: String,
+    /// Receive latency in milliseconds (the larger of this and the publisher's applies).
+    pub latency: u64,
+    /// Encryption passphrase every publisher must use (10 to 79 characters); empty = none.
+    pub passphrase: String,
+}
+
+impl std::fmt::Debug for SrtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let passphrase = if self.passphrase.is_empty() {
+            ""
+        } else {
+            "REDACTED"
+        };
+        f.debug_struct("SrtConfig")
+            .field("listen", &self.listen)
+            .field("latency", &self.latency)
+            .field("passphrase", &passphrase)
+            .finish()
+    }
+}
+
+impl Default for SrtConfig {
+    fn default() -> Self {
+        SrtConfig {
+            listen: "0.0.0.0:9000".into(),
+            latency: 120,
+            passphrase: String::new(),
+        }
+    }
 }
 
 /// `[rtmp]`.
@@ -409,6 +449,25 @@ impl Config {
         if let Some(r) = &self.record {
             r.validate()?;
         }
+        if let Some(s) = &self.srt {
+            s.validate()?;
+        }
+        Ok(())
+    }
+}
+
+impl SrtConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.passphrase.is_empty() || (10..=79).contains(&self.passphrase.len())) {
+            return Err(ConfigError::Invalid(
+                "srt.passphrase must be 10 to 79 characters (or empty: no encryption)".into(),
+            ));
+        }
+        if self.latency > 60_000 {
+            return Err(ConfigError::Invalid(
+                "srt.latency must be at most 60000 ms".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -546,6 +605,24 @@ mod tests {
                 matches!(Config::from_toml(&text), Err(ConfigError::Invalid(_))),
                 "{bad} was accepted"
             );
+        }
+    }
+
+    #[test]
+    fn srt_takes_defaults_and_checks_its_passphrase() {
+        assert!(Config::default().srt.is_none());
+        let c = Config::from_toml("[srt]\nlatency = 500\n").unwrap();
+        let srt = c.srt.unwrap();
+        assert_eq!(srt.listen, "0.0.0.0:9000");
+        assert_eq!(srt.latency, 500);
+        assert!(srt.passphrase.is_empty());
+        assert!(Config::from_toml("[srt]\npassphrase = \"0123456789\"\n").is_ok());
+        for bad in [
+            "[srt]\npassphrase = \"short\"\n",
+            "[srt]\nlatency = 60001\n",
+            "[srt]\nport = 1\n",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad} was accepted");
         }
     }
 

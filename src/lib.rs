@@ -17,6 +17,7 @@ pub mod push;
 pub mod record;
 pub mod rtmp;
 pub mod serve;
+pub mod srt;
 
 // The sans-I/O core lives in its own crate (`crates/hlsd-core`), so the compiler keeps it
 // free of tokio, axum and logging; it is re-exported under the paths the shell, tests,
@@ -53,6 +54,8 @@ pub struct RunOptions {
     pub auth_updates: Option<watch::Receiver<Option<config::AuthConfig>>>,
     /// The RTMP ingest listener (`[rtmp] listen`), bound by the caller.
     pub rtmp: Option<TcpListener>,
+    /// The SRT ingest socket (`[srt] listen`, UDP), bound by the caller.
+    pub srt: Option<std::net::UdpSocket>,
 }
 
 /// Serves hlsd on an already bound listener until `shutdown` completes, then ends every
@@ -91,6 +94,7 @@ pub async fn run_with(
         tls,
         auth_updates,
         rtmp,
+        srt,
     } = options;
     // A bad certificate or key fails the start before anything runs.
     let tls = match tls {
@@ -146,6 +150,10 @@ pub async fn run_with(
             key,
             rx.clone(),
         );
+    }
+    if let Some(socket) = srt {
+        warn_if_open(&auth, socket.local_addr()?);
+        tokio::spawn(srt::serve(app.clone(), socket, rx.clone()));
     }
     if let Some(listener) = rtmp {
         warn_if_open(&auth, listener.local_addr()?);

@@ -44,11 +44,15 @@ struct SignArgs {
     config: Option<PathBuf>,
 }
 
+/// The log filter without RUST_LOG. The SRT stack logs every connection's course at INFO
+/// and every odd datagram at WARN, ungated, as any peer can send them: only its errors.
+const DEFAULT_LOG: &str = "info,srt_protocol=error,srt_tokio=error";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -128,10 +132,21 @@ async fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
+    let srt = match &config.srt {
+        Some(s) => {
+            let socket = hlsd::srt::bind(&s.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (UDP)", s.listen))?;
+            info!("hlsd listening on srt://{}", socket.local_addr()?);
+            Some(socket)
+        }
+        None => None,
+    };
     let options = hlsd::RunOptions {
         tls,
         auth_updates: Some(auth_rx),
         rtmp,
+        srt,
     };
     hlsd::run_with(listener, config, options, shutdown_signal()).await?;
     info!("hlsd stopped");
@@ -243,6 +258,7 @@ fn changed_sections(a: &Config, b: &Config) -> Vec<&'static str> {
         ("demo", differ(&a.demo, &b.demo)),
         ("admin", differ(&a.admin, &b.admin)),
         ("limits", differ(&a.limits, &b.limits)),
+        ("srt", a.srt != b.srt),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))

@@ -1,12 +1,14 @@
-//! Publishing over HTTP and RTMP into the same feeds: a rendition held over one protocol
+//! Publishing over HTTP, RTMP and SRT into the same feeds: a rendition held over one protocol
 //! refuses a publisher over the other (HTTP 409, RTMP `NetStream.Publish.BadName`), whose
 //! answer names the holder's protocol but its address only for the admin; a publisher that
 //! comes back over the other protocol within the grace continues the feed (same session,
-//! numbering and PDT continuing, one discontinuity).
+//! numbering and PDT continuing, one discontinuity); an HTTP publisher comes back over SRT
+//! the same way, and a rendition held over HTTP rejects an SRT caller with 1409.
 
 mod common;
 
 use common::rtmp::{Attempt, ffmpeg_rtmp, finished, rtmp_publish};
+use common::srt::{ffmpeg_srt, srt_call, srt_url};
 use common::*;
 use hlsd::synth::Synth;
 use std::time::Duration;
@@ -150,6 +152,20 @@ fn continues_with_one_discontinuity(media: &Media) {
     );
 }
 
+/// Where a push is killed: between two frames, before the keyframe nearest the middle (a
+/// frame cut in two by the kill would not decode, whatever the way back).
+fn keyframe_near_middle(data: &[u8]) -> usize {
+    let pk = common::ts::packets(data);
+    let info = common::ts::Info::parse(data);
+    let video = std::collections::BTreeSet::from([info.video_pid().expect("video")]);
+    let keys: Vec<usize> = common::ts::pes_list(&pk, &video)
+        .into_iter()
+        .filter(|p| common::ts::is_idr(&p.data))
+        .map(|p| p.first_packet * 188)
+        .collect();
+    *keys.get(keys.len() / 2).expect("keyframes")
+}
+
 fn grace_config() -> Config {
     let mut c = config();
     c.feeds.reconnect_grace = 8.0;
@@ -164,19 +180,7 @@ async fn an_http_publisher_killed_comes_back_over_rtmp_within_the_grace() {
     let input = fixture_path(Fixture::Main);
     let (server, rtmp) = TestServer::start_with_rtmp(grace_config()).await;
     let url = server.media_url("cam3");
-    // Killed between two frames, before the keyframe nearest the middle: a frame cut in
-    // two by the kill would not decode, whatever the way back.
-    let half = {
-        let pk = common::ts::packets(&data);
-        let info = common::ts::Info::parse(&data);
-        let video = std::collections::BTreeSet::from([info.video_pid().expect("video")]);
-        let keys: Vec<usize> = common::ts::pes_list(&pk, &video)
-            .into_iter()
-            .filter(|p| common::ts::is_idr(&p.data))
-            .map(|p| p.first_packet * 188)
-            .collect();
-        *keys.get(keys.len() / 2).expect("keyframes")
-    };
+    let half = keyframe_near_middle(&data);
     let push = spawn_push(
         server.addr,
         data.clone(),
@@ -228,6 +232,59 @@ async fn an_rtmp_publisher_killed_comes_back_over_http_within_the_grace() {
     let again = push(server.addr, data.clone(), Push::new("cam4")).await;
     assert_eq!(again.status, Some(200), "{again:?}");
     let media = wait_endlist(&server, "cam4", Duration::from_secs(20)).await;
+    continues_with_one_discontinuity(&media);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn an_http_publisher_killed_comes_back_over_srt_within_the_grace() {
+    let data = fixture(Fixture::Main);
+    let input = fixture_path(Fixture::Main);
+    let (server, srt) = TestServer::start_with_srt(grace_config()).await;
+    let url = server.media_url("cam5");
+    let push = spawn_push(
+        server.addr,
+        data.clone(),
+        Push::new("cam5")
+            .paced(&data, 4.0)
+            .stop_at(keyframe_near_middle(&data))
+            .end(End::Drop),
+    );
+    wait_media(&url, Duration::from_secs(15), "two segments", |m| {
+        m.segments().len() >= 2
+    })
+    .await;
+    // Held over HTTP: an SRT caller for the rendition gets 1409.
+    match srt_call(srt, "#!::r=cam5,m=publish", None).await {
+        Err(Ok(code)) => assert_eq!(code, 1409),
+        Ok(_) => panic!("a second publisher over SRT was accepted"),
+        Err(Err(e)) => panic!("not a rejection: {e}"),
+    }
+    push.await.unwrap();
+    eventually(Duration::from_secs(10), "reconnecting", || async {
+        let r = get(&server.url("/api/feeds/cam5")).await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        (v["state"] == "reconnecting").then_some(())
+    })
+    .await;
+
+    let again = ffmpeg_srt(
+        &input,
+        &srt_url(srt, "#!::r=cam5,m=publish", "linger=2"),
+        &[],
+    );
+    assert_eq!(publisher_protocol(&server, "cam5").await, "srt");
+    let out = tokio::time::timeout(Duration::from_secs(30), again.wait_with_output())
+        .await
+        .expect("ffmpeg did not exit within 30 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let media = wait_endlist(&server, "cam5", Duration::from_secs(20)).await;
     continues_with_one_discontinuity(&media);
     server.stop().await;
 }

@@ -28,16 +28,18 @@ use tracing::{info, warn};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
+    Srt,
     Rtmp,
 }
 
 impl Protocol {
     /// Every transport, in the order `/metrics` lists them.
-    pub const ALL: [Protocol; 2] = [Protocol::Http, Protocol::Rtmp];
+    pub const ALL: [Protocol; 3] = [Protocol::Http, Protocol::Srt, Protocol::Rtmp];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http => "http",
+            Protocol::Srt => "srt",
             Protocol::Rtmp => "rtmp",
         }
     }

@@ -82,6 +82,24 @@ pub fn count_refusal(app: &App, reason: &'static str) -> bool {
     app.gates.admit(reason)
 }
 
+/// Counts and logs a refusal over a transport that answers with `code`, as HTTP does its
+/// refusals (same reasons, same log gates).
+pub fn note_refusal(app: &App, e: &IngestError, code: impl std::fmt::Display) {
+    // The log, unlike the publisher, is told who holds a busy rendition.
+    let text = match e {
+        IngestError::Claim(c) => c.with_holder(),
+        e => e.to_string(),
+    };
+    match e.reason() {
+        Some(reason) => {
+            if count_refusal(app, reason) {
+                warn!(%code, "publish refused: {text}");
+            }
+        }
+        None => info!(%code, "publish refused: {text}"),
+    }
+}
+
 /// What a publisher names and presents.
 #[derive(Debug, Clone, Copy)]
 pub struct Publish<'a> {

@@ -37,8 +37,10 @@ pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 /// (`browser`, `bad_name`, `missing_key`, `wrong_key`, `denied` by the hook,
 /// `hook_unavailable`, `busy`: another publisher holds the rendition, `feeds`: feeds.max_feeds,
 /// `renditions`: limits.max_renditions, `memory`: limits.max_memory_mb), from its first bytes
-/// (`not_ts`), or ended by a limit (`bitrate`: limits.max_ingest_bitrate).
-pub const REFUSAL_REASONS: [&str; 12] = [
+/// (`not_ts`), or ended by a limit (`bitrate`: limits.max_ingest_bitrate); SRT callers also
+/// by their mode (`bad_mode`: not a publish) or encryption (`unsecure`: not as `[srt]
+/// passphrase` says).
+pub const REFUSAL_REASONS: [&str; 14] = [
     "browser",
     "bad_name",
     "missing_key",
@@ -51,6 +53,8 @@ pub const REFUSAL_REASONS: [&str; 12] = [
     "memory",
     "not_ts",
     "bitrate",
+    "bad_mode",
+    "unsecure",
 ];
 
 pub struct Metrics {

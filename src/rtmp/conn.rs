@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::{Instrument, Span, debug, info, warn};
+use tracing::{Instrument, Span, debug, info};
 
 /// Status codes sent to a refused publisher (DESIGN.md).
 pub const BAD_NAME: &str = "NetStream.Publish.BadName";
@@ -208,7 +208,7 @@ impl Conn {
                         }
                         Err(e) => {
                             let code = refusal_code(&e);
-                            span.in_scope(|| note_refusal(app, &e, code));
+                            span.in_scope(|| session::note_refusal(app, &e, code));
                             self.refuse(request_id, code, &e.to_string()).await;
                             return Ok(None);
                         }
@@ -237,23 +237,6 @@ pub fn refusal_code(e: &IngestError) -> &'static str {
             BAD_NAME
         }
         _ => REJECTED,
-    }
-}
-
-/// Counts and logs a refusal, as for HTTP (same reasons, same log gates).
-fn note_refusal(app: &App, e: &IngestError, code: &str) {
-    // The log, unlike the publisher, is told who holds a busy rendition.
-    let text = match e {
-        IngestError::Claim(c) => c.with_holder(),
-        e => e.to_string(),
-    };
-    match e.reason() {
-        Some(reason) => {
-            if session::count_refusal(app, reason) {
-                warn!(code, "publish refused: {text}");
-            }
-        }
-        None => info!(code, "publish refused: {text}"),
     }
 }
 

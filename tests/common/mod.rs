@@ -1283,3 +1283,4 @@ pub mod caches;
 pub mod ll;
 pub mod origins;
 pub mod rtmp;
+pub mod srt;
