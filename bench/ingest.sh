@@ -30,9 +30,44 @@
 # Each measurement is repeated REPEAT times, hlsd, ffmpeg and the floor interleaved, and the best kept
 # (the machine is shared). Bytes ingested = N x file size (every push must end with 200). The pushers' own CPU is
 # counted on neither side, but they share the two cores with the servers.
-# Needs ffmpeg, /usr/bin/time, curl, python3 (installed with apt when missing, as root).
+#
+# Chunk-size profiles (CHUNKS set): paced ingest against the cost of a bare socket reader.
+#
+#   CHUNKS="1316 32768 ffmpeg" bench/ingest.sh          # 16 publishers, 3 alternated runs
+#   CHUNKS=1316 HLSD_BASE=/path/to/older/hlsd bench/ingest.sh  # before/after in one command
+#   ONEBYTE=1 bench/ingest.sh                           # 1-byte chunks: CPU per MB, victim
+#
+# For each profile, CHUNK_FEEDS (16) publishers send the 30 s clip in a loop in real time as
+# chunked POSTs: a number is `hlsd push --loop --exact --chunk N` (every HTTP chunk N
+# bytes, written when its last byte is due by the clip's PCR); `ffmpeg` is
+# `ffmpeg -re -stream_loop -1 -i CLIP -c copy -f mpegts -method POST URL` itself (its chunks
+# are its output buffer's flushes: 508 B to 32 KiB, ~18.5 KB on average, measured with
+# bench/chunk_sizes.py). The same pushes go, in alternated runs, into the running release
+# hlsd and into FEEDS `socat -u -b 65536 TCP-LISTEN:PORT OPEN:/dev/null` sinks (a bare
+# socket reader: read() and drop; no answer, so its publishers are stopped after the
+# window). CPU (utime + stime from /proc/PID/stat) and wire bytes (bytes_received of the
+# server's TCP sockets, `ss -ti`: HTTP heads and chunk framing included) are sampled
+# WARM (15) s after the pushes start and again WINDOW (25) s later; CPU-s per GB of wire
+# bytes per run, the median of REPEAT (3) runs, and the ratio of the medians. HLSD_BASE
+# adds a second hlsd (another build) to the alternation, and the order of the servers
+# turns from run to run.
+# ONEBYTE=1: one victim publisher (the 720p clip, 1316-byte chunks, real time) followed by
+# a blocking-reload client (bench/load.py parts: each part's arrival against its media
+# time), alone and with ATTACKERS (4) publishers of the same clip in 1-byte chunks in real
+# time (`--chunk 1 --exact`, chunks batched into 64 KiB writes), alternated REPEAT times,
+# WINDOW s each: hlsd's CPU per MB of wire bytes and the victim's part lateness (p50, p99,
+# max above the smallest seen).
+# Needs ffmpeg, /usr/bin/time, curl, python3, socat, ss (installed with apt when missing,
+# as root).
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if [ -n "${CHUNKS:-}" ] || [ "${ONEBYTE:-0}" = 1 ]; then
+  need ffmpeg:ffmpeg curl:curl python3:python3 socat:socat ss:iproute2
+  build_hlsd
+  CLIP="$(make_clip)"
+  source "$(dirname "${BASH_SOURCE[0]}")/ingest_chunks.sh"
+  exit 0
+fi
 FEEDS="${FEEDS:-4 16}"
 PACED="${PACED:-0}"
 WARM="${WARM:-40}"
@@ -50,7 +85,7 @@ else
 fi
 REPEAT="${REPEAT:-3}" # runs per server and feed count, interleaved; the best is kept
 
-need ffmpeg:ffmpeg curl:curl python3:python3 /usr/bin/time:time socat:socat
+need ffmpeg:ffmpeg curl:curl python3:python3 /usr/bin/time:time socat:socat ss:iproute2
 build_hlsd
 CLIP="$(make_clip)"
 INPUT="$DATA/clip720-4M-x$LOOPS.ts"

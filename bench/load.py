@@ -11,6 +11,8 @@ on stdout. Modes:
   flood     POSTs of a small MPEG-TS body to --path (with {n} counting up), by key kind
   postfile  POSTs of a whole file to --path (the frozen-clock publisher)
   healthz   GET /healthz on a fresh connection every --interval s
+  parts     one feed's LL-HLS parts followed with blocking reloads: each part's arrival
+            against its media time (the lateness above the smallest seen)
 Every connection is reopened when the server closes it, until the deadline.
 """
 
@@ -302,6 +304,82 @@ async def checker(a):
             "not_fetched": len(seen) - len(fetches), "segment_latency": lat(seg_s)}
 
 
+# ---------------------------------------------------------------------------- parts
+
+def parse_parts(text):
+    """{(msn, part index): duration} of the parts a media playlist lists."""
+    msn = 0
+    idx = 0
+    parts = {}
+    pending = False
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-MEDIA-SEQUENCE:"):
+            msn = int(line.split(":")[1])
+        elif line.startswith("#EXT-X-PART:"):
+            m = re.search(r"DURATION=([0-9.]+)", line)
+            parts[(msn, idx)] = float(m.group(1)) if m else 0.0
+            idx += 1
+        elif line.startswith("#EXTINF:"):
+            pending = True
+        elif line and not line.startswith("#") and pending:
+            msn += 1
+            idx = 0
+            pending = False
+    return parts
+
+
+async def parts(a):
+    """Follows --feed's parts: each blocking reload asks for the part after the newest listed;
+    a part answered is timed against the media time it ends at (the sum of the durations of
+    the parts since the first one timed). Lateness is reported above the smallest seen, so
+    the pusher's start and the part's own duration cancel out."""
+    deadline = time.monotonic() + a.seconds
+    c = Conn(a.port)
+    seen = set()
+    media = 0.0
+    t0 = None
+    lateness = []
+    errors = Counter()
+    path = base_of(a.feed) + "media.m3u8"
+    want = None
+    while time.monotonic() < deadline:
+        try:
+            q = f"?_HLS_msn={want[0]}&_HLS_part={want[1]}" if want else ""
+            s, body = await asyncio.wait_for(c.request("GET", path + q, keep=True), TIMEOUT)
+            t = time.monotonic()
+            if s != 200:
+                errors[f"status {s}"] += 1
+                await asyncio.sleep(0.2)
+                continue
+            listed = parse_parts(body.decode("latin-1"))
+            new = sorted(k for k in listed if k not in seen)
+            for k in new:
+                seen.add(k)
+                if t0 is None:
+                    continue
+                media += listed[k]
+                # The part that answered the blocking reload (later ones came before it).
+                if want is not None and k == new[0]:
+                    lateness.append(t - t0 - media)
+            if t0 is None and listed:
+                t0 = t
+            if listed:
+                last = max(listed)
+                # The next part: the newest segment's parts are listed up to the newest.
+                want = (last[0], last[1] + 1)
+        except Exception as e:
+            errors[err_name(e)] += 1
+            await c.close()
+            want = None
+            t0 = None
+            media = 0.0
+    await c.close()
+    low = min(lateness) if lateness else 0.0
+    excess = [x - low for x in lateness]
+    return {"mode": "parts", "feed": a.feed, "parts": len(lateness), "errors": dict(errors),
+            "lateness": lat(excess)}
+
+
 # ---------------------------------------------------------------------------- sockets
 
 async def held_sockets(a, slow):
@@ -461,7 +539,7 @@ async def healthz(a):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["viewers", "checker", "slowloris", "silent", "flood",
-                                    "postfile", "healthz"])
+                                    "postfile", "healthz", "parts"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--count", type=int, default=1)
@@ -482,7 +560,7 @@ def main():
     p.add_argument("--label", default="")
     a = p.parse_args()
     fn = {"viewers": viewers, "checker": checker, "flood": flood, "postfile": postfile,
-          "healthz": healthz, "slowloris": lambda a: held_sockets(a, True),
+          "healthz": healthz, "parts": parts, "slowloris": lambda a: held_sockets(a, True),
           "silent": lambda a: held_sockets(a, False)}[a.mode]
     out = asyncio.run(fn(a))
     json.dump(out, sys.stdout)

@@ -93,6 +93,7 @@ async fn publish(feed: String, target: Target, mut shutdown: watch::Receiver<boo
         looped: true,
         fast: false,
         chunk: 16 * 1024,
+        exact: false,
     };
     let mut retry = FIRST_RETRY;
     info!(feed, "demo feed: publishing the built-in clip in a loop");

@@ -225,6 +225,7 @@ async fn hlsd_push_fast_is_slowed_down_not_refused() {
         looped: false,
         fast: true,
         chunk: 7 * 188,
+        exact: false,
     };
     let started = Instant::now();
     let out = push(&mut rw, &target, &opts, std::future::pending())

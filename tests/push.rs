@@ -56,6 +56,7 @@ fn fast() -> PushOptions {
         looped: false,
         fast: true,
         chunk: 7 * 188,
+        exact: false,
     }
 }
 
@@ -298,4 +299,85 @@ async fn reconnect_publishes_again_after_a_drop_and_stops_at_a_refusal() {
     );
     // The second publish went on with a later pass of the file.
     assert!(rw.passes() >= 2, "passes {}", rw.passes());
+}
+
+/// Reads one chunked POST from `conn` and answers 200; returns the chunk sizes and the body.
+async fn read_chunked(conn: &mut tokio::net::TcpStream) -> (Vec<usize>, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    let mut tmp = vec![0u8; 64 * 1024];
+    let mut at = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = conn.read(&mut tmp).await.unwrap();
+        assert!(n > 0, "head cut short");
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let (mut sizes, mut body) = (Vec::new(), Vec::new());
+    loop {
+        let line_end = loop {
+            if let Some(i) = buf[at..].windows(2).position(|w| w == b"\r\n") {
+                break at + i;
+            }
+            let n = conn.read(&mut tmp).await.unwrap();
+            assert!(n > 0, "body cut short");
+            buf.extend_from_slice(&tmp[..n]);
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&buf[at..line_end]).unwrap(), 16).unwrap();
+        let end = line_end + 2 + size + 2;
+        while buf.len() < end {
+            let n = conn.read(&mut tmp).await.unwrap();
+            assert!(n > 0, "chunk cut short");
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        assert_eq!(&buf[end - 2..end], b"\r\n");
+        at = end;
+        if size == 0 {
+            break;
+        }
+        sizes.push(size);
+        body.extend_from_slice(&buf[line_end + 2..end - 2]);
+    }
+    conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    (sizes, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_chunks_are_all_of_the_size_asked_but_the_last() {
+    for (chunk, exact) in [(1316, true), (32 * 1024, true), (1000, true), (1316, false)] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            read_chunked(&mut conn).await
+        });
+        let mut rw = LoopRewriter::new(demo::CLIP).unwrap();
+        let target = Target::parse(&format!("http://{addr}/ingest/x")).unwrap();
+        let opts = PushOptions {
+            looped: false,
+            fast: true,
+            chunk,
+            exact,
+        };
+        let out = push(&mut rw, &target, &opts, std::future::pending())
+            .await
+            .unwrap();
+        let (sizes, body) = server.await.unwrap();
+        assert_eq!(body, demo::CLIP, "{chunk} {exact}");
+        assert!(matches!(out, Outcome::Done { status: 200, .. }), "{out:?}");
+        let (last, rest) = sizes.split_last().unwrap();
+        assert!(*last <= chunk);
+        assert!(rest.iter().all(|&s| s <= chunk));
+        let short = rest.iter().filter(|&&s| s < chunk).count();
+        if exact {
+            assert_eq!(short, 0, "{chunk}: {sizes:?}");
+        } else {
+            // Cut at the clip's checkpoints: short chunks between them.
+            assert!(short > 0, "{chunk}");
+        }
+    }
 }

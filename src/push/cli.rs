@@ -1,4 +1,4 @@
-//! `hlsd push FILE URL [--loop] [--fast] [--reconnect] [--chunk BYTES]`: the command line of the push client.
+//! `hlsd push FILE URL [--loop] [--fast] [--reconnect] [--chunk BYTES [--exact]]`: the command line of the push client.
 
 use super::{LoopRewriter, Outcome, PushOptions, Target, push, push_reconnecting};
 use anyhow::Context;
@@ -25,6 +25,10 @@ pub struct PushArgs {
     /// Largest HTTP chunk in bytes.
     #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
     pub chunk: u32,
+    /// Every chunk exactly --chunk bytes (the last may be shorter): due bytes wait until a
+    /// chunk is full, like an encoder writing a fixed-size buffer.
+    #[arg(long)]
+    pub exact: bool,
     /// Publish key, sent as `Authorization: Bearer KEY` (default: $HLSD_PUBLISH_KEY).
     #[arg(long, env = "HLSD_PUBLISH_KEY", hide_env_values = true)]
     pub key: Option<String>,
@@ -43,6 +47,7 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
         looped: args.looped,
         fast: args.fast,
         chunk: args.chunk as usize,
+        exact: args.exact,
     };
     info!(
         file = %args.file.display(),

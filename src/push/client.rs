@@ -69,6 +69,9 @@ pub struct PushOptions {
     pub fast: bool,
     /// Largest HTTP chunk, in bytes.
     pub chunk: usize,
+    /// Every chunk exactly `chunk` bytes (the body's last may be shorter): bytes that are
+    /// due wait until a chunk is full, as from an encoder writing a fixed-size buffer.
+    pub exact: bool,
 }
 
 impl Default for PushOptions {
@@ -77,6 +80,7 @@ impl Default for PushOptions {
             looped: false,
             fast: false,
             chunk: 64 * 1024,
+            exact: false,
         }
     }
 }
@@ -143,13 +147,14 @@ pub async fn push(
     );
     writer.write_all(head.as_bytes()).await?;
     let mut sent = Sent::default();
+    let mut chunker = Chunker::new(opts);
     let answer = read_answer(&mut reader);
     tokio::pin!(answer, stop);
     // A 2xx answer before the body ends accepts the stream as it comes (ffmpeg's `-listen`
     // server answers at once): keep sending. Any other answer ends the push.
     let mut early = None;
     let step = {
-        let body = send_passes(rw, &mut writer, opts, &mut sent);
+        let body = send_passes(rw, &mut writer, opts, &mut chunker, &mut sent);
         tokio::pin!(body);
         loop {
             tokio::select! {
@@ -181,6 +186,7 @@ pub async fn push(
         Step::Answered(a) => return answered(a?, &sent),
         Step::Stopped => {
             // The server sees a clean end of the body and flushes the last segment.
+            chunker.flush(&mut writer).await?;
             writer.write_all(b"0\r\n\r\n").await?;
             let _ = writer.shutdown().await;
             return Ok(Outcome::Stopped {
@@ -249,12 +255,12 @@ async fn send_passes(
     rw: &mut LoopRewriter,
     writer: &mut OwnedWriteHalf,
     opts: &PushOptions,
+    chunker: &mut Chunker,
     sent: &mut Sent,
 ) -> std::io::Result<()> {
     let schedule: Vec<Checkpoint> = rw.schedule().to_vec();
     let pass_len = Duration::from_secs_f64(rw.duration().secs().max(0.0));
     let start = Instant::now();
-    let mut buf = Vec::with_capacity(opts.chunk + 16);
     // The first pass is the file itself (no copy), so the body starts with the request.
     let mut data = rw.next_pass();
     for n in 0u32.. {
@@ -265,10 +271,10 @@ async fn send_passes(
                 sleep_until(pass_start + Duration::from_secs_f64(cp.at.secs())).await;
             }
             let end = cp.end.min(data.len());
-            write_chunks(writer, &data[from.min(end)..end], opts.chunk, &mut buf).await?;
+            chunker.write(writer, &data[from.min(end)..end]).await?;
             from = from.max(end);
         }
-        write_chunks(writer, &data[from.min(data.len())..], opts.chunk, &mut buf).await?;
+        chunker.write(writer, &data[from.min(data.len())..]).await?;
         sent.passes += 1;
         sent.bytes += data.len() as u64;
         debug!(pass = sent.passes, bytes = sent.bytes, "pass sent");
@@ -285,24 +291,78 @@ async fn send_passes(
             sleep_until(pass_start + pass_len).await;
         }
     }
-    Ok(())
+    chunker.flush(writer).await
 }
 
-/// Writes `data` as HTTP chunks of at most `max` bytes, each with one write.
-async fn write_chunks(
-    writer: &mut OwnedWriteHalf,
-    data: &[u8],
+/// Cuts the body into HTTP chunks of at most (with `exact`, exactly) `max` bytes, each sent
+/// with one write.
+struct Chunker {
     max: usize,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    for piece in data.chunks(max.max(1)) {
-        buf.clear();
-        buf.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
-        buf.extend_from_slice(piece);
-        buf.extend_from_slice(b"\r\n");
-        writer.write_all(buf).await?;
+    exact: bool,
+    /// With `exact`: due bytes waiting for a full chunk.
+    carry: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Chunker {
+    fn new(opts: &PushOptions) -> Chunker {
+        let max = opts.chunk.max(1);
+        Chunker {
+            max,
+            exact: opts.exact,
+            carry: Vec::with_capacity(if opts.exact { max } else { 0 }),
+            buf: Vec::with_capacity(max + 16),
+        }
     }
-    Ok(())
+
+    async fn write(&mut self, writer: &mut OwnedWriteHalf, mut data: &[u8]) -> std::io::Result<()> {
+        if !self.exact {
+            return self.chunks(writer, data).await;
+        }
+        if !self.carry.is_empty() {
+            let take = (self.max - self.carry.len()).min(data.len());
+            self.carry.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.carry.len() < self.max {
+                return Ok(());
+            }
+            let carry = std::mem::take(&mut self.carry);
+            self.chunks(writer, &carry).await?;
+            self.carry = carry;
+            self.carry.clear();
+        }
+        let full = data.len() / self.max * self.max;
+        self.chunks(writer, &data[..full]).await?;
+        self.carry.extend_from_slice(&data[full..]);
+        Ok(())
+    }
+
+    /// Sends what waits for a full chunk (the body's end).
+    async fn flush(&mut self, writer: &mut OwnedWriteHalf) -> std::io::Result<()> {
+        let carry = std::mem::take(&mut self.carry);
+        self.chunks(writer, &carry).await
+    }
+
+    async fn chunks(&mut self, writer: &mut OwnedWriteHalf, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        // Chunks smaller than a TS packet go several to a write (up to 64 KiB): a write per
+        // chunk would bound the pusher, not the server.
+        let per_write = if self.max < 188 {
+            64 * 1024 / (self.max + 8)
+        } else {
+            1
+        };
+        for group in data.chunks(self.max * per_write) {
+            self.buf.clear();
+            for piece in group.chunks(self.max) {
+                write!(self.buf, "{:x}\r\n", piece.len())?;
+                self.buf.extend_from_slice(piece);
+                self.buf.extend_from_slice(b"\r\n");
+            }
+            writer.write_all(&self.buf).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads the server's answer: status code and (the start of) the body text.

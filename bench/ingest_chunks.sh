@@ -1,0 +1,198 @@
+# Chunk-size profiles of bench/ingest.sh (sourced by it; see its header): paced ingest into
+# hlsd against socat sinks fed the same pushes, and 1-byte chunks against a victim feed.
+
+FEEDS="${CHUNK_FEEDS:-16}"
+WARM="${WARM:-15}"
+WINDOW="${WINDOW:-25}"
+REPEAT="${REPEAT:-3}"
+ATTACKERS="${ATTACKERS:-4}"
+# The publishers always run this tree's build (`--exact` is new), whatever HLSD_BIN serves.
+PUSHER="$ROOT/target/release/hlsd"
+[ -x "$PUSHER" ] || (cd "$ROOT" && cargo build --release --quiet)
+TMP="$(mktemp -d)"
+TCK="$(getconf CLK_TCK)"
+
+echo "hlsd $(git -C "$ROOT" rev-parse --short HEAD) (serving: $HLSD${HLSD_BASE:+; base: $HLSD_BASE}), $(ffmpeg -version | head -1 | cut -d' ' -f1-3), $(socat -V | awk '/socat version/ {print $1, $2, $3}'), $(nproc) cores"
+echo "clip: $(basename "$CLIP"), $(stat -c %s "$CLIP") bytes, 30 s; $FEEDS publishers; warm-up ${WARM} s, window ${WINDOW} s"
+
+# rx_bytes PORT...: bytes received so far on the established TCP sockets listening side of
+# PORT... (HTTP heads and chunk framing included).
+rx_bytes() {
+  local filter="" p
+  for p in "$@"; do
+    filter+="${filter:+ or }sport = :$p"
+  done
+  ss -tinH state established "( $filter )" |
+    grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {printf "%d\n", s}'
+}
+
+# ticks PID...: their user + system clock ticks.
+ticks() {
+  local p sum=0
+  for p in "$@"; do
+    sum=$((sum + $(cpu_ticks "$p")))
+  done
+  echo "$sum"
+}
+
+# publish PROFILE URL LOG: one publisher of the clip in a loop, in real time, in the
+# background; sets PUB_PID.
+publish() {
+  case "$1" in
+    ffmpeg)
+      ffmpeg -hide_banner -nostdin -loglevel error -re -stream_loop -1 -i "$CLIP" -c copy \
+        -f mpegts -method POST "$2" 2>"$3" &
+      ;;
+    *) "$PUSHER" push --loop --exact --chunk "$1" "$CLIP" "$2" 2>"$3" & ;;
+  esac
+  PUB_PID=$!
+}
+
+# stop_all PID...: SIGINT (a clean end of the body), then waits; SIGKILL after 5 s.
+stop_all() {
+  local p
+  kill -INT "$@" 2>/dev/null || true
+  for p in "$@"; do
+    timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+  done
+}
+
+# window PIDS PORTS: samples CPU of PIDS and bytes received on PORTS after WARM, then after
+# WINDOW; prints "cpu_seconds wire_bytes".
+window() {
+  local -n pids_="$1" ports_="$2"
+  local c0 c1 b0 b1
+  sleep "$WARM"
+  c0="$(ticks "${pids_[@]}")"
+  b0="$(rx_bytes "${ports_[@]}")"
+  sleep "$WINDOW"
+  c1="$(ticks "${pids_[@]}")"
+  b1="$(rx_bytes "${ports_[@]}")"
+  python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} {$b1 - $b0}')"
+}
+
+# hlsd_profile PORT PID PROFILE: FEEDS publishers into the hlsd PID on PORT.
+hlsd_profile() {
+  local port="$1" pid="$2" profile="$3" i pubs=() srv=("$2") ports=("$1")
+  for ((i = 0; i < FEEDS; i++)); do
+    publish "$profile" "http://127.0.0.1:$port/ingest/c$i" "$TMP/pub-$i.log"
+    pubs+=("$PUB_PID")
+  done
+  window srv ports
+  stop_all "${pubs[@]}"
+}
+
+# floor_profile PROFILE: FEEDS publishers, each into its own socat sink.
+floor_profile() {
+  local profile="$1" i p sinks=() ports=() pubs=()
+  for ((i = 0; i < FEEDS; i++)); do
+    p="$(free_port)"
+    socat -u -b 65536 "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" OPEN:/dev/null &
+    sinks+=($!)
+    ports+=("$p")
+  done
+  for p in "${ports[@]}"; do
+    wait_listen "$p"
+  done
+  for ((i = 0; i < FEEDS; i++)); do
+    publish "$profile" "http://127.0.0.1:${ports[$i]}/ingest/c$i" "$TMP/pub-$i.log"
+    pubs+=("$PUB_PID")
+  done
+  window sinks ports
+  # The sinks first: a publisher ending its body waits for an answer no sink gives.
+  kill "${sinks[@]}" 2>/dev/null || true
+  wait "${sinks[@]}" 2>/dev/null || true
+  stop_all "${pubs[@]}"
+}
+
+median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.3f}')" "$@"; }
+
+HP="$(free_port)"
+start_hlsd "$HP"
+SERVERS="hlsd floor"
+if [ -n "${HLSD_BASE:-}" ]; then
+  BP="$(free_port)"
+  hlsd_toml "$BP" >"$TMP/base.toml"
+  "$HLSD_BASE" --config "$TMP/base.toml" 2>"$TMP/base.log" &
+  BASE_PID=$!
+  PIDS+=("$BASE_PID")
+  wait_http "http://127.0.0.1:$BP/healthz"
+  SERVERS="base hlsd floor"
+fi
+
+if [ -n "${CHUNKS:-}" ]; then
+  printf '%-8s %-6s %-4s %8s %8s %12s\n' profile server run MB cpu_s cpu_s_per_GB
+  declare -A PER
+  for profile in $CHUNKS; do
+    for ((r = 1; r <= REPEAT; r++)); do
+      # Alternated, and the order turned each run so that no server always goes first.
+      order=($SERVERS)
+      for ((k = 0; k < (r - 1) % ${#order[@]}; k++)); do
+        order=("${order[@]:1}" "${order[0]}")
+      done
+      for server in "${order[@]}"; do
+        case "$server" in
+          hlsd) read -r cpu bytes < <(hlsd_profile "$HP" "$HLSD_PID" "$profile") ;;
+          base) read -r cpu bytes < <(hlsd_profile "$BP" "$BASE_PID" "$profile") ;;
+          floor) read -r cpu bytes < <(floor_profile "$profile") ;;
+        esac
+        per="$(python3 -c "print(f'{$cpu / ($bytes / 1e9):.3f}' if $bytes else 'nan')")"
+        printf '%-8s %-6s %-4s %8s %8s %12s\n' "$profile" "$server" "$r" \
+          "$(python3 -c "print(f'{$bytes / 1e6:.1f}')")" "$cpu" "$per"
+        PER[$profile.$server]+="$per "
+      done
+    done
+  done
+  echo "median of $REPEAT, CPU-seconds per GB of wire bytes:"
+  for profile in $CHUNKS; do
+    line="  $profile:"
+    f="$(median ${PER[$profile.floor]})"
+    for server in $SERVERS; do
+      m="$(median ${PER[$profile.$server]})"
+      line+=" $server $m"
+      [ "$server" = floor ] || line+=" ($(python3 -c "print(f'{$m / $f:.2f}')")x floor)"
+    done
+    echo "$line"
+  done
+fi
+
+if [ "${ONEBYTE:-0}" = 1 ]; then
+  # victim_run PORT PID ATTACKERS: prints "cpu_seconds wire_bytes p50 p99 max parts".
+  victim_run() {
+    local port="$1" pid="$2" n="$3" i pubs=() srv=("$2") ports=("$1") v
+    "$PUSHER" push --loop --exact --chunk 1316 "$CLIP" "http://127.0.0.1:$port/ingest/victim" \
+      2>"$TMP/victim.log" &
+    v=$!
+    for ((i = 0; i < n; i++)); do
+      "$PUSHER" push --loop --exact --chunk 1 "$CLIP" "http://127.0.0.1:$port/ingest/byte$i" \
+        2>"$TMP/byte-$i.log" &
+      pubs+=($!)
+    done
+    sleep 4 # the victim's first segment
+    python3 "$ROOT/bench/load.py" parts --port "$port" --feed victim \
+      --seconds $((WARM + WINDOW - 4)) >"$TMP/parts.json" &
+    local follower=$!
+    read -r cpu bytes < <(window srv ports)
+    wait "$follower"
+    stop_all "${pubs[@]}" "$v"
+    python3 -c "
+import json
+j = json.load(open('$TMP/parts.json'))
+l = j['lateness']
+print($cpu, $bytes, l['p50_ms'], l['p99_ms'], l['max_ms'], j['parts'], sum(j['errors'].values()))"
+  }
+  echo "1-byte chunks: $ATTACKERS attackers against a victim (1316-byte chunks), hlsd $(basename "$HLSD")"
+  printf '%-10s %-4s %8s %8s %10s %10s %10s %10s %6s %6s\n' \
+    case run wire_MB cpu_s cores cpu_s_per_MB late_p50 late_p99 late_max parts
+  for ((r = 1; r <= REPEAT; r++)); do
+    for n in 0 "$ATTACKERS"; do
+      read -r cpu bytes p50 p99 mx parts errs < <(victim_run "$HP" "$HLSD_PID" "$n")
+      printf '%-10s %-4s %8s %8s %10s %10s %10s %10s %6s %6s\n' "attackers=$n" "$r" \
+        "$(python3 -c "print(f'{$bytes / 1e6:.1f}')")" "$cpu" \
+        "$(python3 -c "print(f'{$cpu / $WINDOW:.3f}')")" \
+        "$(python3 -c "print(f'{$cpu / ($bytes / 1e6):.4f}')")" "$p50" "$p99" "$mx" "$parts"
+      [ "$errs" = 0 ] || echo "  (the victim's follower saw $errs errors: $(cat "$TMP/parts.json"))"
+    done
+  done
+fi
