@@ -2,7 +2,8 @@
 // [record] and hls.dvr_window = 60 (window of 3 one-second segments), the demo feed
 // publishing in real time; once the playlist reaches ~20 s back, hls.js seeks to the start
 // of its seekable range, loads segments that left the window (served from the recording)
-// and plays on from there with no fatal error. Starts the hlsd binary; HLSD_BIN picks it.
+// and plays on from there with no fatal error; and plays the session's recording (/vod) from its
+// first segment while it is recorded. Starts the hlsd binary; HLSD_BIN picks it.
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -105,4 +106,42 @@ test('hls.js seeks back into the DVR window and plays segments from the recordin
   // Segments from the DVR prefix: among the first 10 of the 20+ listed when the player
   // started, long out of the 3-segment window.
   assert.ok(state.frags.some((sn) => sn <= firstMsn + 10), 'DVR segments loaded: ' + state.frags);
+});
+
+test('hls.js plays the recording of the session being recorded from its start (/vod)', { timeout: 120000 }, async () => {
+  await playlistWith(8);
+  const list = await (await fetch(base + '/api/feeds/demo/recordings')).json();
+  assert.ok(list.recordings.length >= 1, JSON.stringify(list));
+  const rec = list.recordings[list.recordings.length - 1];
+  const media = await (await fetch(base + rec.url.replace('index.m3u8', 'main/media.m3u8'))).text();
+  const firstMsn = Number(media.match(/#EXT-X-MEDIA-SEQUENCE:(\d+)/)[1]);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base + '/healthz');
+  await page.setContent('<!doctype html><html><body><video id="v" muted autoplay playsinline></video></body></html>');
+  await page.addScriptTag({ url: base + '/static/vendor/hls.min.js' });
+  await page.evaluate((src) => {
+    window.fatal = [];
+    window.frags = [];
+    const hls = new window.Hls({ startPosition: 0 });
+    hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.type + ' ' + d.details); });
+    hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => { window.frags.push(d.frag.sn); });
+    hls.loadSource(src);
+    hls.attachMedia(document.getElementById('v'));
+  }, base + rec.url);
+  await page.waitForFunction(() => document.getElementById('v').currentTime > 3 || window.fatal.length > 0,
+    null, { timeout: 45000 });
+  const state = await page.evaluate(() => ({
+    t: document.getElementById('v').currentTime,
+    fatal: window.fatal,
+    frags: window.frags,
+  }));
+  await page.close();
+  console.log('recording', rec.url, '| first MSN', firstMsn, '| played to', state.t.toFixed(2),
+    '| segments loaded', state.frags.join(' '));
+  assert.deepEqual(state.fatal, []);
+  assert.deepEqual(errors, []);
+  assert.ok(state.t > 3, 'played ' + state.t);
+  assert.equal(state.frags[0], firstMsn, 'started at the first recorded segment');
 });
