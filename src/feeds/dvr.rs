@@ -1,9 +1,10 @@
 //! A rendition's DVR (`hls.dvr_window`): the segments that left its window, listed before it
-//! in the TS media playlist as far back as the DVR window reaches (`playlist::dvr`), their
-//! bytes read from the recording (`http::playback` falls back to it for a segment no longer
+//! in the media playlist of the container the recording keeps (the feed's default one) as
+//! far back as the DVR window reaches (`playlist::dvr`), their bytes (and fMP4 inits) read
+//! from the recording (`http::playback` falls back to it for a segment or init no longer
 //! in memory). Lives in the rendition's state and follows its window: each segment leaving
 //! the window is appended when the next one is pushed, with EXT-X-GAP when the recording's
-//! index lists it as lost; a new session (new token) starts an empty prefix. Segments
+//! index lists it as lost; a new session (new token) or container starts an empty prefix. Segments
 //! retention trimmed from the recording (its rendition's head) are dropped from the prefix. Memory: the
 //! prefix's entries and text, ~100 bytes a segment; no media.
 
@@ -39,7 +40,16 @@ impl Dvr {
     /// the DVR window. Called under the rendition's lock after every segment (lock order:
     /// rendition, then the library, then a session; the recorder takes the latter two
     /// without the first, and holds neither across I/O).
-    pub fn follow(&mut self, feed: &str, rendition: &str, window: &mut Window) {
+    pub fn follow(
+        &mut self,
+        feed: &str,
+        rendition: &str,
+        window: &mut Window,
+        container: Container,
+    ) {
+        if self.prefix.container() != container {
+            self.prefix = DvrPrefix::new(container);
+        }
         for s in window.take_left() {
             if self.session.as_ref().is_none_or(|x| {
                 x.lock()

@@ -575,7 +575,7 @@ impl Rendition {
             // The segments that left the window join the DVR prefix.
             let st = &mut *st;
             if let Some(d) = st.dvr.as_mut() {
-                d.follow(&self.feed, &self.name, &mut st.window);
+                d.follow(&self.feed, &self.name, &mut st.window, st.default_container);
             }
         }
         let after = st.window.capped();

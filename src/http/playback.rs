@@ -202,12 +202,9 @@ async fn media_or_segment(
             match live {
                 Some(chunks) => media_response(chunks, container, range),
                 // Gone from memory: a DVR playlist lists it from the recording.
-                None if container == Container::Ts => {
-                    super::dvr::recorded_segment(app, feed, rendition, token, msn)
-                        .await
-                        .and_then(|chunks| media_response(chunks, container, range))
-                }
-                None => Err(HttpError::NoSegment),
+                None => super::dvr::recorded_segment(app, feed, rendition, token, msn, container)
+                    .await
+                    .and_then(|chunks| media_response(chunks, container, range)),
             }
         }
         Some(MediaUri::Part {
@@ -223,7 +220,15 @@ async fn media_or_segment(
         }
         Some(MediaUri::Init { token, number }) => {
             r.siblings().want_fmp4();
-            init(app, &r, token, number, range).await
+            match init(app, &r, token, number, range).await {
+                // Gone from memory: a DVR playlist's prefix segment needs it.
+                Err(HttpError::NoSegment) => {
+                    super::dvr::recorded_init(app, feed, rendition, token, number)
+                        .await
+                        .and_then(|data| media_response(data, Container::Fmp4, range))
+                }
+                other => other,
+            }
         }
         None => Err(HttpError::NotFound),
     };

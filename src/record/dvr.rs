@@ -1,9 +1,11 @@
 //! What a live DVR playlist (`hls.dvr_window`) asks of the recording: whether a segment that
 //! left a rendition's window was recorded or lost (EXT-X-GAP), and where its file is, found
-//! by the rendition's live token and the segment's MSN (its live URI).
+//! by the rendition's live token and the segment's MSN (its live URI), and where an fMP4
+//! init is, by its number.
 
 use super::index::SegmentEntry;
 use super::library::{Library, Session};
+use crate::playlist::Container;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -31,16 +33,35 @@ pub fn entry(session: &Session, rendition: &str, msn: u64) -> Option<SegmentEntr
     Some(segments[i].clone())
 }
 
-/// The file of a recorded segment (not a gap), as the index lists it. The DVR serves TS
-/// only: a rendition recorded as fMP4 has none.
-pub fn segment_file(session: &Session, rendition: &str, token: u64, msn: u64) -> Option<PathBuf> {
+/// The file of a recorded segment (not a gap) in `container`, as the index lists it (a
+/// rendition is recorded in the container it was served in by default).
+pub fn segment_file(
+    session: &Session,
+    rendition: &str,
+    token: u64,
+    msn: u64,
+    container: Container,
+) -> Option<PathBuf> {
     let st = session.lock();
     let r = st
         .renditions
         .get(rendition)
-        .filter(|r| r.info.token == token && !r.info.fmp4)?;
+        .filter(|r| r.info.token == token && r.info.fmp4 == (container == Container::Fmp4))?;
     let i = r.segments.binary_search_by_key(&msn, |e| e.msn).ok()?;
     (!r.segments[i].gap).then(|| session.dir.join(rendition).join(r.file_name(msn)))
+}
+
+/// The file of an fMP4 init a listed segment of the recording needs.
+pub fn init_file(session: &Session, rendition: &str, token: u64, number: u32) -> Option<PathBuf> {
+    let st = session.lock();
+    let r = st
+        .renditions
+        .get(rendition)
+        .filter(|r| r.info.token == token && r.info.fmp4)?;
+    r.segments
+        .iter()
+        .any(|s| s.init == Some(number) && !s.gap)
+        .then(|| session.dir.join(rendition).join(r.init_name(number)))
 }
 
 #[cfg(test)]
@@ -68,9 +89,20 @@ mod tests {
         assert!(entry(&s, "lo", 2).unwrap().gap);
         assert!(!entry(&s, "lo", 3).unwrap().gap);
         assert!(entry(&s, "lo", 4).is_none());
-        let f = segment_file(&s, "lo", lo, 3).unwrap();
+        let f = segment_file(&s, "lo", lo, 3, Container::Ts).unwrap();
         assert_eq!(std::fs::read(&f).unwrap().len(), 188 * 4);
-        assert!(segment_file(&s, "lo", lo, 2).is_none(), "a gap has no file");
-        assert!(segment_file(&s, "lo", hi, 3).is_none(), "another token");
+        assert!(
+            segment_file(&s, "lo", lo, 2, Container::Ts).is_none(),
+            "a gap has no file"
+        );
+        assert!(
+            segment_file(&s, "lo", hi, 3, Container::Ts).is_none(),
+            "another token"
+        );
+        assert!(
+            segment_file(&s, "lo", lo, 3, Container::Fmp4).is_none(),
+            "recorded as TS"
+        );
+        assert!(init_file(&s, "lo", lo, 0).is_none(), "TS has no init");
     }
 }

@@ -10,15 +10,17 @@
 //! keeps) and formats only the window's segments, so a rendering at every part does not
 //! grow with the DVR length. Memory: one small entry and ~100 bytes of text per segment.
 //!
-//! The lines are the ones the window wrote for the segment (EXT-X-DISCONTINUITY, one
-//! EXT-X-PROGRAM-DATE-TIME, EXTINF, URI; no EXT-X-PART: parts are listed only for the last
-//! three target durations, §6.2.2), so a segment keeps its URI, date and discontinuity
-//! across reloads as it moves from the window into the prefix; a segment the recording lost
-//! gets EXT-X-GAP (§4.4.4.7).
+//! The lines are the ones the window wrote for the segment (EXT-X-DISCONTINUITY, in fMP4
+//! EXT-X-MAP where the init changes, one EXT-X-PROGRAM-DATE-TIME, EXTINF, URI; no
+//! EXT-X-PART: parts are listed only for the last three target durations, §6.2.2), so a
+//! segment keeps its URI, date, init and discontinuity across reloads as it moves from the
+//! window into the prefix; a segment the recording lost gets EXT-X-GAP (§4.4.4.7). The first
+//! segment a rendering copies gets the EXT-X-MAP of its init written before it when its own
+//! lines have none ([`DvrPrefix::write_from`]).
 
 use super::date::write_iso8601;
 use super::media::write_decimal;
-use super::window::Container;
+use super::window::{Container, init_uri};
 use crate::ts::Ts;
 use std::collections::VecDeque;
 use std::fmt::Write;
@@ -32,7 +34,11 @@ pub struct LeftSegment {
     pub pdt_ms: i64,
     pub discontinuity: bool,
     pub independent: bool,
+    /// fMP4: the init its first part was packaged with (`None`: not packaged).
+    pub init: Option<u32>,
 }
+
+const DISCONTINUITY: &str = "#EXT-X-DISCONTINUITY\n";
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -42,6 +48,10 @@ struct Entry {
     independent: bool,
     /// Where its lines start in `text` (absolute: `dropped` + index).
     at: usize,
+    /// fMP4: the init in effect for it (its own, else the one before it).
+    init: Option<u32>,
+    /// Its lines carry the EXT-X-MAP of `init`.
+    mapped: bool,
 }
 
 /// The prefix of one rendering (one container) of a rendition's playlist.
@@ -81,6 +91,11 @@ impl DvrPrefix {
         *self = DvrPrefix::new(self.container);
     }
 
+    /// The container whose URIs it lists.
+    pub fn container(&self) -> Container {
+        self.container
+    }
+
     /// Lists a segment that left the window after the ones listed. It must follow the last
     /// one (MSN + 1) in the same session; otherwise the prefix starts again from it. `gap`:
     /// the recording lost it.
@@ -93,8 +108,15 @@ impl DvrPrefix {
         }
         let at = self.dropped + self.text.len();
         if s.discontinuity {
-            self.text.push_str("#EXT-X-DISCONTINUITY\n");
+            self.text.push_str(DISCONTINUITY);
             self.discontinuities += 1;
+        }
+        // fMP4: EXT-X-MAP where the init changes, as the window wrote it.
+        let before = self.last_init();
+        let own = s.init.filter(|_| self.container == Container::Fmp4);
+        let mapped = own.is_some_and(|n| before != Some(n));
+        if let Some(n) = own.filter(|_| mapped) {
+            let _ = writeln!(self.text, "#EXT-X-MAP:URI=\"{}\"", init_uri(s.token, n));
         }
         self.text.push_str("#EXT-X-PROGRAM-DATE-TIME:");
         write_iso8601(&mut self.text, s.pdt_ms);
@@ -121,6 +143,8 @@ impl DvrPrefix {
             discontinuity: s.discontinuity,
             independent: s.independent,
             at,
+            init: own.or(before),
+            mapped,
         });
     }
 
@@ -210,7 +234,30 @@ impl DvrPrefix {
         self.entries.iter().map(|e| e.duration)
     }
 
-    /// The listed segments' lines from the `skip`-th on.
+    /// fMP4: the init in effect for the last segment listed.
+    pub fn last_init(&self) -> Option<u32> {
+        self.entries.back().and_then(|e| e.init)
+    }
+
+    /// Writes the listed segments' lines from the `skip`-th on, with the EXT-X-MAP of the
+    /// first one's init when its own lines have none (it was written with an earlier
+    /// segment: trimmed, or skipped by a delta update).
+    pub fn write_from(&self, out: &mut String, skip: usize) {
+        let Some(e) = self.entries.get(skip) else {
+            return;
+        };
+        let mut from = e.at - self.dropped;
+        if let (Some(n), Some(token), false) = (e.init, self.token, e.mapped) {
+            if e.discontinuity {
+                out.push_str(DISCONTINUITY);
+                from += DISCONTINUITY.len();
+            }
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", init_uri(token, n));
+        }
+        out.push_str(&self.text[from..]);
+    }
+
+    /// The listed segments' lines from the `skip`-th on, as appended.
     pub fn text_from(&self, skip: usize) -> &str {
         let from = self
             .entries
@@ -237,6 +284,7 @@ mod tests {
             pdt_ms: 1_795_629_414_000 + 2000 * msn as i64,
             discontinuity: disc,
             independent: true,
+            init: None,
         }
     }
 

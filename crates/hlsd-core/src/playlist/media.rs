@@ -137,8 +137,9 @@ pub fn render_media_as(
 
 /// [`render_media_as`] with a DVR prefix listed before the window's segments: its text is
 /// copied, not formatted again (`dvr`). Used only when it is in the rendering's container
-/// and ends right before the window's first segment; TS only for now, since the recording
-/// keeps TS files (an fMP4 prefix would need its inits).
+/// and ends right before the window's first listed segment. fMP4: the prefix's first
+/// segment copied gets its init's EXT-X-MAP, and the window's first segment gets one only
+/// where its init differs from the prefix's last.
 pub fn render_media_dvr(
     window: &Window,
     prefix: Option<&DvrPrefix>,
@@ -166,7 +167,9 @@ pub fn render_media_dvr(
     let listed = &all[first..];
     let hidden = all[..first].iter().fold(Ts(0), |a, s| a + s.duration);
     let prefix = prefix.filter(|d| {
-        !fmp4 && !d.is_empty() && d.last_msn().map(|m| m + 1) == listed.first().map(|s| s.msn)
+        d.container() == how.container
+            && !d.is_empty()
+            && d.last_msn().map(|m| m + 1) == listed.first().map(|s| s.msn)
     });
     let prefix_len = prefix.map_or(0, DvrPrefix::len);
     let prefix_duration = prefix.map_or(Ts(0), DvrPrefix::duration);
@@ -277,12 +280,14 @@ pub fn render_media_dvr(
         );
     }
     if let Some(d) = prefix {
-        out.push_str(d.text_from(skipped_prefix));
+        d.write_from(&mut out, skipped_prefix);
     }
     let mut at =
         prefix_duration + hidden + listed[..skipped].iter().fold(Ts(0), |a, s| a + s.duration);
-    // The init the segments written so far use (fMP4).
-    let mut map: Option<(u64, u32)> = None;
+    // The init the segments written so far use (fMP4): the prefix's last, if it wrote any.
+    let mut map: Option<(u64, u32)> = prefix
+        .filter(|d| skipped_prefix < d.len())
+        .and_then(|d| d.token().zip(d.last_init()));
     let mut write_map = |out: &mut String, token: u64, init: Option<u32>| {
         if let Some(n) = init.filter(|_| fmp4)
             && map != Some((token, n))
@@ -421,3 +426,6 @@ pub(crate) fn write_decimal(out: &mut String, t: Ts, places: u32) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod dvr_tests;

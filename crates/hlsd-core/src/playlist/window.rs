@@ -84,6 +84,7 @@ impl From<&StoredSegment> for super::dvr::LeftSegment {
             pdt_ms: s.pdt_ms,
             discontinuity: s.discontinuity,
             independent: s.independent,
+            init: s.init(),
         }
     }
 }
