@@ -3,15 +3,22 @@
 //! same N + 6 segments formatted at every rendering (a window of N + 6, `render_media_as`),
 //! the baseline of the same command. Figures go to BENCHMARKS.md.
 //!
-//! `cargo bench --bench dvr`: N = 0, 30 (one minute of 2 s segments) and 1800 (one hour),
-//! best of 5 × 200 renderings each, alternated. Under `cargo test` it runs a few renderings.
+//! `cargo bench --bench dvr`: N = 0, 30 (one minute of 2 s segments) and 1800 (one hour), in
+//! TS and in fMP4 (a new init every 100 segments, so the prefix carries EXT-X-MAPs), best of
+//! 5 × 200 renderings each, alternated. Under `cargo test` it runs a few renderings.
 
 use hlsd::playlist::{
-    Container, DvrPrefix, RenderParams, Rendering, Window, render_media_as, render_media_dvr,
+    Container, DvrPrefix, Mp4Part, RenderParams, Rendering, Window, render_media_as,
+    render_media_dvr,
 };
 use hlsd::segmenter::{Part, PartBytes, PartEvent, Segment, SegmentHead};
 use hlsd::ts::Ts;
 use std::time::Instant;
+
+/// The fMP4 init of segment `i`: a new one every 100 segments.
+fn init_of(i: u64) -> u32 {
+    (i / 100) as u32
+}
 
 fn push(w: &mut Window, i: u64) {
     let head = SegmentHead {
@@ -39,6 +46,10 @@ fn push(w: &mut Window, i: u64) {
             },
             0xab,
         );
+        w.attach_mp4(Mp4Part {
+            data: bytes::Bytes::from_static(&[0; 188]),
+            init: init_of(i),
+        });
     }
     let seg = Segment {
         parts,
@@ -80,11 +91,14 @@ fn best(rounds: usize, n: usize, mut f: impl FnMut() -> usize) -> f64 {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (rounds, n) = if full { (5, 200) } else { (1, 2) };
-    for prefix_len in [0u64, 30, 1800] {
+    for (container, prefix_len) in [Container::Ts, Container::Fmp4]
+        .into_iter()
+        .flat_map(|c| [0u64, 30, 1800].map(|n| (c, n)))
+    {
         // The DVR: a window of 6, what left it in the prefix.
         let mut w = Window::new(6);
         w.track_left();
-        let mut d = DvrPrefix::new(Container::Ts);
+        let mut d = DvrPrefix::new(container);
         for i in 0..prefix_len + 6 {
             push(&mut w, i);
             for s in w.take_left() {
@@ -96,10 +110,20 @@ fn main() {
         for i in 0..prefix_len + 6 {
             push(&mut long, i);
         }
-        let how = Rendering::TS;
+        let inits: Vec<u32> = (0..=init_of(prefix_len + 6)).collect();
+        let how = Rendering {
+            container,
+            file: "media.m3u8",
+            inits: &inits,
+            map_hint: None,
+        };
         let a = render_media_dvr(&w, Some(&d), &params(true), false, &[], &how).unwrap();
         let b = render_media_as(&long, &params(true), false, &[], &how).unwrap();
         assert_eq!(a.matches("#EXTINF").count(), b.matches("#EXTINF").count());
+        assert_eq!(
+            a.matches("#EXT-X-MAP").count(),
+            b.matches("#EXT-X-MAP").count()
+        );
         let mut dvr_ns = f64::MAX;
         let mut full_ns = f64::MAX;
         for _ in 0..3 {
@@ -112,7 +136,7 @@ fn main() {
             }));
         }
         println!(
-            "prefix {prefix_len:>5} segments ({} bytes): DVR prefix copied {:>9.0} ns, all formatted {:>9.0} ns, ratio {:.3}",
+            "{container:?} prefix {prefix_len:>5} segments ({} bytes): DVR prefix copied {:>9.0} ns, all formatted {:>9.0} ns, ratio {:.3}",
             a.len(),
             dvr_ns,
             full_ns,
