@@ -292,13 +292,15 @@ async fn too_little_free_space_pauses_the_recording_not_the_live_feed() {
 
 /// A DVR playlist (60 s, longer than the media) over a recording that size retention trims:
 /// its prefix follows the recording's head instead of listing the trimmed segments back to
-/// the first, and what it lists from the recording's first kept segment on is served.
+/// the first, at once (also after the feed's last segment), and every segment it lists is
+/// served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ffmpeg"]
 async fn the_dvr_prefix_follows_the_trimmed_recording() {
     let data = fixture(Fixture::Main);
     let tmp = tempfile::tempdir().unwrap();
-    let limit = data.len() as u64 * 3 / 8;
+    // 5 of the 8 one-second segments kept: 2 before the window of 3.
+    let limit = data.len() as u64 * 5 / 8;
     let mut c = record_config(tmp.path(), limit as f64 / 1e9, 168.0);
     c.hls.window = 3;
     c.hls.part_duration = 0.25;
@@ -346,6 +348,22 @@ async fn the_dvr_prefix_follows_the_trimmed_recording() {
     assert!(listed.len() > 3, "a DVR prefix:\n{}", live.raw);
     for (msn, url, _) in listed.iter().filter(|s| s.0 >= vod_first) {
         assert_eq!(get(url).await.status, 200, "{msn} {url}");
+    }
+    // The last segments' retention runs came after the feed's last segment: what they
+    // trimmed left the live playlist at once, not at a next segment (none comes).
+    let url = server.media_url("dvr");
+    let now = eventually(
+        Duration::from_secs(5),
+        "the DVR playlist at the recording's head",
+        || async {
+            let m = fetch_media(&url).await;
+            (m.pl.media_sequence >= vod_first).then_some(m)
+        },
+    )
+    .await;
+    assert!(now.pl.segments.len() > 3, "a DVR prefix:\n{}", now.raw);
+    for (msn, url, _) in now.segments() {
+        assert_eq!(get(&url).await.status, 200, "{msn} {url}");
     }
     server.stop().await;
 }

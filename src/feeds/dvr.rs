@@ -5,7 +5,9 @@
 //! in memory). Lives in the rendition's state and follows its window: each segment leaving
 //! the window is appended when the next one is pushed, with EXT-X-GAP when the recording's
 //! index lists it as lost; a new session (new token) or container starts an empty prefix. Segments
-//! retention trimmed from the recording (its rendition's head) are dropped from the prefix. Memory: the
+//! retention trims from the recording (its rendition's head) leave the prefix as retention
+//! moves the head (`Library::on_head_moved`, before their files go), and at the next
+//! segment for those that were still in the window then. Memory: the
 //! prefix's entries and text, ~100 bytes a segment; no media.
 
 use crate::playlist::{Container, DvrPrefix, Window};
@@ -80,6 +82,17 @@ impl Dvr {
         if let Some(head) = head {
             self.prefix.trim_before(head);
         }
+    }
+
+    /// Retention trimmed the recording of `token` before `head`: drops those segments;
+    /// whether the prefix changed.
+    pub fn trimmed(&mut self, token: u64, head: u64) -> bool {
+        let listed =
+            self.prefix.token() == Some(token) && self.prefix.first_msn().is_some_and(|f| f < head);
+        if listed {
+            self.prefix.trim_before(head);
+        }
+        listed
     }
 
     pub fn span(&self) -> Ts {

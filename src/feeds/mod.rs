@@ -224,7 +224,7 @@ impl Registry {
         recorder: Option<Arc<crate::record::Recorder>>,
     ) -> Arc<Self> {
         let store = Arc::new(store::Store::from_limits(&config.limits));
-        Arc::new(Registry {
+        let registry = Arc::new(Registry {
             store,
             config,
             clock,
@@ -232,7 +232,25 @@ impl Registry {
             next_publisher: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             recorder,
-        })
+        });
+        if let Some(rec) = registry
+            .recorder
+            .as_ref()
+            .filter(|_| registry.config.hls.dvr_window > 0.0)
+        {
+            // Segments retention trims leave the DVR playlists at once.
+            let weak = Arc::downgrade(&registry);
+            rec.library()
+                .on_head_moved(Arc::new(move |feed, rendition, token, head| {
+                    if let Some(r) = weak
+                        .upgrade()
+                        .and_then(|g| g.rendition(feed, rendition).ok())
+                    {
+                        r.recording_trimmed(token, head);
+                    }
+                }));
+        }
+        registry
     }
 
     pub fn recorder(&self) -> Option<&Arc<crate::record::Recorder>> {

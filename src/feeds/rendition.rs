@@ -590,6 +590,15 @@ impl Rendition {
 }
 
 impl Rendition {
+    /// Retention trimmed this rendition's recording (segments of `token`) before `head`:
+    /// the DVR prefix drops them now rather than at the next segment.
+    pub fn recording_trimmed(&self, token: u64, head: u64) {
+        let mut st = self.lock();
+        if st.dvr.as_mut().is_some_and(|d| d.trimmed(token, head)) {
+            self.publish(&st);
+        }
+    }
+
     /// The session ends (before its window does): its recording is told.
     pub(super) fn recording_ended(&self, st: &State) {
         if let Some(tap) = &self.tap

@@ -243,6 +243,21 @@ impl Session {
 pub struct Library {
     root: PathBuf,
     feeds: Mutex<HashMap<String, BTreeMap<u64, Arc<Session>>>>,
+    head_listener: HeadListenerSlot,
+}
+
+/// Told `(feed, rendition, token, head)` when retention moved a recorded rendition's head
+/// (its index no longer lists the segments before `head`), before their files go: a live
+/// DVR playlist drops them at once. Called with no library or session lock held.
+pub type HeadListener = Arc<dyn Fn(&str, &str, u64, u64) + Send + Sync>;
+
+#[derive(Default)]
+struct HeadListenerSlot(Mutex<Option<HeadListener>>);
+
+impl std::fmt::Debug for HeadListenerSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeadListener")
+    }
 }
 
 impl Library {
@@ -250,6 +265,29 @@ impl Library {
         Library {
             root,
             feeds: Mutex::new(HashMap::new()),
+            head_listener: HeadListenerSlot::default(),
+        }
+    }
+
+    /// Sets who is told when retention moves a rendition's head (see [`HeadListener`]).
+    pub fn on_head_moved(&self, listener: HeadListener) {
+        *self
+            .head_listener
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(listener);
+    }
+
+    /// Tells the listener, if any, that `rendition`'s head (segments of `token`) is `head`.
+    pub(super) fn head_moved(&self, feed: &str, rendition: &str, token: u64, head: u64) {
+        let listener = self
+            .head_listener
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(l) = listener {
+            l(feed, rendition, token, head);
         }
     }
 

@@ -181,6 +181,7 @@ fn trim_session(
 ) -> std::io::Result<Trimmed> {
     let mut out = Trimmed::default();
     let mut files = Vec::new();
+    let mut moved = Vec::new();
     for (rendition, head, msns) in renditions {
         let (before, inits_before) = {
             let st = s.lock();
@@ -204,7 +205,12 @@ fn trim_session(
             for n in inits_before.difference(&kept) {
                 files.push((dir.clone(), dir.join(r.init_name(*n))));
             }
+            moved.push((rendition, r.info.token, head));
         }
+    }
+    // The index no longer lists them: a live DVR playlist drops them before the files go.
+    for (rendition, token, head) in moved {
+        library.head_moved(&s.feed, &rendition, token, head);
     }
     let mut dirs: Vec<std::path::PathBuf> = Vec::new();
     for (dir, f) in files {
