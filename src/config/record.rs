@@ -11,7 +11,7 @@ pub struct RecordConfig {
     pub dir: std::path::PathBuf,
     /// Hours a recorded segment is kept.
     pub retention_hours: f64,
-    /// Gigabytes all recordings may take; 0 = no size limit.
+    /// Gigabytes all recordings may take (segments, inits, indexes); 0 = no size limit.
     pub max_gb: f64,
     /// Segments a feed's recorder may have waiting to be written; a segment frozen while
     /// that many wait is lost to the recording (listed as a gap), never to the live feed.

@@ -111,6 +111,10 @@ pub struct SessionState {
     pub renditions: BTreeMap<String, RecordedRendition>,
     /// Bytes of its segment files.
     pub bytes: u64,
+    /// Bytes of its index file and of its fMP4 init files: with `bytes`, what `record.max_gb`
+    /// counts ([`SessionState::disk_bytes`]).
+    pub index_bytes: u64,
+    pub init_bytes: u64,
     /// Bumped by every record applied (what a rendered playlist was made from).
     pub version: u64,
 }
@@ -146,6 +150,11 @@ impl SessionState {
             }
             Record::End { end_ms } => self.end_ms = Some(*end_ms),
         }
+    }
+
+    /// Bytes it takes on disk: segments, inits and index.
+    pub fn disk_bytes(&self) -> u64 {
+        self.bytes + self.index_bytes + self.init_bytes
     }
 
     /// The last MSN listed, over every rendition.
@@ -221,10 +230,16 @@ impl Session {
             let len = std::fs::metadata(self.dir.join(super::index::INDEX_FILE))?.len();
             *w = Some(SessionWriter::reopen(self.dir.clone(), len)?);
         }
+        let mut index_bytes = None;
         if let Some(w) = w.as_mut() {
             w.append(r)?;
+            index_bytes = Some(w.index_len());
         }
-        self.lock().apply(r);
+        let mut st = self.lock();
+        st.apply(r);
+        if let Some(n) = index_bytes {
+            st.index_bytes = n;
+        }
         Ok(())
     }
 

@@ -65,6 +65,7 @@ fn recover_session(feed: &str, id: u64, dir: PathBuf) -> io::Result<Option<Sessi
     for r in &read.records {
         state.apply(r);
     }
+    state.index_bytes = read.valid_len;
     let torn = read.valid_len < bytes.len() as u64;
     if torn || state.end_ms.is_none() {
         let mut w = SessionWriter::reopen(dir.clone(), read.valid_len)?;
@@ -74,6 +75,7 @@ fn recover_session(feed: &str, id: u64, dir: PathBuf) -> io::Result<Option<Sessi
             };
             w.append(&end)?;
             state.apply(&end);
+            state.index_bytes = w.index_len();
         }
         warn!(
             feed,
@@ -83,6 +85,7 @@ fn recover_session(feed: &str, id: u64, dir: PathBuf) -> io::Result<Option<Sessi
         );
     }
     remove_orphans(&dir, &state)?;
+    state.init_bytes = init_bytes(&dir, &state);
     if state.is_empty() && state.renditions.values().any(|r| r.head > 0) {
         // Retention trimmed it all and died before removing it.
         std::fs::remove_dir_all(&dir)?;
@@ -93,6 +96,21 @@ fn recover_session(feed: &str, id: u64, dir: PathBuf) -> io::Result<Option<Sessi
         return Ok(None);
     }
     Ok(Some(Session::new(feed, id, dir, state)))
+}
+
+/// Bytes of the fMP4 init files its listed segments need.
+fn init_bytes(dir: &Path, state: &SessionState) -> u64 {
+    state
+        .renditions
+        .iter()
+        .flat_map(|(name, r)| {
+            r.inits()
+                .into_iter()
+                .map(move |n| dir.join(name).join(r.init_name(n)))
+        })
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Removes segment files that no record of the session names.

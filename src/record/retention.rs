@@ -90,7 +90,11 @@ impl Retention {
         };
         let cutoff = now_ms - self.limits.max_age_ms;
         let sessions = library.all();
-        let total: u64 = sessions.iter().map(|s| s.lock().bytes).sum();
+        // Segments, inits and indexes. The merge below takes segments off, and an ended
+        // session's index and inits with its last segment (it is removed whole); an init
+        // freed with the last segment needing it, and the Head records' bytes, are left out
+        // of the estimate.
+        let total: u64 = sessions.iter().map(|s| s.lock().disk_bytes()).sum();
         let over = |total: u64| self.limits.max_bytes.is_some_and(|m| total > m);
         let oldest = sessions
             .iter()
@@ -108,8 +112,13 @@ impl Retention {
         }
         // Oldest first over every rendition of every session: a k-way merge.
         let mut cursors: Vec<Cursor> = Vec::new();
+        // Per session: segments not taken yet, and what goes with the last one.
+        let mut left: Vec<(usize, u64)> = Vec::new();
         for (i, s) in sessions.iter().enumerate() {
             let st = s.lock();
+            let segments = st.renditions.values().map(|r| r.segments.len()).sum();
+            let whole = st.end_ms.map_or(0, |_| st.index_bytes + st.init_bytes);
+            left.push((segments, whole));
             for (name, r) in &st.renditions {
                 cursors.push(Cursor {
                     session: i,
@@ -135,6 +144,11 @@ impl Retention {
             }
             let cur = &mut cursors[c];
             total -= cur.segments[cur.at].2.min(total);
+            let (n, whole) = &mut left[cur.session];
+            *n -= 1;
+            if *n == 0 {
+                total -= (*whole).min(total);
+            }
             cur.at += 1;
             if let Some(next) = cur.segments.get(cur.at) {
                 heap.push(Reverse((next.0, c)));
@@ -182,6 +196,7 @@ fn trim_session(
     let mut out = Trimmed::default();
     let mut files = Vec::new();
     let mut moved = Vec::new();
+    let mut inits = Vec::new();
     for (rendition, head, msns) in renditions {
         let (before, inits_before) = {
             let st = s.lock();
@@ -203,7 +218,7 @@ fn trim_session(
             // fMP4 inits no listed segment needs any more.
             let kept = r.inits();
             for n in inits_before.difference(&kept) {
-                files.push((dir.clone(), dir.join(r.init_name(*n))));
+                inits.push(dir.join(r.init_name(*n)));
             }
             moved.push((rendition, r.info.token, head));
         }
@@ -211,6 +226,17 @@ fn trim_session(
     // The index no longer lists them: a live DVR playlist drops them before the files go.
     for (rendition, token, head) in moved {
         library.head_moved(&s.feed, &rendition, token, head);
+    }
+    let mut init_bytes = 0;
+    for f in inits {
+        init_bytes += std::fs::metadata(&f).map_or(0, |m| m.len());
+        if let Some(dir) = f.parent() {
+            files.push((dir.to_path_buf(), f.clone()));
+        }
+    }
+    {
+        let mut st = s.lock();
+        st.init_bytes -= init_bytes.min(st.init_bytes);
     }
     let mut dirs: Vec<std::path::PathBuf> = Vec::new();
     for (dir, f) in files {
@@ -299,9 +325,13 @@ mod tests {
         let r = Retention::new(Limits::new(1e6, 0.0), counters.clone());
         let now = 1_764_921_600_000 + 20_000;
         assert_eq!(r.run(&library, now), Trimmed::default(), "no size limit");
+        // Two segments and B's index (with room for the Head record to come): A's index goes
+        // with A.
+        let b_index = library.get("cam", B).unwrap().lock().index_bytes;
+        assert!(b_index > 0);
         let r = Retention::new(
             Limits {
-                max_bytes: Some(2 * SEG + 10),
+                max_bytes: Some(2 * SEG + b_index + 64),
                 ..Limits::new(1e6, 0.0)
             },
             counters.clone(),
@@ -444,14 +474,29 @@ mod tests {
             )),
             "{text}"
         );
+        // Inits and index count: 4 × 100 bytes of segments, inits of 10 and 11 bytes.
+        let (index_bytes, init_bytes) = {
+            let st = s.lock();
+            (st.index_bytes, st.init_bytes)
+        };
+        assert_eq!(init_bytes, 21);
+        assert_eq!(
+            index_bytes,
+            std::fs::metadata(dir.parent().unwrap().join(INDEX_FILE))
+                .unwrap()
+                .len()
+        );
+        // Two segments, the init they need, the index and a Head record fit; three with
+        // both inits do not.
         let r = Retention::new(
             Limits {
-                max_bytes: Some(250),
+                max_bytes: Some(200 + 11 + index_bytes + 50),
                 ..Limits::new(1e6, 0.0)
             },
             counters.trimmed,
         );
         assert_eq!(r.run(&library, 0).segments, 2);
+        assert_eq!(s.lock().init_bytes, 11, "init 0 went");
         assert!(!name("seg-T-2.m4s").exists() && !name("init-T-0.mp4").exists());
         assert!(name("seg-T-3.m4s").exists() && name("init-T-1.mp4").exists());
         drop((s, rec, library));
@@ -459,6 +504,7 @@ mod tests {
         recover(&library).unwrap();
         assert!(name("seg-T-4.m4s").exists() && name("init-T-1.mp4").exists());
         let s = library.get("cam", token).unwrap();
+        assert_eq!(s.lock().init_bytes, 11, "counted again at start");
         let text = playlist::media(&s.lock().renditions["main"], true);
         assert_eq!(text.matches("#EXT-X-MAP:URI=").count(), 1, "{text}");
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:3\n"), "{text}");

@@ -110,6 +110,8 @@ impl Open {
             .as_mut()
             .ok_or_else(|| io::Error::other("the session's index is closed"))?;
         w.write_segment(&info.name, &file, std::iter::once(data))?;
+        // Lock order: the writer, then the state.
+        self.session.lock().init_bytes += data.len() as u64;
         self.inits.insert(key);
         Ok(())
     }
@@ -297,6 +299,7 @@ impl FeedRecorder {
         let writer = SessionWriter::create(dir.clone(), &start)?;
         let mut state = SessionState::default();
         state.apply(&start);
+        state.index_bytes = writer.index_len();
         let session = Arc::new(Session::new(&self.feed, id, dir, state));
         *session.writer() = Some(writer);
         self.library.insert(session.clone());

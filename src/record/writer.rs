@@ -83,6 +83,11 @@ impl SessionWriter {
         })
     }
 
+    /// Bytes of the index written so far (its valid records).
+    pub fn index_len(&self) -> u64 {
+        self.len
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
