@@ -316,3 +316,76 @@ async fn an_fmp4_dvr_playlist_reaches_back_with_its_inits_from_the_recording() {
     );
     server.stop().await;
 }
+
+/// `hls.container = "auto"` with HEVC: the feed is served and recorded as fMP4, so its DVR
+/// is; once ended, the live playlist still lists everything from the recording under one
+/// EXT-X-MAP, ffmpeg copies all of it silently, and the forced TS file, whose recording
+/// does not exist, lists the window only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn an_hevc_feed_has_an_fmp4_dvr() {
+    let data = fixture(Fixture::Hevc);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config();
+    c.hls.window = 3;
+    c.hls.part_duration = 0.25;
+    c.hls.dvr_window = 60.0;
+    c.record = Some(hlsd::config::RecordConfig {
+        dir: tmp.path().to_path_buf(),
+        ..Default::default()
+    });
+    let server = TestServer::start(c).await;
+    let res = push(
+        server.addr,
+        data.clone(),
+        Push::new("cam").paced(&data, 3.0),
+    )
+    .await;
+    assert_eq!(res.status, Some(200), "{res:?}");
+    let url = server.media_url("cam");
+    let m = eventually(
+        Duration::from_secs(15),
+        "the ended DVR playlist, all fetchable",
+        || async {
+            let m = try_media(&url).await?;
+            (m.endlist() && all_fetchable(&m).await).then_some(m)
+        },
+    )
+    .await;
+    check_media_rules(&m);
+    let listed = m.segments();
+    assert!(listed.len() > 3, "a DVR prefix:\n{}", m.raw);
+    assert_eq!(listed[0].0, 1, "{}", m.raw);
+    assert!(listed.iter().all(|s| s.1.ends_with(".m4s")), "{}", m.raw);
+    let mapped = mapped_segments(&m.raw);
+    assert!(mapped.iter().all(|s| s.1.is_some()), "{}", m.raw);
+    assert_eq!(m.raw.matches("#EXT-X-MAP:").count(), 1, "{}", m.raw);
+    let want = probe_duration(&data).await;
+    assert!(
+        (m.total_duration() - want).abs() < 0.25,
+        "listed {} s, pushed {want} s",
+        m.total_duration()
+    );
+    let ts = fetch_media(&url.replace("media.m3u8", "media.ts.m3u8")).await;
+    assert_eq!(ts.segments().len(), 3, "{}", ts.raw);
+
+    let out_ts = tmp.path().join("copy.ts");
+    let out = tool("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-v", "error", "-i", &url])
+        .args(["-c", "copy", "-f", "null", "-"])
+        .args(["-c", "copy", "-f", "mpegts"])
+        .arg(&out_ts)
+        .stderr(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr, "", "ffmpeg printed something");
+    let copied = probe_duration(&std::fs::read(&out_ts).unwrap()).await;
+    assert!(
+        (copied - want).abs() < 0.25,
+        "copied {copied} s, pushed {want} s"
+    );
+    server.stop().await;
+}
