@@ -22,25 +22,38 @@ function binary() {
   return found[0];
 }
 
-/** Starts hlsd and resolves with its base URL, read from "hlsd listening on http://ADDR". */
+/**
+ * Starts hlsd. `url` resolves with its base URL, read from "hlsd listening on http://ADDR";
+ * `listening(scheme)` with the address of another listener ("rtmp", "srt") read the same way.
+ */
 function startServer(log, extra = []) {
   const child = spawn(binary(), ['--listen', '127.0.0.1:0', ...extra], {
     env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const url = new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('hlsd did not say where it listens')), 20000);
-    child.stderr.on('data', (d) => {
-      log.write(d);
-      buf += d.toString();
-      // eslint-disable-next-line no-control-regex
-      const m = buf.replace(/\x1b\[[0-9;]*m/g, '').match(/hlsd listening on (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error('hlsd exited with ' + code)); });
+  let buf = '';
+  child.stderr.on('data', (d) => {
+    log.write(d);
+    // eslint-disable-next-line no-control-regex
+    if (buf.length < 1 << 16) buf += d.toString().replace(/\x1b\[[0-9;]*m/g, '');
   });
-  return { child, url };
+  const listening = (scheme) => new Promise((resolve, reject) => {
+    const re = new RegExp('hlsd listening on (' + scheme + ':\\/\\/\\S+)');
+    const found = () => { const m = buf.match(re); return m && m[1]; };
+    const timer = setTimeout(() => done(new Error('hlsd did not say where it listens for ' + scheme)), 20000);
+    const onData = () => { const m = found(); if (m) done(null, m); };
+    const onExit = (code) => done(new Error('hlsd exited with ' + code));
+    function done(err, m) {
+      clearTimeout(timer);
+      child.stderr.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err); else resolve(m);
+    }
+    child.stderr.on('data', onData);
+    child.on('exit', onExit);
+    onData();
+  });
+  return { child, url: listening('http'), listening };
 }
 
 /** Headless Chromium in a fresh profile directory. */

@@ -69,6 +69,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
+        Self::start_with_options(config, hlsd::RunOptions::default()).await
+    }
+
+    /// hlsd on 127.0.0.1:0 with `options` (pre-bound RTMP/SRT listeners, TLS, auth updates).
+    pub async fn start_with_options(config: Config, options: hlsd::RunOptions) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -77,7 +82,7 @@ impl TestServer {
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        let task = tokio::spawn(hlsd::run(listener, config, shutdown));
+        let task = tokio::spawn(hlsd::run_with(listener, config, options, shutdown));
         TestServer {
             addr,
             stop_tx: Some(stop_tx),
