@@ -56,6 +56,42 @@ function startServer(log, extra = []) {
   return { child, url: listening('http'), listening };
 }
 
+/** Stops a started hlsd: SIGTERM, then SIGKILL if it has not exited within 8 s. */
+async function stopServer(child) {
+  if (!child || child.exitCode !== null || child.signalCode) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+  if (child.exitCode === null && !child.signalCode) child.kill('SIGKILL');
+}
+
+/**
+ * A page of hlsd's origin (so playlists are same-origin, as on a real site's player) playing
+ * `src` with hlsd's hls.js and `config`, muted and autoplaying in `<video id="v">`. In the
+ * page: `window.hls`, `window.fatal` (fatal errors, "type details") and `window.loaded`
+ * (every loaded fragment as { sn, part, url }). Resolves with the page and its page errors.
+ */
+async function hlsJsPage(context, base, src, config = {}) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base + '/healthz');
+  await page.setContent('<!doctype html><html><body><video id="v" muted autoplay playsinline></video></body></html>');
+  await page.addScriptTag({ url: base + '/static/vendor/hls.min.js' });
+  await page.evaluate(([src, config]) => {
+    window.fatal = [];
+    window.loaded = [];
+    const hls = new window.Hls(config);
+    hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.type + ' ' + d.details); });
+    hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => window.loaded.push(
+      { sn: d.frag.sn, part: Boolean(d.part), url: d.part ? d.part.url : d.frag.url }));
+    hls.loadSource(src);
+    hls.attachMedia(document.getElementById('v'));
+    window.hls = hls;
+  }, [src, config]);
+  return { page, errors };
+}
+
 /** Headless Chromium in a fresh profile directory. */
 function launch(userDataDir) {
   return chromium.launchPersistentContext(userDataDir, {
@@ -68,4 +104,4 @@ function launch(userDataDir) {
   });
 }
 
-module.exports = { ROOT, ARTIFACTS, binary, startServer, launch };
+module.exports = { ROOT, ARTIFACTS, binary, startServer, stopServer, hlsJsPage, launch };

@@ -11,7 +11,7 @@ const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ARTIFACTS, startServer, launch } = require('./common');
+const { ARTIFACTS, startServer, stopServer, hlsJsPage, launch } = require('./common');
 
 let server, base, srt, rtmp, context, dir, clip, log;
 const publishers = [];
@@ -43,12 +43,7 @@ before(async () => {
 after(async () => {
   for (const p of publishers) if (p.exitCode === null) p.kill('SIGKILL');
   if (context) await context.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopServer(server);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
   if (log) log.end();
 });
@@ -64,27 +59,13 @@ function publish(format, url) {
 
 /** hls.js (low-latency mode) plays `src`: currentTime advances with no fatal error. */
 async function plays(src) {
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(base + '/healthz');
-  await page.setContent('<!doctype html><html><body><video id="v" muted autoplay playsinline></video></body></html>');
-  await page.addScriptTag({ url: base + '/static/vendor/hls.min.js' });
-  await page.evaluate((src) => {
-    window.fatal = [];
-    window.parts = 0;
-    const hls = new window.Hls({ lowLatencyMode: true });
-    hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.type + ' ' + d.details); });
-    hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => { if (d.part) window.parts += 1; });
-    hls.loadSource(src);
-    hls.attachMedia(document.getElementById('v'));
-  }, src);
+  const { page, errors } = await hlsJsPage(context, base, src, { lowLatencyMode: true });
   await page.waitForFunction(() => document.getElementById('v').currentTime > 0.5 || window.fatal.length > 0,
     null, { timeout: 45000 });
   const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
   await page.waitForTimeout(5000);
   const { t1, fatal, parts } = await page.evaluate(() => ({
-    t1: document.getElementById('v').currentTime, fatal: window.fatal, parts: window.parts,
+    t1: document.getElementById('v').currentTime, fatal: window.fatal, parts: window.loaded.filter((f) => f.part).length,
   }));
   await page.close();
   assert.deepEqual(fatal, [], src);
