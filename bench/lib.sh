@@ -13,19 +13,33 @@ export no_proxy="$NO_PROXY"
 # hlsd's log without colour codes, so that fields can be read back with grep.
 export NO_COLOR=1
 
-# need CMD:PACKAGE...: installs the Debian packages of missing commands (as root).
+# apt_install PACKAGE...: installs Debian packages (as root; otherwise says what is missing).
+apt_install() {
+  [ $# -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing: $*; install them (apt-get install -y $*) or run as root" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+
+# need CMD:PACKAGE...: installs the Debian packages of missing commands.
 need() {
   local missing=()
   for pair in "$@"; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ]; then
-    echo "missing: ${missing[*]}; install them (apt-get install -y ${missing[*]}) or run as root" >&2
-    exit 1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  apt_install "${missing[@]}"
+}
+
+# need_file FILE:PACKAGE...: installs the Debian packages of missing files.
+need_file() {
+  local missing=()
+  for pair in "$@"; do
+    [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
+  done
+  apt_install "${missing[@]}"
 }
 
 # free_port: a TCP port nothing listens on (racy in theory, fine on a quiet loopback).

@@ -241,33 +241,6 @@ async fn admin_routes_grant_no_cors() {
 // Metrics
 // ---------------------------------------------------------------------------------------
 
-async fn scrape(server: &TestServer) -> prometheus_parse::Scrape {
-    let r = get(&server.url("/metrics")).await;
-    assert_eq!(r.status, 200);
-    assert!(
-        r.header("content-type")
-            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4"))
-    );
-    let text = r.text();
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
-        .expect("Prometheus text")
-}
-
-/// The value of a counter or gauge sample with these labels (0 when absent), or the count
-/// of a histogram.
-fn metric(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    use prometheus_parse::Value as V;
-    s.samples
-        .iter()
-        .filter(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
-        .map(|x| match &x.value {
-            V::Counter(v) | V::Gauge(v) | V::Untyped(v) => *v,
-            V::Histogram(b) => b.iter().map(|c| c.count).fold(0.0, f64::max),
-            V::Summary(_) => f64::NAN,
-        })
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_when_a_feed_is_pushed() {
     let mut config = config();

@@ -3,7 +3,8 @@
 //! answer names the holder's protocol but its address only for the admin; a publisher that
 //! comes back over the other protocol within the grace continues the feed (same session,
 //! numbering and PDT continuing, one discontinuity); an HTTP publisher comes back over SRT
-//! the same way, and a rendition held over HTTP rejects an SRT caller with 1409.
+//! the same way, and a rendition held over HTTP rejects an SRT caller with 1409; an RTMP
+//! publisher comes back over SRT (a rendition held over RTMP rejects an SRT caller with 1409).
 
 mod common;
 
@@ -285,6 +286,44 @@ async fn an_http_publisher_killed_comes_back_over_srt_within_the_grace() {
         String::from_utf8_lossy(&out.stderr)
     );
     let media = wait_endlist(&server, "cam5", Duration::from_secs(20)).await;
+    continues_with_one_discontinuity(&media);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn an_rtmp_publisher_killed_comes_back_over_srt_within_the_grace() {
+    let input = fixture_path(Fixture::Main);
+    let (server, rtmp, srt) = TestServer::start_with_rtmp_and_srt(grace_config()).await;
+    let url = server.media_url("cam6");
+    let mut first = ffmpeg_rtmp(&input, &format!("rtmp://{rtmp}/live/cam6"), true);
+    wait_media(&url, Duration::from_secs(15), "two segments", |m| {
+        m.segments().len() >= 2
+    })
+    .await;
+    // Held over RTMP: an SRT caller for the rendition gets 1409.
+    match srt_call(srt, "#!::r=cam6,m=publish", None).await {
+        Err(Ok(code)) => assert_eq!(code, 1409),
+        Ok(_) => panic!("a second publisher over SRT was accepted"),
+        Err(Err(e)) => panic!("not a rejection: {e}"),
+    }
+    first.kill().await.expect("kill ffmpeg");
+    eventually(Duration::from_secs(10), "reconnecting", || async {
+        let r = get(&server.url("/api/feeds/cam6")).await;
+        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+        (v["state"] == "reconnecting").then_some(())
+    })
+    .await;
+
+    let again = ffmpeg_srt(
+        &input,
+        &srt_url(srt, "#!::r=cam6,m=publish", "linger=2"),
+        &[],
+    );
+    assert_eq!(publisher_protocol(&server, "cam6").await, "srt");
+    let (status, stderr) = finished(again).await;
+    assert!(status.success(), "ffmpeg: {stderr}");
+    let media = wait_endlist(&server, "cam6", Duration::from_secs(20)).await;
     continues_with_one_discontinuity(&media);
     server.stop().await;
 }

@@ -3,28 +3,11 @@
 
 mod common;
 
+use common::record::{record_config, token_of};
 use common::*;
 use hlsd::record::index::{self, Record, SegmentEntry};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-fn record_config(dir: &Path) -> Config {
-    let mut c = config();
-    c.record = Some(hlsd::config::RecordConfig {
-        dir: dir.to_path_buf(),
-        ..Default::default()
-    });
-    c
-}
-
-/// The token of a live segment URI (`.../seg-{token}-{msn}.ts`).
-fn token_of(uri: &str) -> String {
-    let name = uri.rsplit('/').next().unwrap();
-    name.strip_prefix("seg-")
-        .and_then(|r| r.split('-').next())
-        .unwrap_or_else(|| panic!("not a segment URI: {uri}"))
-        .to_string()
-}
 
 /// The records of a session's index, once it holds an `End`.
 async fn ended_index(dir: &Path) -> Vec<Record> {
@@ -47,22 +30,6 @@ fn segments_of(records: &[Record]) -> Vec<SegmentEntry> {
             _ => None,
         })
         .collect()
-}
-
-async fn scrape(server: &TestServer) -> prometheus_parse::Scrape {
-    let text = get(&server.url("/metrics")).await.text();
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
-}
-
-fn metric(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    s.samples
-        .iter()
-        .filter(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
-        .map(|x| match &x.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => *v,
-            _ => f64::NAN,
-        })
-        .sum()
 }
 
 /// Publish, leave, come back within the grace, finish: one session on disk whose files are

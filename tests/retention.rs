@@ -4,43 +4,18 @@
 
 mod common;
 
+use common::record::{record_config, token_of};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn record_config(dir: &Path, max_gb: f64, retention_hours: f64) -> Config {
-    let mut c = config();
-    c.record = Some(hlsd::config::RecordConfig {
-        dir: dir.to_path_buf(),
-        max_gb,
-        retention_hours,
-        ..Default::default()
-    });
+fn retention_config(dir: &Path, max_gb: f64, retention_hours: f64) -> Config {
+    let mut c = record_config(dir);
+    if let Some(r) = c.record.as_mut() {
+        r.max_gb = max_gb;
+        r.retention_hours = retention_hours;
+    }
     c
-}
-
-/// The token of a live segment URI (`.../seg-{token}-{msn}.ts`).
-fn token_of(uri: &str) -> String {
-    let name = uri.rsplit('/').next().unwrap();
-    name.strip_prefix("seg-")
-        .and_then(|r| r.split('-').next())
-        .unwrap_or_else(|| panic!("not a segment URI: {uri}"))
-        .to_string()
-}
-
-async fn metric(server: &TestServer, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = get(&server.url("/metrics")).await.text();
-    let s = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-    s.samples
-        .iter()
-        .filter(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
-        .map(|x| match &x.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            _ => f64::NAN,
-        })
-        .sum()
 }
 
 /// Segment files under `dir`, at any depth.
@@ -71,17 +46,6 @@ async fn listed(server: &TestServer, feed: &str, session: &str) -> Option<serde_
         .cloned()
 }
 
-/// `ffmpeg -v error` decoding a URL: what it prints (nothing when it plays cleanly).
-async fn decode_errors(url: &str) -> String {
-    let out = tool("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i", url, "-f", "null", "-"])
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "ffmpeg failed on {url}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// A size limit of about three segments: the oldest are trimmed as the session records, its
 /// files are gone, the /vod playlist starts at the first kept segment (MEDIA-SEQUENCE moved
 /// on), the kept files are the live bytes, the counters add up, and ffmpeg plays what is
@@ -93,7 +57,7 @@ async fn size_retention_trims_the_oldest_segments_first() {
     let tmp = tempfile::tempdir().unwrap();
     // The fixture is 8 s of 1 s segments: 3/8 of it is about three segments.
     let limit = data.len() as u64 * 3 / 8;
-    let server = TestServer::start(record_config(tmp.path(), limit as f64 / 1e9, 168.0)).await;
+    let server = TestServer::start(retention_config(tmp.path(), limit as f64 / 1e9, 168.0)).await;
     let res = push(
         server.addr,
         data.clone(),
@@ -142,16 +106,24 @@ async fn size_retention_trims_the_oldest_segments_first() {
     assert_eq!(ts_files(tmp.path()).len(), kept.len());
     let trimmed_bytes: usize = live_segments[..trimmed].iter().map(|b| b.len()).sum();
     assert_eq!(
-        metric(&server, "hlsd_record_trimmed_segments_total", &[]).await,
+        metric(
+            &scrape(&server).await,
+            "hlsd_record_trimmed_segments_total",
+            &[]
+        ),
         trimmed as f64
     );
     assert_eq!(
-        metric(&server, "hlsd_record_trimmed_bytes_total", &[]).await,
+        metric(
+            &scrape(&server).await,
+            "hlsd_record_trimmed_bytes_total",
+            &[]
+        ),
         trimmed_bytes as f64
     );
     let kept_live: usize = live_segments[trimmed..].iter().map(|b| b.len()).sum();
     assert_eq!(kept_bytes, kept_live as u64);
-    let errors = decode_errors(&url).await;
+    let errors = decode_errors_async(&url).await;
     assert!(errors.is_empty(), "{errors}");
     server.stop().await;
 }
@@ -163,7 +135,7 @@ async fn size_retention_trims_the_oldest_segments_first() {
 async fn age_retention_trims_while_recording_and_removes_an_emptied_session() {
     let data = fixture(Fixture::Main);
     let tmp = tempfile::tempdir().unwrap();
-    let server = TestServer::start(record_config(tmp.path(), 0.0, 2.5 / 3600.0)).await;
+    let server = TestServer::start(retention_config(tmp.path(), 0.0, 2.5 / 3600.0)).await;
     let res = push(
         server.addr,
         data.clone(),
@@ -191,7 +163,7 @@ async fn age_retention_trims_while_recording_and_removes_an_emptied_session() {
     assert!(kept.len() <= 5, "2.5 s of 1 s segments:\n{}", vod.raw);
     assert_eq!(vod.pl.media_sequence, kept[0].0);
     assert!(vod.pl.media_sequence > all[0].0);
-    let errors = decode_errors(&url).await;
+    let errors = decode_errors_async(&url).await;
     assert!(errors.is_empty(), "{errors}");
 
     // A new session: its segments prompt retention, which empties and removes the first.
@@ -211,7 +183,13 @@ async fn age_retention_trims_while_recording_and_removes_an_emptied_session() {
     })
     .await;
     assert_eq!(get(&url).await.status, 404);
-    assert!(metric(&server, "hlsd_record_trimmed_segments_total", &[]).await >= all.len() as f64);
+    assert!(
+        metric(
+            &scrape(&server).await,
+            "hlsd_record_trimmed_segments_total",
+            &[]
+        ) >= all.len() as f64
+    );
     server.stop().await;
 }
 
@@ -224,7 +202,7 @@ async fn age_retention_trims_while_recording_and_removes_an_emptied_session() {
 async fn too_little_free_space_pauses_the_recording_not_the_live_feed() {
     let data = fixture(Fixture::Main);
     let tmp = tempfile::tempdir().unwrap();
-    let c = record_config(tmp.path(), 0.0, 168.0);
+    let c = retention_config(tmp.path(), 0.0, 168.0);
     let threshold = c.record.as_ref().unwrap().min_free.clone();
     threshold.set(u64::MAX);
     let server = TestServer::start(c).await;
@@ -239,18 +217,20 @@ async fn too_little_free_space_pauses_the_recording_not_the_live_feed() {
     })
     .await;
     let token = token_of(&m.segments()[0].1);
-    assert_eq!(metric(&server, "hlsd_record_paused", &[]).await, 1.0);
+    assert_eq!(
+        metric(&scrape(&server).await, "hlsd_record_paused", &[]),
+        1.0
+    );
     assert!(
         ts_files(tmp.path()).is_empty(),
         "{:?}",
         ts_files(tmp.path())
     );
     let lost = metric(
-        &server,
+        &scrape(&server).await,
         "hlsd_record_lost_segments_total",
         &[("reason", "disk_full")],
-    )
-    .await;
+    );
     assert!(lost >= 2.0, "{lost}");
 
     threshold.set(0);
@@ -268,13 +248,15 @@ async fn too_little_free_space_pauses_the_recording_not_the_live_feed() {
         }
     })
     .await;
-    assert_eq!(metric(&server, "hlsd_record_paused", &[]).await, 0.0);
+    assert_eq!(
+        metric(&scrape(&server).await, "hlsd_record_paused", &[]),
+        0.0
+    );
     let lost = metric(
-        &server,
+        &scrape(&server).await,
         "hlsd_record_lost_segments_total",
         &[("reason", "disk_full")],
-    )
-    .await;
+    );
     let vod = fetch_media(&server.url(&format!("/vod/full/{token}/main/media.m3u8"))).await;
     // Every segment listed: the paused ones as gaps, the rest with their files.
     assert_eq!(vod.segments().len(), all.len(), "{}", vod.raw);
@@ -301,7 +283,7 @@ async fn the_dvr_prefix_follows_the_trimmed_recording() {
     let tmp = tempfile::tempdir().unwrap();
     // 5 of the 8 one-second segments kept: 2 before the window of 3.
     let limit = data.len() as u64 * 5 / 8;
-    let mut c = record_config(tmp.path(), limit as f64 / 1e9, 168.0);
+    let mut c = retention_config(tmp.path(), limit as f64 / 1e9, 168.0);
     c.hls.window = 3;
     c.hls.part_duration = 0.25;
     c.hls.dvr_window = 60.0;

@@ -22,25 +22,74 @@ function binary() {
   return found[0];
 }
 
-/** Starts hlsd and resolves with its base URL, read from "hlsd listening on http://ADDR". */
+/**
+ * Starts hlsd. `url` resolves with its base URL, read from "hlsd listening on http://ADDR";
+ * `listening(scheme)` with the address of another listener ("rtmp", "srt") read the same way.
+ */
 function startServer(log, extra = []) {
   const child = spawn(binary(), ['--listen', '127.0.0.1:0', ...extra], {
     env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const url = new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('hlsd did not say where it listens')), 20000);
-    child.stderr.on('data', (d) => {
-      log.write(d);
-      buf += d.toString();
-      // eslint-disable-next-line no-control-regex
-      const m = buf.replace(/\x1b\[[0-9;]*m/g, '').match(/hlsd listening on (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
-    });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error('hlsd exited with ' + code)); });
+  let buf = '';
+  child.stderr.on('data', (d) => {
+    log.write(d);
+    // eslint-disable-next-line no-control-regex
+    if (buf.length < 1 << 16) buf += d.toString().replace(/\x1b\[[0-9;]*m/g, '');
   });
-  return { child, url };
+  const listening = (scheme) => new Promise((resolve, reject) => {
+    const re = new RegExp('hlsd listening on (' + scheme + ':\\/\\/\\S+)');
+    const found = () => { const m = buf.match(re); return m && m[1]; };
+    const timer = setTimeout(() => done(new Error('hlsd did not say where it listens for ' + scheme)), 20000);
+    const onData = () => { const m = found(); if (m) done(null, m); };
+    const onExit = (code) => done(new Error('hlsd exited with ' + code));
+    function done(err, m) {
+      clearTimeout(timer);
+      child.stderr.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err); else resolve(m);
+    }
+    child.stderr.on('data', onData);
+    child.on('exit', onExit);
+    onData();
+  });
+  return { child, url: listening('http'), listening };
+}
+
+/** Stops a started hlsd: SIGTERM, then SIGKILL if it has not exited within 8 s. */
+async function stopServer(child) {
+  if (!child || child.exitCode !== null || child.signalCode) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+  if (child.exitCode === null && !child.signalCode) child.kill('SIGKILL');
+}
+
+/**
+ * A page of hlsd's origin (so playlists are same-origin, as on a real site's player) playing
+ * `src` with hlsd's hls.js and `config`, muted and autoplaying in `<video id="v">`. In the
+ * page: `window.hls`, `window.fatal` (fatal errors, "type details") and `window.loaded`
+ * (every loaded fragment as { sn, part, url }). Resolves with the page and its page errors.
+ */
+async function hlsJsPage(context, base, src, config = {}) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base + '/healthz');
+  await page.setContent('<!doctype html><html><body><video id="v" muted autoplay playsinline></video></body></html>');
+  await page.addScriptTag({ url: base + '/static/vendor/hls.min.js' });
+  await page.evaluate(([src, config]) => {
+    window.fatal = [];
+    window.loaded = [];
+    const hls = new window.Hls(config);
+    hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.type + ' ' + d.details); });
+    hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => window.loaded.push(
+      { sn: d.frag.sn, part: Boolean(d.part), url: d.part ? d.part.url : d.frag.url }));
+    hls.loadSource(src);
+    hls.attachMedia(document.getElementById('v'));
+    window.hls = hls;
+  }, [src, config]);
+  return { page, errors };
 }
 
 /** Headless Chromium in a fresh profile directory. */
@@ -55,4 +104,4 @@ function launch(userDataDir) {
   });
 }
 
-module.exports = { ROOT, ARTIFACTS, binary, startServer, launch };
+module.exports = { ROOT, ARTIFACTS, binary, startServer, stopServer, hlsJsPage, launch };

@@ -10,7 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ARTIFACTS, startServer, launch } = require('./common');
+const { ARTIFACTS, startServer, stopServer, hlsJsPage, launch } = require('./common');
 
 let server, base, context, userDataDir, dataDir, log;
 
@@ -33,12 +33,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopServer(server);
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   if (log) log.end();
@@ -61,22 +56,8 @@ async function playlistWith(n) {
 test('hls.js seeks back into the DVR window and plays segments from the recording', { timeout: 120000 }, async () => {
   const text = await playlistWith(20);
   const firstMsn = Number(text.match(/#EXT-X-MEDIA-SEQUENCE:(\d+)/)[1]);
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(base + '/healthz');
-  await page.setContent('<!doctype html><html><body><video id="v" muted autoplay playsinline></video></body></html>');
-  await page.addScriptTag({ url: base + '/static/vendor/hls.min.js' });
-  await page.evaluate((src) => {
-    window.fatal = [];
-    window.frags = [];
-    const hls = new window.Hls({ lowLatencyMode: true });
-    hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.type + ' ' + d.details); });
-    hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => { if (!d.part) window.frags.push(d.frag.sn); });
-    hls.loadSource(src);
-    hls.attachMedia(document.getElementById('v'));
-    window.hls = hls;
-  }, base + '/live/demo/index.m3u8');
+  const { page, errors } = await hlsJsPage(context, base, base + '/live/demo/index.m3u8',
+    { lowLatencyMode: true });
   await page.waitForFunction(() => document.getElementById('v').currentTime > 0.5 || window.fatal.length > 0,
     null, { timeout: 45000 });
   const live = await page.evaluate(() => {
@@ -92,7 +73,7 @@ test('hls.js seeks back into the DVR window and plays segments from the recordin
   const state = await page.evaluate(() => ({
     t: document.getElementById('v').currentTime,
     fatal: window.fatal,
-    frags: window.frags,
+    frags: window.loaded.filter((f) => !f.part).map((f) => f.sn),
   }));
   await page.screenshot({ path: path.join(ARTIFACTS, 'dvr.png') });
   await page.close();
@@ -115,27 +96,13 @@ test('hls.js plays the recording of the session being recorded from its start (/
   const rec = list.recordings[list.recordings.length - 1];
   const media = await (await fetch(base + rec.url.replace('index.m3u8', 'main/media.m3u8'))).text();
   const firstMsn = Number(media.match(/#EXT-X-MEDIA-SEQUENCE:(\d+)/)[1]);
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(base + '/healthz');
-  await page.setContent('<!doctype html><html><body><video id="v" muted autoplay playsinline></video></body></html>');
-  await page.addScriptTag({ url: base + '/static/vendor/hls.min.js' });
-  await page.evaluate((src) => {
-    window.fatal = [];
-    window.frags = [];
-    const hls = new window.Hls({ startPosition: 0 });
-    hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.type + ' ' + d.details); });
-    hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => { window.frags.push(d.frag.sn); });
-    hls.loadSource(src);
-    hls.attachMedia(document.getElementById('v'));
-  }, base + rec.url);
+  const { page, errors } = await hlsJsPage(context, base, base + rec.url, { startPosition: 0 });
   await page.waitForFunction(() => document.getElementById('v').currentTime > 3 || window.fatal.length > 0,
     null, { timeout: 45000 });
   const state = await page.evaluate(() => ({
     t: document.getElementById('v').currentTime,
     fatal: window.fatal,
-    frags: window.frags,
+    frags: window.loaded.map((f) => f.sn),
   }));
   await page.close();
   console.log('recording', rec.url, '| first MSN', firstMsn, '| played to', state.t.toFixed(2),

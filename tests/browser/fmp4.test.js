@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ARTIFACTS, startServer, launch } = require('./common');
+const { ARTIFACTS, startServer, stopServer, hlsJsPage, launch } = require('./common');
 
 let server, base, context, userDataDir, log;
 
@@ -24,33 +24,14 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopServer(server);
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   if (log) log.end();
 });
 
 test('hls.js plays the fMP4 LL-HLS playlist in low-latency mode', { timeout: 90000 }, async () => {
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(base + '/healthz');
-  await page.setContent('<!doctype html><html><body><video id="v" muted autoplay playsinline></video></body></html>');
-  await page.addScriptTag({ url: base + '/static/vendor/hls.min.js' });
-  await page.evaluate((src) => {
-    window.fatal = [];
-    window.loaded = [];
-    const hls = new window.Hls({ lowLatencyMode: true });
-    hls.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) window.fatal.push(d.type + ' ' + d.details); });
-    hls.on(window.Hls.Events.FRAG_LOADED, (_, d) => window.loaded.push(d.part ? d.part.url : d.frag.url));
-    hls.loadSource(src);
-    hls.attachMedia(document.getElementById('v'));
-    window.hls = hls;
-  }, base + '/live/demo/index.fmp4.m3u8');
+  const { page, errors } = await hlsJsPage(context, base, base + '/live/demo/index.fmp4.m3u8',
+    { lowLatencyMode: true });
   await page.waitForFunction(() => document.getElementById('v').currentTime > 0.5 || window.fatal.length > 0,
     null, { timeout: 45000 });
   const t0 = await page.evaluate(() => document.getElementById('v').currentTime);
@@ -61,7 +42,7 @@ test('hls.js plays the fMP4 LL-HLS playlist in low-latency mode', { timeout: 900
   }
   const state = await page.evaluate(() => ({
     fatal: window.fatal,
-    loaded: window.loaded,
+    loaded: window.loaded.map((f) => f.url),
     inits: performance.getEntriesByType('resource').map((e) => e.name).filter((u) => /\.mp4$/.test(u)),
     latency: window.hls.latency,
     lowLatency: window.hls.lowLatencyMode,

@@ -13,7 +13,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ROOT, ARTIFACTS, binary, startServer, launch } = require('./common');
+const { ROOT, ARTIFACTS, binary, startServer, stopServer, launch } = require('./common');
 
 let server, base, context, userDataDir, log;
 const pageErrors = [];
@@ -31,12 +31,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopServer(server);
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   if (log) log.end();
 });

@@ -16,7 +16,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { ARTIFACTS, startServer, launch } = require('./common');
+const { ARTIFACTS, startServer, stopServer, launch } = require('./common');
 
 let server, base, context, userDataDir, log;
 
@@ -32,12 +32,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
-  }
+  await stopServer(server);
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   if (log) log.end();
 });

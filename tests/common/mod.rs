@@ -69,6 +69,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
+        Self::start_with_options(config, hlsd::RunOptions::default()).await
+    }
+
+    /// hlsd on 127.0.0.1:0 with `options` (pre-bound RTMP/SRT listeners, TLS, auth updates).
+    pub async fn start_with_options(config: Config, options: hlsd::RunOptions) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -77,7 +82,7 @@ impl TestServer {
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        let task = tokio::spawn(hlsd::run(listener, config, shutdown));
+        let task = tokio::spawn(hlsd::run_with(listener, config, options, shutdown));
         TestServer {
             addr,
             stop_tx: Some(stop_tx),
@@ -117,6 +122,38 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------
+
+/// `/metrics` parsed (answered 200 as Prometheus text).
+pub async fn scrape(server: &TestServer) -> prometheus_parse::Scrape {
+    let r = get(&server.url("/metrics")).await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4"))
+    );
+    let text = r.text();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text")
+}
+
+/// The value of a counter or gauge sample with these labels (0 when absent), or the count
+/// of a histogram.
+pub fn metric(s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    use prometheus_parse::Value as V;
+    s.samples
+        .iter()
+        .filter(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v)))
+        .map(|x| match &x.value {
+            V::Counter(v) | V::Gauge(v) | V::Untyped(v) => *v,
+            V::Histogram(b) => b.iter().map(|c| c.count).fold(0.0, f64::max),
+            V::Summary(_) => f64::NAN,
+        })
+        .sum()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1102,6 +1139,14 @@ pub fn decode_errors(input: impl AsRef<std::ffi::OsStr>) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `decode_errors` on the blocking pool, so a server on the test's runtime keeps serving.
+pub async fn decode_errors_async(input: &str) -> String {
+    let input = input.to_string();
+    tokio::task::spawn_blocking(move || decode_errors(input))
+        .await
+        .expect("ffmpeg task")
+}
+
 /// The packets of a file in demux order (`ffprobe -show_packets`), blocking.
 pub fn probe_packets(path: &Path) -> Vec<ProbePacket> {
     let out = std::process::Command::new("ffprobe")
@@ -1282,5 +1327,6 @@ pub async fn spawn_binary_logged_env(
 pub mod caches;
 pub mod ll;
 pub mod origins;
+pub mod record;
 pub mod rtmp;
 pub mod srt;

@@ -7,27 +7,13 @@ impl TestServer {
     /// hlsd with its plain listener and an RTMP one (both on 127.0.0.1:0); returns the
     /// server and the RTMP address.
     pub async fn start_with_rtmp(config: Config) -> (TestServer, SocketAddr) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let rtmp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let rtmp_addr = rtmp.local_addr().unwrap();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stop_rx.await;
-        };
         let options = hlsd::RunOptions {
             rtmp: Some(rtmp),
             ..hlsd::RunOptions::default()
         };
-        let task = tokio::spawn(hlsd::run_with(listener, config, options, shutdown));
-        (
-            TestServer {
-                addr,
-                stop_tx: Some(stop_tx),
-                task: Some(task),
-            },
-            rtmp_addr,
-        )
+        (Self::start_with_options(config, options).await, rtmp_addr)
     }
 }
 

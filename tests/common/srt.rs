@@ -11,25 +11,30 @@ impl TestServer {
     /// hlsd with its plain listener and an SRT one (both on 127.0.0.1:0); returns the
     /// server and the SRT address.
     pub async fn start_with_srt(config: Config) -> (TestServer, SocketAddr) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let srt = hlsd::srt::bind("127.0.0.1:0").await.unwrap();
         let srt_addr = srt.local_addr().unwrap();
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = stop_rx.await;
-        };
         let options = hlsd::RunOptions {
             srt: Some(srt),
             ..hlsd::RunOptions::default()
         };
-        let task = tokio::spawn(hlsd::run_with(listener, config, options, shutdown));
+        (Self::start_with_options(config, options).await, srt_addr)
+    }
+
+    /// hlsd with its plain listener, an RTMP and an SRT one (all on 127.0.0.1:0); returns
+    /// the server, the RTMP address and the SRT address.
+    pub async fn start_with_rtmp_and_srt(config: Config) -> (TestServer, SocketAddr, SocketAddr) {
+        let rtmp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let rtmp_addr = rtmp.local_addr().unwrap();
+        let srt = hlsd::srt::bind("127.0.0.1:0").await.unwrap();
+        let srt_addr = srt.local_addr().unwrap();
+        let options = hlsd::RunOptions {
+            rtmp: Some(rtmp),
+            srt: Some(srt),
+            ..hlsd::RunOptions::default()
+        };
         (
-            TestServer {
-                addr,
-                stop_tx: Some(stop_tx),
-                task: Some(task),
-            },
+            Self::start_with_options(config, options).await,
+            rtmp_addr,
             srt_addr,
         )
     }
