@@ -1,9 +1,11 @@
-// hls.js in headless Chromium seeks back into the DVR part of a live playlist: hlsd with
-// [record] and hls.dvr_window = 60 (window of 3 one-second segments), the demo feed
-// publishing in real time; once the playlist reaches ~20 s back, hls.js seeks to the start
-// of its seekable range, loads segments that left the window (served from the recording)
-// and plays on from there with no fatal error; and plays the session's recording (/vod) from its
-// first segment while it is recorded. Starts the hlsd binary; HLSD_BIN picks it.
+// hls.js in headless Chromium seeks back into the DVR part of a live playlist: two hlsd, each
+// with [record] and hls.dvr_window = 60 (window of 3 one-second segments), the demo feed
+// publishing in real time, one packaging MPEG-TS and one fMP4 (`container = "fmp4"`: .m4s
+// segments under EXT-X-MAP, inits and segments that left memory read from the recording);
+// once a playlist reaches ~20 s back, hls.js seeks to the start of its seekable range, loads
+// segments that left the window (served from the recording) and plays on from there with no
+// fatal error; and plays the TS session's recording (/vod) from its first segment while it
+// is recorded. Starts the hlsd binary; HLSD_BIN picks it.
 'use strict';
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -12,35 +14,38 @@ const os = require('node:os');
 const path = require('node:path');
 const { ARTIFACTS, startServer, stopServer, hlsJsPage, launch } = require('./common');
 
-let server, base, context, userDataDir, dataDir, log;
+let context, userDataDir, dataDir, log;
+/** container → { child, base } */
+const servers = {};
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   log = fs.createWriteStream(path.join(ARTIFACTS, 'hlsd-dvr.log'));
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-dvr-'));
-  const config = path.join(dataDir, 'hlsd.toml');
-  fs.writeFileSync(config, [
-    '[hls]', 'segment_duration = 1.0', 'window = 3', 'dvr_window = 60',
-    '[demo]', 'enabled = true',
-    '[record]', `dir = "${path.join(dataDir, 'rec')}"`, '',
-  ].join('\n'));
-  const s = startServer(log, ['--config', config]);
-  server = s.child;
-  base = await s.url;
+  for (const container of ['ts', 'fmp4']) {
+    const config = path.join(dataDir, `hlsd-${container}.toml`);
+    fs.writeFileSync(config, [
+      '[hls]', 'segment_duration = 1.0', 'window = 3', 'dvr_window = 60', `container = "${container}"`,
+      '[demo]', 'enabled = true',
+      '[record]', `dir = "${path.join(dataDir, 'rec-' + container)}"`, '',
+    ].join('\n'));
+    const s = startServer(log, ['--config', config]);
+    servers[container] = { child: s.child, base: await s.url };
+  }
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hlsd-chromium-'));
   context = await launch(userDataDir);
 });
 
 after(async () => {
   if (context) await context.close();
-  await stopServer(server);
+  for (const s of Object.values(servers)) await stopServer(s.child);
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   if (log) log.end();
 });
 
-/** The demo's media playlist once it lists at least `n` segments. */
-async function playlistWith(n) {
+/** The demo's media playlist at `base` once it lists at least `n` segments. */
+async function playlistWith(base, n) {
   const url = base + '/live/demo/main/media.m3u8';
   for (let i = 0; i < 120; i++) {
     const r = await fetch(url);
@@ -53,8 +58,11 @@ async function playlistWith(n) {
   throw new Error('the DVR playlist did not grow to ' + n + ' segments');
 }
 
-test('hls.js seeks back into the DVR window and plays segments from the recording', { timeout: 120000 }, async () => {
-  const text = await playlistWith(20);
+async function seeksBack(container) {
+  const { base } = servers[container];
+  const text = await playlistWith(base, 20);
+  const segment = container === 'fmp4' ? /\.m4s$/ : /\.ts$/;
+  assert.match(text.split('\n').find((l) => l && !l.startsWith('#')), segment, text);
   const firstMsn = Number(text.match(/#EXT-X-MEDIA-SEQUENCE:(\d+)/)[1]);
   const { page, errors } = await hlsJsPage(context, base, base + '/live/demo/index.m3u8',
     { lowLatencyMode: true });
@@ -74,10 +82,11 @@ test('hls.js seeks back into the DVR window and plays segments from the recordin
     t: document.getElementById('v').currentTime,
     fatal: window.fatal,
     frags: window.loaded.filter((f) => !f.part).map((f) => f.sn),
+    urls: window.loaded.filter((f) => !f.part).map((f) => f.url),
   }));
-  await page.screenshot({ path: path.join(ARTIFACTS, 'dvr.png') });
+  await page.screenshot({ path: path.join(ARTIFACTS, `dvr-${container}.png`) });
   await page.close();
-  console.log('seekable', live.start.toFixed(2), '–', live.end.toFixed(2), '| live at', live.t.toFixed(2),
+  console.log(container, 'seekable', live.start.toFixed(2), '–', live.end.toFixed(2), '| live at', live.t.toFixed(2),
     '| after the seek', state.t.toFixed(2), '| segments loaded', state.frags.join(' '),
     '| first MSN listed when asked', firstMsn);
   assert.deepEqual(state.fatal, []);
@@ -87,10 +96,17 @@ test('hls.js seeks back into the DVR window and plays segments from the recordin
   // Segments from the DVR prefix: among the first 10 of the 20+ listed when the player
   // started, long out of the 3-segment window.
   assert.ok(state.frags.some((sn) => sn <= firstMsn + 10), 'DVR segments loaded: ' + state.frags);
-});
+  assert.ok(state.urls.every((u) => segment.test(u)), 'segments: ' + state.urls);
+}
+
+for (const container of ['ts', 'fmp4']) {
+  test(`hls.js seeks back into the DVR window and plays segments from the recording (${container})`,
+    { timeout: 120000 }, () => seeksBack(container));
+}
 
 test('hls.js plays the recording of the session being recorded from its start (/vod)', { timeout: 120000 }, async () => {
-  await playlistWith(8);
+  const { base } = servers.ts;
+  await playlistWith(base, 8);
   const list = await (await fetch(base + '/api/feeds/demo/recordings')).json();
   assert.ok(list.recordings.length >= 1, JSON.stringify(list));
   const rec = list.recordings[list.recordings.length - 1];
