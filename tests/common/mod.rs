@@ -1284,3 +1284,4 @@ pub mod ll;
 pub mod origins;
 pub mod rtmp;
 pub mod srt;
+pub mod srt_fuzz;

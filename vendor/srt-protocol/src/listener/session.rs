@@ -57,7 +57,8 @@ impl SessionState {
                 let reject = reject.clone();
                 self.reject(session_id, reject)
             }
-            Open => unreachable!("this should not happen"),
+            // hlsd patch: a late answer to an open session is dropped, not unreachable!()
+            Open => Action::WaitForInput,
             Dropping => Action::DropConnection(session_id),
         }
     }

@@ -119,13 +119,16 @@ impl<I: Iterator<Item = u32>> Iterator for DecompressLossList<I> {
                 if next & (1 << 31) != 0 {
                     // set the first bit to zero
                     let next_num = next & !(1 << 31);
-                    self.loop_next_end = Some((
-                        next_num + 1,
-                        match self.iterator.next() {
-                            Some(i) => i,
-                            None => panic!("unterminated loop while decompressing loss list"),
-                        },
-                    ));
+                    // hlsd patch: a peer's list can end inside a range, or give a range
+                    // that ends before it starts or past the largest sequence number; such
+                    // a range stands for its first number (no panic, no overflow)
+                    match self.iterator.next() {
+                        Some(end) if end > next_num && end < 1 << 31 => {
+                            self.loop_next_end = Some((next_num + 1, end))
+                        }
+                        Some(_) => {}
+                        None => {}
+                    }
 
                     Some(SeqNumber::new_truncate(next_num))
                 } else {

@@ -632,10 +632,17 @@ impl ControlTypes {
                                             SrtControlPacket::StreamId(stream_id) => {
                                                 sid = Some(stream_id)
                                             }
-                                            _ => unimplemented!("Implement other kinds"),
+                                            // hlsd patch: ignored, not unimplemented!()
+                                            other => {
+                                                warn!("Ignoring handshake extension {:?}", other)
+                                            }
                                         }
                                     }
                                 }
+                                // hlsd patch: what the extension's parser left unread is
+                                // not the next extension
+                                let unread = buffer.remaining();
+                                buffer.advance(unread);
                                 buf = buffer.into_inner();
                             }
 
@@ -940,8 +947,11 @@ impl Debug for CompressedLossList {
         let mut iter = self.0.iter();
         while let Some(a) = iter.next() {
             if a & 0x80000000 != 0 {
-                let b = iter.next().expect("Unterminated list");
-                write!(f, "{}..={},", a & 0x7fffffff, b)?;
+                // hlsd patch: a peer's NAK can end inside a range
+                match iter.next() {
+                    Some(b) => write!(f, "{}..={},", a & 0x7fffffff, b)?,
+                    None => write!(f, "{}..=?", a & 0x7fffffff)?,
+                }
             } else {
                 write!(f, "{a},")?;
             }

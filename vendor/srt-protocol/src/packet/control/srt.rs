@@ -272,7 +272,8 @@ bitflags! {
 }
 
 fn le_bytes_to_string(le_bytes: &mut impl Buf) -> Result<String, PacketParseError> {
-    if le_bytes.remaining() % 4 != 0 {
+    // hlsd patch: an empty extension has no last word to read
+    if le_bytes.remaining() % 4 != 0 || !le_bytes.has_remaining() {
         return Err(PacketParseError::NotEnoughData);
     }
 
@@ -365,6 +366,10 @@ impl SrtControlPacket {
                 )))
             }
             8 => {
+                // hlsd patch: a word is read
+                if buf.remaining() < 4 {
+                    return Err(PacketParseError::NotEnoughData);
+                }
                 let ty = buf.get_u8().into();
                 let flags = GroupFlags::from_bits_truncate(buf.get_u8());
                 let weight = buf.get_u16_le();
@@ -431,7 +436,8 @@ impl SrtControlPacket {
             // 1 32-bit word packed with type, flags, and weight
             Group { .. } => 1,
             Filter(filter) => ((format!("{filter}").len() + 3) / 4) as u16, // TODO: not optimial performace, but probably okay
-            _ => unimplemented!("{:?}", self),
+            // hlsd patch: a peer can send it (0x7FFF, subtype 0); it has no body
+            Reject => 0,
         }
     }
 }
@@ -628,7 +634,11 @@ impl KeyingMaterialMessage {
         into.put_u8((self.salt.len() / 4) as u8);
 
         // this unwrap is okay because we already panic above if both are None
-        let key_len = (self.wrapped_keys.len() - 8) / self.key_flags.bits().count_ones() as usize;
+        // hlsd patch: a caller's KM without key flags is echoed in a rejection; no division
+        // by zero
+        let key_len = (self.wrapped_keys.len() - 8)
+            .checked_div(self.key_flags.bits().count_ones() as usize)
+            .unwrap_or(0);
         into.put_u8((key_len / 4) as u8);
 
         // put the salt then key[s]

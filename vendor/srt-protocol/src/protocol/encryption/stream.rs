@@ -78,6 +78,11 @@ impl StreamEncryptionKeys {
     ) -> Result<Self, KeyMaterialError> {
         use KeyMaterialError::*;
         // TODO: revisit errors, KeyingMaterialMessage has a lot of fields that ought be validated
+        // hlsd patch: without a key flag there is nothing to unwrap (aes_unwrap asserts
+        // more than 16 bytes)
+        if key_material.key_flags.is_empty() {
+            return Err(NoKeys);
+        }
         let salt = Salt::try_from(key_material.salt.as_slice()).map_err(|_| InvalidSaltLength)?;
         let kek = KeyEncryptionKey::new(key_settings, &salt);
 
