@@ -8,13 +8,15 @@
 
 mod common;
 
+use common::srt::*;
 use common::srt_fuzz::*;
+use common::*;
 use srt_protocol::listener::*;
 use srt_protocol::options::{KeySize, Passphrase};
 use srt_protocol::packet::*;
 use srt_protocol::settings::{ConnInitSettings, KeySettings};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const PASSPHRASE: &str = "fuzzing-passphrase";
 
@@ -344,5 +346,155 @@ fn mutated_handshakes_never_panic_the_listener() {
         let (id, r) = &out.requests[0];
         let opened = answer(&mut l, Instant::now(), *id, hlsd_answer(secret, r));
         assert_eq!(opened.opened, 1, "secret={secret}: a clean caller connects");
+    }
+}
+
+/// `hlsd_srt_listener_restarts_total` of `server`.
+async fn listener_restarts(server: &TestServer) -> u64 {
+    let text = get(&server.url("/metrics")).await.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("hlsd_srt_listener_restarts_total "))
+        .expect("hlsd_srt_listener_restarts_total")
+        .parse()
+        .unwrap()
+}
+
+/// Sends `d` from `socket` and returns the listener's answer, if one comes within 500 ms.
+async fn exchange(socket: &tokio::net::UdpSocket, to: SocketAddr, d: &[u8]) -> Option<Vec<u8>> {
+    socket.send_to(d, to).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    let (n, _) = tokio::time::timeout(Duration::from_millis(500), socket.recv_from(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    Some(buf[..n].to_vec())
+}
+
+/// ffmpeg publishes through a relay that records its handshake; meanwhile 3,000 callers,
+/// each from a socket of its own, send libsrt's induction and a mutation of a conclusion
+/// (ffmpeg's own, ffmpeg's with keying material, srt-tokio's plain and encrypting ones)
+/// with the cookie hlsd gave them, then up to two more datagrams, and one in ten sends
+/// random bytes. The listener is never restarted, a clean caller connects at once, and
+/// the publish goes on: ENDLIST, no discontinuity, exactly the packets ffmpeg sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg and ffprobe"]
+async fn a_publisher_goes_on_through_thousands_of_mutated_handshakes() {
+    let input = fixture_path(Fixture::LongGop);
+    let sent = ffmpeg_remuxed(&input, &[]);
+    let mut c = config();
+    // Callers the mutations let in hold their feeds briefly.
+    c.feeds.idle_timeout = 1.0;
+    c.feeds.reconnect_grace = 1.0;
+    let (server, srt) = TestServer::start_with_srt(c).await;
+    let (relay, seen) = recording_relay(srt, 8).await;
+    let url = srt_url(relay, "#!::r=cam,m=publish", "pkt_size=1316&linger=2");
+    let mut publisher = ffmpeg_srt(&input, &url, &[]);
+    let media_url = server.media_url("cam");
+    wait_media(&media_url, Duration::from_secs(15), "a segment", |m| {
+        !m.pl.segments.is_empty()
+    })
+    .await;
+    let (libsrt_induction, libsrt_conclusion) = {
+        let seen = seen.lock().unwrap();
+        let find = |shake| seen.iter().find(|d| is_handshake(d, shake)).cloned();
+        (
+            find(1).expect("ffmpeg's induction"),
+            find(-1).expect("ffmpeg's conclusion"),
+        )
+    };
+    let seeds = [
+        libsrt_conclusion,
+        unhex(LIBSRT_CONCLUSION_KM),
+        conclusion("fuzz", None),
+        conclusion("fuzz", Some((KeySize::Unspecified, KeySize::AES128))),
+        conclusion("fuzz", Some((KeySize::AES128, KeySize::AES128))),
+    ];
+
+    let mut rng = Rng::new(0x0dd_ba11);
+    let (mut answered, mut datagrams) = (0, 0);
+    for _ in 0..3000 {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        if rng.chance(10) {
+            socket.send_to(&noise(&mut rng), srt).await.unwrap();
+            datagrams += 1;
+            continue;
+        }
+        let mut conclusion = rng.pick(&seeds.iter().collect::<Vec<_>>()).clone();
+        if rng.chance(10) {
+            let induction = mutate(&mut rng, &libsrt_induction);
+            socket.send_to(&induction, srt).await.unwrap();
+        } else if let Some(k) = exchange(&socket, srt, &libsrt_induction)
+            .await
+            .as_deref()
+            .and_then(cookie_of)
+        {
+            answered += 1;
+            conclusion = with_cookie(conclusion, k);
+        }
+        if rng.chance(85) {
+            conclusion = mutate(&mut rng, &conclusion);
+        }
+        socket.send_to(&conclusion, srt).await.unwrap();
+        datagrams += 2;
+        for _ in 0..rng.below(3) {
+            let d = if rng.chance(50) {
+                mutate(&mut rng, &conclusion)
+            } else {
+                noise(&mut rng)
+            };
+            socket.send_to(&d, srt).await.unwrap();
+            datagrams += 1;
+        }
+    }
+    assert!(
+        publisher.try_wait().unwrap().is_none(),
+        "the publish ended before the {datagrams} datagrams were sent"
+    );
+    assert!(answered > 2000, "{answered} inductions answered");
+    assert_eq!(listener_restarts(&server).await, 0);
+    srt_call(srt, "after", None)
+        .await
+        .expect("a clean caller connects");
+
+    let out = tokio::time::timeout(Duration::from_secs(30), publisher.wait_with_output())
+        .await
+        .expect("ffmpeg did not exit within 30 s")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "{stderr}");
+    let media = wait_media(&media_url, Duration::from_secs(20), "ENDLIST", |m| {
+        m.endlist()
+    })
+    .await;
+    assert_eq!(media.discontinuities(), 0, "{}", media.raw);
+    let segments = fetch_segments(&media).await;
+    assert_same_packets(
+        &segment_packets(&segments),
+        &expected_packets(&sent),
+        "the publish",
+    );
+    assert_eq!(listener_restarts(&server).await, 0);
+    server.stop().await;
+}
+
+/// The patched loss-list decompression still gives every number a NAK stands for: single
+/// numbers and ranges, up to the largest sequence number.
+#[test]
+fn nak_ranges_decompress_to_their_numbers() {
+    for raw in [
+        &[1u32, 2, 3, 7, 9, 10, 100, 1000, 1001][..],
+        &[
+            0x7fff_fff0,
+            0x7fff_fff1,
+            0x7fff_fff2,
+            0x7fff_fffa,
+            0x7fff_fffe,
+            0x7fff_ffff,
+        ],
+    ] {
+        let numbers: Vec<SeqNumber> = raw.iter().map(|&n| SeqNumber::new_truncate(n)).collect();
+        let nak = CompressedLossList::try_from_iter(numbers.iter().copied()).unwrap();
+        assert!(nak.iter_compressed().count() < numbers.len());
+        assert_eq!(nak.iter_decompressed().collect::<Vec<_>>(), numbers);
     }
 }

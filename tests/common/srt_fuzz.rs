@@ -282,3 +282,57 @@ pub fn conclusion(stream_id: &str, key: Option<(KeySize, KeySize)>) -> Vec<u8> {
         }),
     )
 }
+
+/// Whether `d` is a handshake of `shake` type (1: induction, -1: conclusion).
+pub fn is_handshake(d: &[u8], shake: i32) -> bool {
+    d.len() >= HANDSHAKE_LEN
+        && d[0] == 0x80
+        && d[1] == 0
+        && i32::from_be_bytes(d[36..40].try_into().unwrap()) == shake
+}
+
+/// A UDP relay between one SRT caller and `upstream`, both ways, in order, recording the
+/// first `keep` datagrams the caller sent. Returns the address the caller calls.
+pub async fn recording_relay(
+    upstream: std::net::SocketAddr,
+    keep: usize,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    use tokio::net::UdpSocket;
+    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    let addr = front.local_addr().unwrap();
+    let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    back.connect(upstream).await.unwrap();
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Default::default();
+    let caller: Arc<Mutex<Option<std::net::SocketAddr>>> = Default::default();
+    {
+        let (front, back, seen, caller) =
+            (front.clone(), back.clone(), seen.clone(), caller.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            while let Ok((n, from)) = front.recv_from(&mut buf).await {
+                *caller.lock().unwrap() = Some(from);
+                {
+                    let mut seen = seen.lock().unwrap();
+                    if seen.len() < keep {
+                        seen.push(buf[..n].to_vec());
+                    }
+                }
+                let _ = back.send(&buf[..n]).await;
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        while let Ok(n) = back.recv(&mut buf).await {
+            let to = *caller.lock().unwrap();
+            if let Some(to) = to {
+                let _ = front.send_to(&buf[..n], to).await;
+            }
+        }
+    });
+    (addr, seen)
+}
