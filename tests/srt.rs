@@ -11,6 +11,7 @@
 mod common;
 
 use common::srt::*;
+use common::srt_fuzz;
 use common::*;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -414,6 +415,31 @@ async fn a_crafted_handshake_is_dropped_and_held_publishers_go_on() {
     for _ in 0..10 {
         probe.send_to(&poison_handshake(), srt).await.unwrap();
     }
+    // A conclusion without an HSREQ, for a feed of its own: refused (SRT_REJ_ROGUE) once
+    // hlsd accepts it, so the feed is not left held by a caller that never connects.
+    let rogue = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    rogue.send_to(&srt_fuzz::induction(), srt).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(5), rogue.recv(&mut buf))
+        .await
+        .expect("an answer to the induction")
+        .unwrap();
+    let cookie = srt_fuzz::cookie_of(&buf[..n]).expect("a handshake");
+    let conclusion = srt_fuzz::without_hsreq(srt_fuzz::conclusion("rogue", None));
+    rogue
+        .send_to(&srt_fuzz::with_cookie(conclusion, cookie), srt)
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), rogue.recv(&mut buf))
+        .await
+        .expect("an answer to the conclusion")
+        .unwrap();
+    // Shake type SRT_REJ_ROGUE on the wire (1004).
+    assert_eq!(&buf[36..40], &1004i32.to_be_bytes(), "{:?}", &buf[..n]);
+    let again = srt_call(srt, "rogue", None)
+        .await
+        .expect("the feed is free");
+    drop(again);
     let after = srt_call(srt, "after", None)
         .await
         .expect("the next caller connects");

@@ -176,6 +176,21 @@ fn the_handshakes_that_panicked_the_stack_are_refused_or_dropped() {
     let out = handshake(&mut l, from, &induction(), c);
     assert_eq!(out.requests.len(), 1, "the conclusion is decided");
 
+    // No HSREQ: the caller was left waiting, and hlsd's accept with it; now SRT_REJ_ROGUE.
+    let mut l = listener(false);
+    let out = handshake(
+        &mut l,
+        from,
+        &induction(),
+        without_hsreq(conclusion("fuzz", None)),
+    );
+    let (id, r) = &out.requests[0];
+    let out = answer(&mut l, Instant::now(), *id, hlsd_answer(false, r));
+    assert_eq!(
+        rejection(&out),
+        Some(RejectReason::Core(CoreRejectReason::Rogue))
+    );
+
     // An encrypting caller that announces no key size, and no passphrase here: hlsd lets
     // the stack decide, which refuses it as SRT_REJ_UNSECURE.
     let mut l = listener(false);

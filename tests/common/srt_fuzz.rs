@@ -218,6 +218,15 @@ pub fn extension_at(d: &[u8], ty: u16) -> Option<usize> {
     None
 }
 
+/// Conclusion `c` without its HSREQ extension (and without the flag announcing one).
+pub fn without_hsreq(mut c: Vec<u8>) -> Vec<u8> {
+    let at = extension_at(&c, 1).expect("an HSREQ");
+    let len = 4 + usize::from(u16::from_be_bytes([c[at + 2], c[at + 3]])) * 4;
+    c.drain(at..at + len);
+    c[23] &= !1;
+    c
+}
+
 fn handshake(shake_type: ShakeType, info: HandshakeVsInfo) -> Vec<u8> {
     let packet = Packet::Control(ControlPacket {
         timestamp: TimeStamp::from_micros(0),

@@ -270,7 +270,13 @@ impl Listen {
         );
         let (hsv5, settings) = match response {
             GenHsv5Result::Accept(h, c) => (h, c),
-            GenHsv5Result::NotHandled(e) => return NotHandled(e),
+            // hlsd patch: a conclusion without an HSREQ was left waiting for an answer that
+            // never came (the access request answered, the caller neither connected nor
+            // refused); refused as libsrt does (SRT_REJ_ROGUE)
+            GenHsv5Result::NotHandled(_) => {
+                let r = ConnectionReject::Rejecting(CoreRejectReason::Rogue.into());
+                return self.make_rejection(&shake, state.from, timestamp, r);
+            }
             GenHsv5Result::Reject(r) => {
                 return self.make_rejection(&shake, state.from, timestamp, r);
             }
