@@ -287,7 +287,7 @@ fn the_handshakes_that_panicked_the_stack_are_refused_or_dropped() {
 
 /// Thousands of mutated handshakes and random datagrams, each from its own address, through
 /// a listener without and one with a passphrase, hlsd answering every access request: no
-/// panic, and a clean caller still connects.
+/// panic, every answered caller connects or is refused, and a clean caller still connects.
 #[test]
 fn mutated_handshakes_never_panic_the_listener() {
     for (secret, seed) in [(false, 0x5eed_0001u64), (true, 0x5eed_0002)] {
@@ -336,6 +336,11 @@ fn mutated_handshakes_never_panic_the_listener() {
                 };
                 let a = answer(&mut l, now, id, response);
                 rejections += usize::from(rejection(&a).is_some());
+                // Never left waiting: the caller connects or is told why not.
+                assert!(
+                    a.opened == 1 || rejection(&a).is_some(),
+                    "an answered caller neither connected nor refused: {r:?}"
+                );
                 if rng.chance(5) {
                     answer(&mut l, now, id, hlsd_answer(secret, &r));
                 }
