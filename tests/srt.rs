@@ -3,13 +3,15 @@
 //! 1316 and 1264 bytes, the HLS output plays and carries the packets the publisher sent;
 //! `[srt] passphrase`; rejection codes decided at the handshake (1400, 1401, 1403, 1405,
 //! 1409, 1503); a killed publisher gets the reconnect grace and a discontinuity when it
-//! comes back; 2 % loss and 50 ms delay each way leave the feed clean; a datagram that
-//! fails the SRT stack does not end SRT ingest. Needs ffmpeg and ffprobe (run with
+//! comes back; 2 % loss and 50 ms delay each way leave the feed clean; a crafted
+//! handshake and an encrypting caller without `[srt] passphrase` are refused without
+//! disturbing a held publish (tests/srt_fuzz.rs has thousands more). Needs ffmpeg and ffprobe (run with
 //! --include-ignored).
 
 mod common;
 
 use common::srt::*;
+use common::srt_fuzz;
 use common::*;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -262,30 +264,54 @@ async fn an_encrypting_caller_is_refused_without_a_passphrase() {
     server.stop().await;
 }
 
+/// `hlsd_srt_listener_restarts_total`.
+async fn listener_restarts(server: &TestServer) -> u64 {
+    let text = get(&server.url("/metrics")).await.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix("hlsd_srt_listener_restarts_total "))
+        .expect("hlsd_srt_listener_restarts_total")
+        .parse()
+        .unwrap()
+}
+
 /// ffmpeg encrypting with libsrt's default key length announces none in its handshake, so
-/// hlsd cannot refuse it before the stack sees its keying material, which fails the stack's
-/// listener (ARCHITECTURE.md, `srt`): the caller gets no connection, and SRT ingest goes on.
+/// hlsd lets the SRT stack decide with the keying material in hand: the stack refuses it
+/// (SRT_REJ_UNSECURE), the listener goes on, and a publisher held meanwhile is untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs ffmpeg"]
-async fn an_ffmpeg_caller_encrypting_without_a_server_passphrase_is_not_taken() {
-    let input = fixture_path(Fixture::Short);
+#[ignore = "needs ffmpeg and ffprobe"]
+async fn an_ffmpeg_caller_encrypting_without_a_server_passphrase_is_refused() {
+    let input = fixture_path(Fixture::Main);
+    let sent = ffmpeg_remuxed(&input, &[]);
     let (server, srt) = TestServer::start_with_srt(config()).await;
+    let held = ffmpeg_srt(&input, &srt_url(srt, "held", "pkt_size=1316&linger=2"), &[]);
+    wait_media(
+        &server.media_url("held"),
+        Duration::from_secs(15),
+        "a segment",
+        |m| !m.pl.segments.is_empty(),
+    )
+    .await;
+
     let opts = format!("passphrase={PASSPHRASE}&connect_timeout=2000");
-    let child = ffmpeg_srt(&input, &srt_url(srt, "enc", &opts), &[]);
+    let short = fixture_path(Fixture::Short);
+    let child = ffmpeg_srt(&short, &srt_url(srt, "enc", &opts), &[]);
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .expect("ffmpeg did not exit within 30 s")
         .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "an encrypting caller was taken");
+    // libsrt's words for SRT_REJ_UNSECURE.
+    assert!(
+        stderr.contains("Password required or unexpected"),
+        "{stderr}"
+    );
     assert!(feed_json(&server, "enc").await.is_none());
-    let data = fixture(Fixture::Short);
-    let socket = eventually(Duration::from_secs(10), "the listener back", || async {
-        srt_call(srt, "after", None).await.ok()
-    })
-    .await;
-    srt_send(socket, &data, 1316, data.len()).await;
-    let media = wait_endlist(&server, "after", Duration::from_secs(20)).await;
-    assert!(!media.pl.segments.is_empty());
+    assert_eq!(listener_restarts(&server).await, 0);
+
+    publisher_done(held, "held").await;
+    plays_what_was_sent(&server, "held", "main", &sent).await;
+    assert_eq!(listener_restarts(&server).await, 0);
     server.stop().await;
 }
 
@@ -370,26 +396,77 @@ async fn two_percent_loss_each_way_leaves_the_feed_clean() {
     server.stop().await;
 }
 
-/// A conclusion handshake with an extension the SRT stack does not implement fails its
-/// task; SRT ingest listens again on the same socket and takes the next publisher.
+/// A conclusion handshake with an extension srt-protocol 0.4.4 as published panicked on
+/// (vendor/srt-protocol/PATCHES.md) while a publisher is held: the listener goes on (no
+/// restart), the next caller connects at once, and the held publish carries every packet
+/// with no discontinuity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_datagram_that_fails_the_srt_stack_does_not_end_srt_ingest() {
+async fn a_crafted_handshake_is_dropped_and_held_publishers_go_on() {
     let data = fixture(Fixture::Short);
     let (server, srt) = TestServer::start_with_srt(config()).await;
+    let held = srt_call(srt, "held", None).await.expect("accepted");
+    let publish = {
+        let data = data.clone();
+        // Real time (3 s): the datagrams below arrive in the middle of it.
+        tokio::spawn(async move { srt_send(held, &data, 1316, data.len() / 3).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let probe = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    probe.send_to(&poison_handshake(), srt).await.unwrap();
-    let socket = eventually(Duration::from_secs(10), "the listener back", || async {
-        srt_call(srt, "after", None).await.ok()
-    })
-    .await;
-    srt_send(socket, &data, 1316, data.len()).await;
-    let media = wait_endlist(&server, "after", Duration::from_secs(20)).await;
-    assert!(!media.pl.segments.is_empty());
+    for _ in 0..10 {
+        probe.send_to(&poison_handshake(), srt).await.unwrap();
+    }
+    // A conclusion without an HSREQ, for a feed of its own: refused (SRT_REJ_ROGUE) once
+    // hlsd accepts it, so the feed is not left held by a caller that never connects.
+    let rogue = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    rogue.send_to(&srt_fuzz::induction(), srt).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(5), rogue.recv(&mut buf))
+        .await
+        .expect("an answer to the induction")
+        .unwrap();
+    let cookie = srt_fuzz::cookie_of(&buf[..n]).expect("a handshake");
+    let conclusion = srt_fuzz::without_hsreq(srt_fuzz::conclusion("rogue", None));
+    rogue
+        .send_to(&srt_fuzz::with_cookie(conclusion, cookie), srt)
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), rogue.recv(&mut buf))
+        .await
+        .expect("an answer to the conclusion")
+        .unwrap();
+    // Shake type SRT_REJ_ROGUE on the wire (1004).
+    assert_eq!(&buf[36..40], &1004i32.to_be_bytes(), "{:?}", &buf[..n]);
+    let again = srt_call(srt, "rogue", None)
+        .await
+        .expect("the feed is free");
+    drop(again);
+    let after = srt_call(srt, "after", None)
+        .await
+        .expect("the next caller connects");
+    srt_send(after, &data, 1316, data.len()).await;
+    publish.await.unwrap();
+    let media = wait_endlist(&server, "held", Duration::from_secs(20)).await;
+    assert_eq!(media.discontinuities(), 0, "{}", media.raw);
+    let segments = fetch_segments(&media).await;
+    assert_same_packets(
+        &segment_packets(&segments),
+        &expected_packets(&data),
+        "held",
+    );
+    assert!(
+        !wait_endlist(&server, "after", Duration::from_secs(20))
+            .await
+            .pl
+            .segments
+            .is_empty()
+    );
+    assert_eq!(listener_restarts(&server).await, 0);
     server.stop().await;
 }
 
 /// An SRT control packet: a version-5 conclusion handshake whose only extension is of type
-/// 6 (congestion control), which srt-protocol 0.4 parses and then refuses with a panic.
+/// 6 (congestion control), which srt-protocol 0.4.4 as published parsed and then refused
+/// with a panic.
 fn poison_handshake() -> Vec<u8> {
     let mut p = Vec::new();
     p.extend_from_slice(&0x8000_0000u32.to_be_bytes()); // control, type 0: handshake

@@ -74,6 +74,8 @@ pub struct Metrics {
     pub retired_capped: Counter,
     /// Publishes disconnected because their media time stopped advancing.
     pub frozen_clock: Counter,
+    /// Times the SRT stack's listener task ended and a new listener took the socket.
+    pub srt_listener_restarts: Counter,
     /// Publishes refused or ended by a limit, by reason (see [`REFUSAL_REASONS`]).
     pub ingest_refused: Family<Labels<1>, Counter>,
     /// Log lines not written by the log gates ([`crate::logging`]), by kind.
@@ -97,6 +99,7 @@ impl Metrics {
             blocking_waiting: Gauge::default(),
             retired_capped: Counter::default(),
             frozen_clock: Counter::default(),
+            srt_listener_restarts: Counter::default(),
             ingest_refused: Family::default(),
             log_suppressed: Family::default(),
             part_delay: Histogram::new(DELAY_BUCKETS),
@@ -153,6 +156,11 @@ impl Metrics {
             "hlsd_frozen_clock_disconnects",
             "Publishes disconnected because their media time stopped advancing (frozen timestamps)",
             m.frozen_clock.clone(),
+        );
+        r.register(
+            "hlsd_srt_listener_restarts",
+            "Times the SRT listener stopped (its stack failed on a packet) and listened again on the same socket",
+            m.srt_listener_restarts.clone(),
         );
         // Present at 0 before the first refusal.
         for reason in REFUSAL_REASONS {

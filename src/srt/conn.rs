@@ -64,7 +64,8 @@ pub async fn run(app: App, request: ConnectionRequest, secret: Secret) {
     // With a passphrase, every caller is held to it: the stack refuses one that does not
     // encrypt (SRT_REJ_UNSECURE) or uses another passphrase (SRT_REJ_BADSECRET) when it
     // completes the handshake. Without one, a caller announcing a key length is refused
-    // here; libsrt callers with the default key length announce none (see ARCHITECTURE.md).
+    // here; libsrt callers with the default key length announce none, and the stack
+    // refuses them (SRT_REJ_UNSECURE) when it sees their keying material (ARCHITECTURE.md).
     let offered = request.key_size();
     let keys = match &secret {
         Some(passphrase) => Some(KeySettings {

@@ -94,6 +94,7 @@ pub async fn serve(app: App, socket: UdpSocket, mut shutdown: watch::Receiver<bo
         if stopping {
             return;
         }
+        app.metrics.srt_listener_restarts.inc();
         // A peer can repeat what failed it: logged through a gate.
         if app.gates.admit("srt_listener") {
             error!("the SRT listener stopped: listening again on the same socket");

@@ -1330,3 +1330,4 @@ pub mod origins;
 pub mod record;
 pub mod rtmp;
 pub mod srt;
+pub mod srt_fuzz;
