@@ -285,6 +285,49 @@ fn the_handshakes_that_panicked_the_stack_are_refused_or_dropped() {
     assert_eq!(again.opened, 0);
 }
 
+/// Datagrams from many addresses (ports) that never finish a handshake: at most
+/// `MAX_PENDING` sessions are kept, further addresses are dropped, and after
+/// `PENDING_TIMEOUT` they are gone and a clean caller connects; a session awaiting hlsd's
+/// access answer outlives the timeout and opens once answered.
+#[test]
+fn sessions_that_never_open_are_bounded_and_expire() {
+    let mut l = listener(false);
+    let t0 = Instant::now();
+    // A caller hlsd has not answered yet.
+    let waiting = SocketAddr::from(([127, 0, 0, 2], 9999));
+    let first = handshake(&mut l, waiting, &induction(), conclusion("waiting", None));
+    let (id, r) = first.requests.first().expect("an access request");
+    for i in 0..3 * MAX_PENDING {
+        let from = SocketAddr::from((
+            [127, 0, 1, (i / 50_000) as u8],
+            10_000 + (i % 50_000) as u16,
+        ));
+        datagram(&mut l, t0, from, &induction());
+        assert!(l.pending_sessions() <= MAX_PENDING);
+    }
+    assert_eq!(l.pending_sessions(), MAX_PENDING);
+    // A new caller is dropped while the table is full of live handshakes.
+    let late = SocketAddr::from(([127, 0, 0, 3], 9999));
+    assert!(datagram(&mut l, t0, late, &induction()).sent.is_empty());
+
+    let later = t0 + PENDING_TIMEOUT + Duration::from_secs(2);
+    let mut out = Out::default();
+    drive(&mut l, later, Input::Timer, &mut out);
+    assert_eq!(
+        l.pending_sessions(),
+        1,
+        "only the one awaiting its answer is left"
+    );
+    assert_eq!(answer(&mut l, later, *id, hlsd_answer(false, r)).opened, 1);
+    assert_eq!(l.pending_sessions(), 0);
+    let out = handshake(&mut l, late, &induction(), conclusion("late", None));
+    let (id, r) = out.requests.first().expect("an access request");
+    assert_eq!(
+        answer(&mut l, Instant::now(), *id, hlsd_answer(false, r)).opened,
+        1
+    );
+}
+
 /// Thousands of mutated handshakes and random datagrams, each from its own address, through
 /// a listener without and one with a passphrase, hlsd answering every access request: no
 /// panic, every answered caller connects or is refused, and a clean caller still connects.
@@ -296,9 +339,12 @@ fn mutated_handshakes_never_panic_the_listener() {
         let seeds = seeds();
         let (mut requests, mut rejections) = (0, 0);
         let iterations = if secret { 1500 } else { 4000 };
+        // A caller every 10 ms: sessions that never open expire as they would.
+        let t0 = Instant::now();
+        let step = Duration::from_millis(10);
         for i in 0..iterations {
             let from = SocketAddr::from(([127, 0, 0, 1], 10_000 + i as u16));
-            let now = Instant::now();
+            let now = t0 + step * i as u32;
             if rng.chance(10) {
                 datagram(&mut l, now, from, &noise(&mut rng));
                 continue;
@@ -360,6 +406,11 @@ fn mutated_handshakes_never_panic_the_listener() {
             "secret={secret}: {requests} access requests, {rejections} rejections"
         );
 
+        // Past the timeouts, every session that did not open has expired (some await an
+        // answer: the access requests of repeated conclusions are left unanswered here).
+        let end = t0 + step * iterations as u32 + AWAITING_TIMEOUT + Duration::from_secs(2);
+        drive(&mut l, end, Input::Timer, &mut Out::default());
+        assert_eq!(l.pending_sessions(), 0, "secret={secret}");
         let from = SocketAddr::from(([127, 0, 0, 2], 5000));
         let key = secret.then_some((KeySize::AES128, KeySize::AES128));
         let out = handshake(&mut l, from, &induction(), conclusion("clean", key));
@@ -388,6 +439,62 @@ async fn exchange(socket: &tokio::net::UdpSocket, to: SocketAddr, d: &[u8]) -> O
         .ok()?
         .ok()?;
     Some(buf[..n].to_vec())
+}
+
+/// Inductions from more addresses than the listener keeps handshakes for, each socket closed
+/// at once: past `MAX_PENDING` a new address gets no answer, a publish already open goes
+/// on, and once `PENDING_TIMEOUT` has passed a new caller connects and publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_handshakes_from_many_addresses_is_bounded() {
+    let data = fixture(Fixture::Short);
+    let (server, srt) = TestServer::start_with_srt(config()).await;
+    let held = srt_call(srt, "held", None).await.expect("accepted");
+    for i in 0..MAX_PENDING + 200 {
+        // An address of its own (a closed socket's port may come back).
+        let ip = std::net::Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8);
+        let s = std::net::UdpSocket::bind((ip, 0)).unwrap();
+        s.send_to(&induction(), srt).unwrap();
+        // Paced a little: a burst of thousands could overflow the socket's receive buffer.
+        if i % 256 == 255 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+    let late = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // The listener takes the flood in order: wait until a fresh address goes unanswered.
+    let mut unanswered = false;
+    for _ in 0..20 {
+        if exchange(&late, srt, &induction()).await.is_none() {
+            unanswered = true;
+            break;
+        }
+    }
+    assert!(
+        unanswered,
+        "a new address is answered past {MAX_PENDING} handshakes"
+    );
+    srt_send(held, &data, 1316, data.len()).await;
+    let media = wait_endlist(&server, "held", Duration::from_secs(20)).await;
+    assert_eq!(media.discontinuities(), 0, "{}", media.raw);
+    assert_same_packets(
+        &segment_packets(&fetch_segments(&media).await),
+        &expected_packets(&data),
+        "held",
+    );
+
+    tokio::time::sleep(PENDING_TIMEOUT + Duration::from_secs(2)).await;
+    let after = srt_call(srt, "after", None)
+        .await
+        .expect("a caller connects once the flood expired");
+    srt_send(after, &data, 1316, data.len()).await;
+    assert!(
+        !wait_endlist(&server, "after", Duration::from_secs(20))
+            .await
+            .pl
+            .segments
+            .is_empty()
+    );
+    assert_eq!(listener_restarts(&server).await, 0);
+    server.stop().await;
 }
 
 /// ffmpeg publishes through a relay that records its handshake; meanwhile 3,000 callers,

@@ -2,7 +2,13 @@ mod input;
 mod session;
 mod statistics;
 
-use std::{collections::HashMap, fmt::Debug, net::SocketAddr, time::Duration, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Debug,
+    net::SocketAddr,
+    time::Duration,
+    time::Instant,
+};
 
 use crate::{packet::*, protocol::time::Timer, settings::ConnInitSettings};
 
@@ -14,12 +20,28 @@ pub use statistics::*;
 #[derive(Clone, Debug)]
 pub struct ListenerSettings {}
 
+// hlsd patch: every datagram from a new address made a session that only a completed
+// handshake, a rejection or a drop removed, so datagrams from many addresses (ports) grew
+// the table for good. Sessions that are not open now expire PENDING_TIMEOUT after their
+// first datagram (AWAITING_TIMEOUT while an access decision is pending: its answer removes
+// or opens them), and past MAX_PENDING of them a new address's datagrams are dropped.
+/// How long a session that is not open lives (libsrt callers give up after 3 s).
+pub const PENDING_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a session awaiting an access answer lives (hlsd answers within its
+/// `auth.hook_timeout`, at most 60 s).
+pub const AWAITING_TIMEOUT: Duration = Duration::from_secs(120);
+/// Sessions not open at most; datagrams from further addresses are dropped.
+pub const MAX_PENDING: usize = 4096;
+
 #[derive(Debug)]
 pub struct MultiplexListener {
     start_time: Instant,
     local_address: SocketAddr,
     settings: ConnInitSettings,
     sessions: HashMap<SessionId, SessionState>,
+    // hlsd patch: when each session not open was made, and those awaiting an access answer.
+    born: HashMap<SessionId, Instant>,
+    awaiting_access: HashSet<SessionId>,
     stats: ListenerStatistics,
     stats_timer: Timer,
 }
@@ -31,6 +53,8 @@ impl MultiplexListener {
             local_address,
             settings,
             sessions: Default::default(),
+            born: Default::default(),
+            awaiting_access: Default::default(),
             stats: Default::default(),
             stats_timer: Timer::new(now, Duration::from_secs(1)),
         }
@@ -70,11 +94,72 @@ impl MultiplexListener {
         self.stats.rx_packets += 1;
         //self.stats.rx_bytes += packet
         let session_id = SessionId(packet.1);
+        // hlsd patch: sessions not open are bounded (see MAX_PENDING).
+        if !self.sessions.contains_key(&session_id) {
+            if self.born.len() >= MAX_PENDING {
+                self.expire(now);
+            }
+            if self.born.len() >= MAX_PENDING {
+                self.stats.rx_dropped_new_sessions += 1;
+                return Action::WaitForInput;
+            }
+            self.born.insert(session_id, now);
+        }
         let settings = &self.settings;
-        self.sessions
+        let action = self
+            .sessions
             .entry(session_id)
             .or_insert_with(|| SessionState::new_pending(settings.clone()))
-            .handle_packet(now, session_id, packet)
+            .handle_packet(now, session_id, packet);
+        Self::track(&mut self.born, &mut self.awaiting_access, &action);
+        action
+    }
+
+    // hlsd patch: follows which sessions are open or awaiting an access answer.
+    fn track(
+        born: &mut HashMap<SessionId, Instant>,
+        awaiting_access: &mut HashSet<SessionId>,
+        action: &Action,
+    ) {
+        match action {
+            Action::RequestAccess(id, _) => {
+                awaiting_access.insert(*id);
+            }
+            Action::OpenConnection(id, _) => {
+                born.remove(id);
+                awaiting_access.remove(id);
+            }
+            Action::RejectConnection(id, _) | Action::DropConnection(id) => {
+                awaiting_access.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    // hlsd patch: removes the sessions not open that are older than PENDING_TIMEOUT
+    // (AWAITING_TIMEOUT when awaiting an access answer).
+    fn expire(&mut self, now: Instant) {
+        let awaiting = &mut self.awaiting_access;
+        let sessions = &mut self.sessions;
+        self.born.retain(|id, born| {
+            let timeout = if awaiting.contains(id) {
+                AWAITING_TIMEOUT
+            } else {
+                PENDING_TIMEOUT
+            };
+            let keep = now.saturating_duration_since(*born) < timeout;
+            if !keep {
+                sessions.remove(id);
+                awaiting.remove(id);
+            }
+            keep
+        });
+    }
+
+    /// Sessions that are not open (handshakes in progress, rejected or dropped callers).
+    // hlsd patch: for tests.
+    pub fn pending_sessions(&self) -> usize {
+        self.born.len()
     }
 
     fn handle_packet_receive_error(&mut self, now: Instant, error: ReceivePacketError) -> Action {
@@ -95,14 +180,20 @@ impl MultiplexListener {
         session_id: SessionId,
         response: AccessControlResponse,
     ) -> Action {
-        match self.sessions.get_mut(&session_id) {
+        // hlsd patch: the answer came; the session may expire again.
+        self.awaiting_access.remove(&session_id);
+        let action = match self.sessions.get_mut(&session_id) {
             Some(session) => session.handle_access_control_response(now, session_id, response),
             None => Action::DropConnection(session_id),
-        }
+        };
+        Self::track(&mut self.born, &mut self.awaiting_access, &action);
+        action
     }
 
     fn handle_timer(&mut self, now: Instant) -> Action {
         if self.stats_timer.check_expired(now).is_some() {
+            // hlsd patch: once a second, sessions not open expire.
+            self.expire(now);
             Action::UpdateStatistics(&self.stats)
         } else {
             // TODO: create an action that returns an action with an Iterator that ticks time forward
@@ -123,6 +214,7 @@ impl MultiplexListener {
             RejectConnection(session_id) => {
                 self.stats.cx_rejected += 1;
                 self.sessions.remove(&session_id);
+                self.born.remove(&session_id);
             }
             OpenConnection(_) => {
                 self.stats.cx_opened += 1;
@@ -133,6 +225,7 @@ impl MultiplexListener {
             DropConnection(session_id) => {
                 self.stats.cx_dropped += 1;
                 self.sessions.remove(&session_id);
+                self.born.remove(&session_id);
             }
             UpdateStatistics => {}
         }

@@ -4,6 +4,8 @@ pub struct ListenerStatistics {
     pub rx_bytes: u64,
     pub rx_parse_errors: u64,
     pub rx_io_errors: u64,
+    // hlsd patch: datagrams from new addresses dropped past MAX_PENDING sessions not open.
+    pub rx_dropped_new_sessions: u64,
 
     pub tx_packets: u64,
     pub tx_bytes: u64,
