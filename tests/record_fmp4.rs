@@ -1,6 +1,7 @@
 //! Recording an fMP4 feed (`hls.container = "auto"` with HEVC): the recording holds the
 //! files the feed served (`.m4s` segments and their init), its /vod playlist maps the init,
-//! and ffmpeg plays it without a word, as long as the input.
+//! and ffmpeg plays it without a word, as long as the input. A rendition whose feed turns
+//! fMP4 within the session keeps its earlier `.ts` segments under their names.
 
 mod common;
 
@@ -114,5 +115,96 @@ async fn an_hevc_fmp4_feed_is_recorded_as_served() {
         (got - want).abs() < 0.25,
         "recorded {got} s, pushed {want} s"
     );
+    server.stop().await;
+}
+
+/// An H.264 rendition recorded as TS turns fMP4 when an HEVC rendition joins its feed
+/// (`auto`): its /vod playlist lists the `.ts` segments recorded before under their names
+/// (the one the change fell in too), then the `.m4s` ones under EXT-X-MAP, with no gap, and
+/// every one is served with the bytes on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn a_container_change_within_a_session_keeps_the_earlier_segments() {
+    let main = fixture(Fixture::Main);
+    let hevc = fixture(Fixture::Hevc);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = config();
+    c.hls.part_duration = 0.25;
+    c.record = Some(hlsd::config::RecordConfig {
+        dir: tmp.path().to_path_buf(),
+        ..Default::default()
+    });
+    let server = TestServer::start(c).await;
+    let h264 = spawn_push(
+        server.addr,
+        main.clone(),
+        Push::new("cam").paced(&main, 6.0),
+    );
+    wait_media(
+        &server.media_url("cam"),
+        Duration::from_secs(15),
+        "two TS segments",
+        |m| m.segments().len() >= 2,
+    )
+    .await;
+    let res = push(
+        server.addr,
+        hevc.clone(),
+        Push::new("cam/hevc").paced(&hevc, 3.0),
+    )
+    .await;
+    assert_eq!(res.status, Some(200), "{res:?}");
+    assert_eq!(h264.await.unwrap().status, Some(200));
+    let api = server.url("/api/feeds/cam/recordings");
+    let rec = eventually(Duration::from_secs(20), "the ended recording", || {
+        let api = api.clone();
+        async move {
+            let v: serde_json::Value = serde_json::from_str(&get(&api).await.text()).ok()?;
+            v["recordings"]
+                .as_array()?
+                .iter()
+                .find(|r| r["end_ms"].is_i64())
+                .cloned()
+        }
+    })
+    .await;
+    let token = rec["session"].as_str().expect("session").to_string();
+    let url = server.url(&format!("/vod/cam/{token}/main/media.m3u8"));
+    let vod = fetch_media(&url).await;
+    // The segment the change fell in is kept too, as TS.
+    assert!(!vod.raw.contains("#EXT-X-GAP"), "{}", vod.raw);
+    let uris: Vec<String> = vod.segments().into_iter().map(|s| s.1).collect();
+    let ts = uris.iter().take_while(|u| u.ends_with(".ts")).count();
+    assert!(ts >= 2, "{}", vod.raw);
+    assert!(ts < uris.len(), "no fMP4 segment:\n{}", vod.raw);
+    assert!(
+        uris[ts..].iter().all(|u| u.ends_with(".m4s")),
+        "{}",
+        vod.raw
+    );
+    let map = vod.raw.find("#EXT-X-MAP:").expect("EXT-X-MAP");
+    let first_m4s = vod.raw.find(".m4s").unwrap();
+    assert!(
+        map > vod.raw.find(".ts").unwrap() && map < first_m4s,
+        "{}",
+        vod.raw
+    );
+    let dir = tmp.path().join("cam").join(&token).join("main");
+    for u in &uris {
+        let r = get(u).await;
+        assert_eq!(r.status, 200, "{u}");
+        let name = u.rsplit('/').next().unwrap();
+        let want = if name.ends_with(".ts") {
+            "video/mp2t"
+        } else {
+            "video/mp4"
+        };
+        assert_eq!(r.header("content-type"), Some(want), "{u}");
+        assert_eq!(
+            &r.body[..],
+            &std::fs::read(dir.join(name)).unwrap()[..],
+            "{u}"
+        );
+    }
     server.stop().await;
 }

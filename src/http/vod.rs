@@ -110,7 +110,7 @@ async fn media_file(
         st.renditions.get(&rendition).is_some_and(|r| {
             r.segments
                 .iter()
-                .any(|e| !e.gap && r.file_name(e.msn) == file)
+                .any(|e| !e.gap && r.segment_file(e) == file)
                 || r.inits().into_iter().any(|n| r.init_name(n) == file)
         })
     };

@@ -46,9 +46,11 @@ pub fn segment_file(
     let r = st
         .renditions
         .get(rendition)
-        .filter(|r| r.info.token == token && r.info.fmp4 == (container == Container::Fmp4))?;
-    let i = r.segments.binary_search_by_key(&msn, |e| e.msn).ok()?;
-    (!r.segments[i].gap).then(|| session.dir.join(rendition).join(r.file_name(msn)))
+        .filter(|r| r.info.token == token)?;
+    let s = r.segment(msn)?;
+    // Recorded in the container the URI names (it may have changed within the session).
+    (!s.gap && s.init.is_some() == (container == Container::Fmp4))
+        .then(|| session.dir.join(rendition).join(r.segment_file(s)))
 }
 
 /// The file of an fMP4 init a listed segment of the recording needs.

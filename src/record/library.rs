@@ -44,10 +44,20 @@ pub struct RecordedRendition {
 }
 
 impl RecordedRendition {
-    /// The file name of one of its segments, as the live playlist named it.
-    pub fn file_name(&self, msn: u64) -> String {
-        let ext = if self.info.fmp4 { "m4s" } else { "ts" };
-        format!("seg-{:x}-{msn}.{ext}", self.info.token)
+    /// The file name of one of its segments, as the live playlist named it: `.m4s` for a
+    /// segment recorded as fMP4 (it names its init), else `.ts`. Per segment, not per
+    /// rendition: a feed whose container changes within a session (`hls.container = "auto"`
+    /// and an HEVC rendition joining) keeps its earlier segments' names.
+    pub fn segment_file(&self, s: &SegmentEntry) -> String {
+        let fmp4 = s.init.is_some() || (s.gap && self.info.fmp4);
+        let ext = if fmp4 { "m4s" } else { "ts" };
+        format!("seg-{:x}-{}.{ext}", self.info.token, s.msn)
+    }
+
+    /// The listed segment `msn`.
+    pub fn segment(&self, msn: u64) -> Option<&SegmentEntry> {
+        let i = self.segments.binary_search_by_key(&msn, |e| e.msn).ok()?;
+        self.segments.get(i)
     }
 
     /// The file name of one of its fMP4 inits, as the live playlist named it.

@@ -43,15 +43,14 @@ use task::Job;
 use tokio::sync::{Notify, mpsc};
 
 /// The `reason` labels of `hlsd_record_lost_segments_total`.
-pub const LOSS_REASONS: [&str; 4] = ["queue_full", "write_error", "disk_full", "not_packaged"];
+pub const LOSS_REASONS: [&str; 3] = ["queue_full", "write_error", "disk_full"];
 
 /// The recorder's counters, registered in `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
     pub segments: Counter,
     pub bytes: Counter,
-    /// reason = queue_full | write_error | disk_full | not_packaged (an fMP4 segment some
-    /// part of which was not packaged)
+    /// reason = queue_full | write_error | disk_full
     pub lost: Family<Labels<1>, Counter>,
     pub trimmed: retention::TrimCounters,
     /// 1 while recording is paused for lack of free space.
@@ -272,7 +271,7 @@ impl Tap {
     /// the feed's queue is full, only its description is sent and it is lost to the
     /// recording.
     pub fn segment(&self, rendition: &str, seg: &StoredSegment, st: &State) {
-        let info = RenditionInfo {
+        let mut info = RenditionInfo {
             name: rendition.to_string(),
             token: seg.token,
             target_duration: st
@@ -298,24 +297,11 @@ impl Tap {
             init: None,
         };
         let s = &self.shared;
-        // fMP4: the init its parts were packaged with (every part, one init), else the
-        // segment cannot be recorded as served.
-        let init = if info.fmp4 {
-            match mp4_init(seg, st) {
-                Some(init) => Some(init),
-                None => {
-                    s.counters.lost("not_packaged");
-                    self.send(Job::Lost {
-                        info,
-                        entry,
-                        why: "a part of it was not packaged as fMP4",
-                    });
-                    return;
-                }
-            }
-        } else {
-            None
-        };
+        // fMP4: the init its parts were packaged with (every part, one init). A segment
+        // some part of which was not packaged (the feed turned fMP4 during it, or its init
+        // changed within it) is recorded as the TS it was also served as (`.ts`).
+        let init = if info.fmp4 { mp4_init(seg, st) } else { None };
+        info.fmp4 = init.is_some();
         let job = if s.queued.fetch_add(1, Ordering::SeqCst) < s.capacity {
             Job::Segment {
                 info,

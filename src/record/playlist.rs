@@ -83,7 +83,7 @@ pub fn media(r: &RecordedRendition, ended: bool) -> String {
         if s.gap {
             out.push_str("#EXT-X-GAP\n");
         }
-        let _ = writeln!(out, "#EXTINF:{:.5},\n{}", s.secs(), r.file_name(s.msn));
+        let _ = writeln!(out, "#EXTINF:{:.5},\n{}", s.secs(), r.segment_file(s));
     }
     if ended {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -124,5 +124,46 @@ mod tests {
         assert!(m.segments[2].discontinuity);
         let mv = multivariant(&st);
         assert!(mv.contains("main/media.m3u8"), "{mv}");
+    }
+
+    /// A rendition that turned fMP4 within the session (`auto`, an HEVC sibling joined):
+    /// its earlier segments keep their `.ts` names, the later ones are `.m4s` under their
+    /// init's EXT-X-MAP.
+    #[test]
+    fn a_container_change_within_a_session_keeps_each_segments_name() {
+        let mut st = SessionState::default();
+        st.apply(&Record::Rendition(info("main", 0xabc)));
+        for msn in [1, 2] {
+            st.apply(&Record::Segment(entry("main", msn, false)));
+        }
+        let mut fmp4 = info("main", 0xabc);
+        fmp4.fmp4 = true;
+        st.apply(&Record::Rendition(fmp4));
+        for (msn, disc) in [(3, true), (4, false)] {
+            let mut e = entry("main", msn, disc);
+            e.init = Some(0);
+            st.apply(&Record::Segment(e));
+        }
+        let r = &st.renditions["main"];
+        let vod = media(r, true);
+        let uris: Vec<&str> = vod.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            uris,
+            [
+                "seg-abc-1.ts",
+                "seg-abc-2.ts",
+                "seg-abc-3.m4s",
+                "seg-abc-4.m4s"
+            ],
+            "{vod}"
+        );
+        let map = format!("#EXT-X-MAP:URI=\"{}\"\n", r.init_name(0));
+        assert_eq!(vod.matches(&map).count(), 1, "{vod}");
+        assert!(vod.find(&map) > vod.find("seg-abc-2.ts"), "{vod}");
+        assert_eq!(
+            r.segment(2).map(|s| r.segment_file(s)).as_deref(),
+            Some("seg-abc-2.ts")
+        );
+        m3u8_rs::parse_media_playlist_res(vod.as_bytes()).unwrap();
     }
 }

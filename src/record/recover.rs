@@ -124,7 +124,7 @@ fn remove_orphans(dir: &Path, state: &SessionState) -> io::Result<()> {
             .segments
             .iter()
             .filter(|s| !s.gap)
-            .map(|s| r.file_name(s.msn))
+            .map(|s| r.segment_file(s))
             .chain(r.inits().into_iter().map(|n| r.init_name(n)))
             .collect();
         let mut removed = false;

@@ -198,10 +198,20 @@ fn trim_session(
     let mut moved = Vec::new();
     let mut inits = Vec::new();
     for (rendition, head, msns) in renditions {
-        let (before, inits_before) = {
+        let (before, inits_before, names) = {
             let st = s.lock();
-            let inits = st.renditions.get(&rendition).map(|r| r.inits());
-            (st.bytes, inits.unwrap_or_default())
+            let r = st.renditions.get(&rendition);
+            let inits = r.map(|r| r.inits());
+            // Named while still listed: each segment's own container.
+            let names: Vec<String> = r
+                .map(|r| {
+                    msns.iter()
+                        .filter_map(|m| r.segment(*m))
+                        .map(|e| r.segment_file(e))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (st.bytes, inits.unwrap_or_default(), names)
         };
         s.append(&Record::Head {
             rendition: rendition.clone(),
@@ -212,8 +222,8 @@ fn trim_session(
         out.segments += msns.len() as u64;
         if let Some(r) = st.renditions.get(&rendition) {
             let dir = s.dir.join(&rendition);
-            for msn in msns {
-                files.push((dir.clone(), dir.join(r.file_name(msn))));
+            for name in names {
+                files.push((dir.clone(), dir.join(name)));
             }
             // fMP4 inits no listed segment needs any more.
             let kept = r.inits();
