@@ -43,6 +43,7 @@ fn push(w: &mut Window, i: u64) {
                 part: p.clone(),
                 index,
                 head,
+                ends_segment: index + 1 == parts.len(),
             },
             0xab,
         );

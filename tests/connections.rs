@@ -655,3 +655,49 @@ async fn fd_exhaustion_attempt_leaves_healthz_and_viewers_answered() {
     drop(silent);
     child.kill().await.unwrap();
 }
+
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|dir| {
+            dir.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An HTTP/1.1 publish is served on an ingest runtime's thread (the session's task with it)
+/// and answered as on the shared runtime; other requests are not moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_publishers_are_served_on_an_ingest_runtime() {
+    let server = TestServer::start(config_with(TIMEOUT, 100)).await;
+    let mut s = connect(server.addr).await;
+    assert_eq!(get_keep_alive(&mut s, "/healthz").await.0, 200);
+    let mut s = connect(server.addr).await;
+    let head = format!(
+        "POST /ingest/moved HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.addr
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for chunk in synth(50).chunks(7 * 188) {
+        s.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        s.write_all(chunk).await.unwrap();
+        s.write_all(b"\r\n").await.unwrap();
+    }
+    // The ingest runtimes' threads are made for the first publisher's connection.
+    let names = thread_names();
+    assert!(
+        names.iter().any(|n| n.starts_with("hlsd-ingest-")),
+        "{names:?}"
+    );
+    s.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "no answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.stop().await;
+}

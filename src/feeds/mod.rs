@@ -11,6 +11,8 @@ pub mod admin;
 pub mod cow;
 pub mod dvr;
 pub mod fmp4;
+#[cfg(test)]
+mod hint_tests;
 pub mod numbering;
 pub mod rendition;
 pub mod siblings;

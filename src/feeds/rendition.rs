@@ -488,7 +488,10 @@ impl Rendition {
     }
 
     /// Adds a finished part, packaged as fMP4 too when `packaging` is given and access units
-    /// are on; with LL-HLS it is listed at once. Returns why it could not be packaged.
+    /// are on; with LL-HLS it is listed at once, unless it ends its segment: then it is
+    /// listed with the segment (`push_segment`, next), since a playlist listing it alone
+    /// would hint a part of its segment that never comes. Returns why it could not be
+    /// packaged.
     pub fn push_part(
         &self,
         ev: &PartEvent,
@@ -518,7 +521,7 @@ impl Rendition {
                 .record_start(&self.name, ev.head.start, msn, pdt_ms);
             self.note_alignment(&mut st, aligned, msn);
         }
-        if st.low_latency {
+        if st.low_latency && !ev.ends_segment {
             self.publish(&st);
         }
         failed

@@ -1,13 +1,14 @@
 //! What every way of publishing shares, whatever the transport: who may publish
 //! ([`auth`], with its [`hook`]), how long a silent publisher keeps its rendition
 //! against a credentialed newcomer ([`TAKEOVER_SILENCE`]), how fast a publish is read
-//! ([`pace`], `limits.max_ingest_speed`) and how heavy a rendition may be ([`bitrate`],
-//! `limits.max_ingest_bitrate`), and the publish [`session`] that puts them together over
+//! ([`pace`], `limits.max_ingest_speed`) and in how small chunks ([`chunks`]), how heavy a
+//! rendition may be ([`bitrate`], `limits.max_ingest_bitrate`), and the publish [`session`] that puts them together over
 //! the [`lane`]s that feed the segmenters. Each transport (HTTP push today) is an adapter
 //! onto a session and maps its answers to its own codes.
 
 pub mod auth;
 pub mod bitrate;
+pub mod chunks;
 pub mod hook;
 pub mod lane;
 pub mod pace;

@@ -11,6 +11,7 @@
 
 use super::TAKEOVER_SILENCE;
 use super::auth::{Grant, Protocol, PublishRequest, Refusal};
+use super::chunks::ChunkBound;
 use super::lane::Lane;
 use crate::feeds::{ClaimError, PublishGuard};
 use crate::http::App;
@@ -20,9 +21,10 @@ use crate::ts::framer::{SNIFF_LEN, looks_like_ts};
 use crate::ts::programs::{ProgramName, rendition_name, scan};
 use bytes::Bytes;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tracing::{Span, info, info_span, warn};
 
 /// The rendition a publish names when it names none.
@@ -272,6 +274,9 @@ async fn feed_lanes(
     tokio::pin!(pause);
     let mut last_data = Instant::now();
     let clock = app.registry.clock();
+    // TS chunks smaller than a packet, beyond a burst, are read at a bounded rate.
+    let mut chunks = ChunkBound::new(clock.now_ms());
+    let mut small_chunks_logged = false;
     // Bytes held until the first bytes have been looked at, then `None`.
     let mut head: Option<Vec<u8>> = Some(Vec::new());
     let mut is_ts = false;
@@ -296,11 +301,27 @@ async fn feed_lanes(
             Some(Err(e)) => break End::Broken(e),
             Some(Ok(input)) => input,
         };
-        let now = clock.now_ms();
+        let mut now = clock.now_ms();
         // Bytes arrived, even while the first ones are still being looked at: this
         // publisher is not silent (see `claim`).
         for lane in &lanes {
             lane.guard.rendition.stats.touch(now);
+        }
+        if let Input::Ts(data) = &input
+            && let Some(ms) = chunks.chunk(data.len(), now)
+        {
+            if !small_chunks_logged {
+                small_chunks_logged = true;
+                info!(
+                    "publisher sends many chunks smaller than a TS packet: read at most {} such chunks a second",
+                    super::chunks::SMALL_CHUNKS_PER_SEC
+                );
+            }
+            if let Some(end) = hold(ms, now, &lanes, pause.as_mut(), &mut cancel).await {
+                break end;
+            }
+            last_data = Instant::now();
+            now = clock.now_ms();
         }
         match input {
             Input::Flv(tag) => {
@@ -357,17 +378,8 @@ async fn feed_lanes(
         let Some(ms) = lanes.iter_mut().filter_map(|l| l.pace(now)).max() else {
             continue;
         };
-        // Not reading is hlsd's doing, not the publisher's silence: it counts as delivering
-        // until the pause ends (takeover), and the idle timeout counts from then.
-        for lane in &lanes {
-            lane.guard.rendition.stats.touch(now + ms as i64);
-        }
-        pause
-            .as_mut()
-            .reset(Instant::now() + Duration::from_millis(ms));
-        tokio::select! {
-            () = &mut pause => {}
-            end = &mut cancel => break end,
+        if let Some(end) = hold(ms, now, &lanes, pause.as_mut(), &mut cancel).await {
+            break end;
         }
         last_data = Instant::now();
     };
@@ -405,6 +417,29 @@ async fn feed_lanes(
     drop(lanes);
     log_end(&end, &summary, cfg.feeds.idle_timeout);
     Ok(Ended { end, summary })
+}
+
+/// Stops reading the publish for `ms` milliseconds (`limits.max_ingest_speed`, or small
+/// chunks), on the one `pause` timer of the publish; `Some` when it must end meanwhile. Not
+/// reading is hlsd's doing, not the publisher's silence: it counts as delivering until the
+/// pause ends (takeover), and the idle timeout counts from then.
+async fn hold(
+    ms: u64,
+    now: i64,
+    lanes: &[Lane],
+    mut pause: Pin<&mut Sleep>,
+    cancel: &mut (impl Future<Output = End> + Unpin),
+) -> Option<End> {
+    for lane in lanes {
+        lane.guard.rendition.stats.touch(now + ms as i64);
+    }
+    pause
+        .as_mut()
+        .reset(Instant::now() + Duration::from_millis(ms));
+    tokio::select! {
+        () = pause => None,
+        end = cancel => Some(end),
+    }
 }
 
 /// One line on how a publish ended, with what came in.

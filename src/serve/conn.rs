@@ -10,10 +10,14 @@
 //!   sent, so a blocking playlist request or an ingest body streaming for hours is never
 //!   idle, and request bodies are never timed.
 //!
+//! A plain connection whose first bytes are a publish's request line is served on an ingest
+//! runtime ([`ingest_rt`]) instead.
+//!
 //! The connection also closes when [`Connections`](super::limit::Connections) picks it as
 //! the oldest head-less one, and follows the server's shutdown stages.
 
 use super::Shared;
+use super::ingest_rt;
 use super::limit::Admitted;
 use super::service::ConnService;
 use hyper_util::rt::TokioIo;
@@ -45,7 +49,41 @@ pub async fn run(
 ) {
     let first_head = Instant::now() + shared.header_timeout;
     match tls {
-        None => serve(tcp, peer, first_head, &shared, &admitted).await,
+        None => {
+            // A publisher's connection moves to an ingest runtime, its bytes still unread.
+            let mut first = [0u8; ingest_rt::PEEK_LEN];
+            let slot = admitted.slot();
+            let mut stage = shared.stage.clone();
+            let publish = tokio::select! {
+                biased;
+                r = tcp.peek(&mut first) => r.is_ok_and(|n| ingest_rt::is_publish(&first[..n])),
+                // Served as usual: the first-head timer closes it at once.
+                _ = sleep_until(first_head) => false,
+                _ = slot.evicted() => return,
+                _ = stage.wait_for(|s| *s != Stage::Running) => return,
+            };
+            if publish && let Some(rt) = ingest_rt::next() {
+                match tcp.into_std() {
+                    Ok(std) => {
+                        rt.spawn(async move {
+                            match TcpStream::from_std(std) {
+                                Ok(tcp) => {
+                                    // Readiness is known here only after this runtime's
+                                    // first poll of its driver: the bytes peeked are read
+                                    // before the first-head timer is looked at.
+                                    let _ = tcp.readable().await;
+                                    serve(tcp, peer, first_head, &shared, &admitted).await
+                                }
+                                Err(e) => debug!(%peer, "connection lost moving to an ingest runtime: {e}"),
+                            }
+                        });
+                    }
+                    Err(e) => debug!(%peer, "connection lost moving to an ingest runtime: {e}"),
+                }
+                return;
+            }
+            serve(tcp, peer, first_head, &shared, &admitted).await
+        }
         Some(acceptor) => {
             let slot = admitted.slot();
             let mut stage = shared.stage.clone();

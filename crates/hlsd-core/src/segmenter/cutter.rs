@@ -149,8 +149,12 @@ impl Core {
             let part = cur.cut_part(s.dts, key || !video, psi, configs);
             let index = cur.parts.len() - 1;
             let head = cur.head;
-            self.events
-                .push_back(Event::Part(PartEvent { part, index, head }));
+            self.events.push_back(Event::Part(PartEvent {
+                part,
+                index,
+                head,
+                ends_segment: false,
+            }));
             if !key {
                 self.plan.pop_front();
             }
@@ -341,8 +345,12 @@ impl Core {
         self.stats.segments += 1;
         if let Some(part) = last {
             let index = seg.parts.len() - 1;
-            self.events
-                .push_back(Event::Part(PartEvent { part, index, head }));
+            self.events.push_back(Event::Part(PartEvent {
+                part,
+                index,
+                head,
+                ends_segment: true,
+            }));
         }
         self.events.push_back(Event::Segment(seg));
     }

@@ -83,6 +83,11 @@ pub struct PartEvent {
     /// Its index within its segment (from 0).
     pub index: usize,
     pub head: SegmentHead,
+    /// Its segment ends with it: the segment's [`Event::Segment`] is the next event. A
+    /// consumer showing parts as they come (an LL-HLS playlist) shows this one with its
+    /// segment, never alone: alone it would hint a next part of the same segment, and the
+    /// next part is the next segment's first.
+    pub ends_segment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,6 +36,7 @@ fn push_mp4(w: &mut Window, disc: bool, init: u32) {
                 part: p.clone(),
                 index,
                 head,
+                ends_segment: index + 1 == parts.len(),
             },
             0xab,
         );

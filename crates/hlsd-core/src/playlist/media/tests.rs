@@ -28,6 +28,7 @@ fn push_parts(w: &mut Window, parts: &[Part], disc: bool, independent: bool, tok
                 part: p.clone(),
                 index,
                 head,
+                ends_segment: index + 1 == parts.len(),
             },
             token,
         );
@@ -405,6 +406,7 @@ fn push_mp4(w: &mut Window, nparts: usize, disc: bool, init: Option<u32>, token:
             part: p.clone(),
             index,
             head,
+            ends_segment: index + 1 == nparts,
         };
         w.push_part(&ev, token);
         if let Some(n) = init {
@@ -561,6 +563,7 @@ fn a_new_init_for_the_hinted_part_is_hinted_as_a_map() {
             part: part(0.5, true),
             index: 0,
             head,
+            ends_segment: false,
         },
         0xab,
     );

@@ -27,6 +27,7 @@ fn push(w: &mut Window, secs: f64, n: usize, disc: bool, pdt_ms: i64, token: u64
                 part: p.clone(),
                 index,
                 head,
+                ends_segment: index + 1 == n,
             },
             token,
         );
@@ -90,6 +91,7 @@ fn parts_build_up_then_become_a_segment() {
             part: part(0.25, true),
             index: 0,
             head,
+            ends_segment: false,
         },
         9,
     );
@@ -98,6 +100,7 @@ fn parts_build_up_then_become_a_segment() {
             part: part(0.25, false),
             index: 1,
             head,
+            ends_segment: false,
         },
         9,
     );

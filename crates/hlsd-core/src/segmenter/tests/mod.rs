@@ -14,6 +14,10 @@ struct Run {
     parts: Vec<(usize, Part)>,
     /// Each `Event::NewConfiguration`: (segments, parts) announced before it.
     new_configurations: Vec<(usize, usize)>,
+    /// `PartEvent::ends_segment` of each part in `parts`.
+    ends: Vec<bool>,
+    /// The last part announced ended its segment: the next event must be the segment.
+    segment_due: bool,
 }
 
 fn run(input: &[u8], chunk: usize, seg: f64) -> Run {
@@ -42,8 +46,16 @@ fn run_cfg(input: &[u8], chunk: usize, cfg: SegmenterConfig) -> Run {
 }
 
 /// Moves the segmenter's pending events into `out`.
+/// Every run checks that a part ending its segment is followed by that segment at once.
 fn drain(s: &mut Segmenter, out: &mut Run) {
     while let Some(ev) = s.poll_event() {
+        if out.segment_due {
+            assert!(
+                matches!(ev, Event::Segment(_)),
+                "a segment's last part was followed by {ev:?}"
+            );
+            out.segment_due = false;
+        }
         match ev {
             Event::Segment(seg) => out.segments.push(seg),
             Event::Warning(w) => out.warnings.push(w),
@@ -52,7 +64,11 @@ fn drain(s: &mut Segmenter, out: &mut Run) {
                 out.td = Some(td);
             }
             Event::Program(_) | Event::MediaInfo(_) => {}
-            Event::Part(p) => out.parts.push((p.index, p.part)),
+            Event::Part(p) => {
+                out.segment_due = p.ends_segment;
+                out.ends.push(p.ends_segment);
+                out.parts.push((p.index, p.part));
+            }
             Event::NewConfiguration => out
                 .new_configurations
                 .push((out.segments.len(), out.parts.len())),

@@ -10,18 +10,18 @@ fn check_parts(r: &Run, what: &str) {
 /// Like [`check_parts`], with the 85 % rule checked from segment `from` on.
 fn check_parts_from(r: &Run, what: &str, from: usize) {
     let pt = r.pt.unwrap_or_else(|| panic!("{what}: no part target"));
-    let mut announced = r.parts.iter();
+    let mut announced = r.parts.iter().zip(&r.ends);
     for (k, seg) in r.segments.iter().enumerate() {
         let n = seg.parts.len();
         let mut at = seg.start;
         for (i, p) in seg.parts.iter().enumerate() {
-            let (index, ann) = announced
+            let ((index, ann), ends) = announced
                 .next()
                 .unwrap_or_else(|| panic!("{what}: part not announced"));
             assert_eq!(
-                (*index, ann.start),
-                (i, p.start),
-                "{what}: announcement order"
+                (*index, ann.start, *ends),
+                (i, p.start, i == n - 1),
+                "{what}: announcement order, the last part ending its segment"
             );
             assert_eq!(p.start, at, "{what}: parts are contiguous");
             at = at + p.duration;
@@ -105,6 +105,30 @@ fn audio_only_parts_follow_pes_boundaries() {
     let r = run_ll(&input, 1000, 2.0, 0.25);
     check_parts(&r, "audio-only");
     assert!(r.segments.len() >= 5);
+}
+
+/// A segment's last part is announced the moment the keyframe opening the next segment
+/// starts, together with the segment (`PartEvent::ends_segment`, then `Event::Segment`,
+/// which `drain` checks); no other part says it ends its segment. Fed one frame per chunk,
+/// as a paced publisher sends, every part is announced in a push of its own.
+#[test]
+fn a_segments_last_part_comes_with_the_segment() {
+    let input = Synth::default().build(25 * 6 + 3);
+    for chunks in [synth::frame_chunks(&input), input.chunks(1316).collect()] {
+        let mut s = Segmenter::new(SegmenterConfig::new(2.0, None).with_parts(0.25, None));
+        let mut out = Run::default();
+        for (i, c) in chunks.iter().enumerate() {
+            s.push(c, 1_000_000 + i as i64);
+            drain(&mut s, &mut out);
+        }
+        s.finish(2_000_000);
+        drain(&mut s, &mut out);
+        assert_eq!(out.segments.len(), 4);
+        let ends = out.ends.iter().filter(|e| **e).count();
+        assert_eq!(ends, out.segments.len());
+        // The first GOP, of unknown length, may leave a short part.
+        check_parts_from(&out, "one frame per chunk", 1);
+    }
 }
 
 #[test]

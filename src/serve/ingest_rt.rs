@@ -1,0 +1,91 @@
+//! Ingest runtimes: a plain connection whose first bytes are `POST /ingest/` or
+//! `PUT /ingest/` (an HTTP/1.1 publisher) is served on one of a few single-threaded tokio
+//! runtimes, one per core, instead of the shared multi-threaded one.
+//!
+//! A publish moves every body chunk from hyper's connection task to the session's task
+//! through a channel that holds one chunk: two task polls per chunk. On the multi-threaded
+//! runtime that ping-pong soon leaves the worker's LIFO slot (three polls per tick) for its
+//! run queue, and each push there wakes the other, parked, worker to steal it: a futex or
+//! eventfd write and a context switch per chunk or so. On a single-threaded runtime both
+//! tasks stay on one thread and a wake-up is a queue push. The connection is otherwise
+//! served exactly as on the shared runtime (same hyper builder, timers and service).
+//!
+//! The runtimes are made on first use and live as long as the process; their threads wait
+//! in their I/O driver when no publisher sends. Connections are dealt to them in turn.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::runtime::{Builder, Handle};
+use tracing::warn;
+
+/// Bytes looked at to tell a publisher's connection.
+pub const PEEK_LEN: usize = 13;
+
+struct Runtimes {
+    handles: Vec<Handle>,
+    next: AtomicUsize,
+}
+
+static RUNTIMES: OnceLock<Option<Runtimes>> = OnceLock::new();
+
+/// Whether a connection starting with `first` is an HTTP/1.1 publish.
+pub fn is_publish(first: &[u8]) -> bool {
+    first.starts_with(b"POST /ingest/") || first.starts_with(b"PUT /ingest/")
+}
+
+/// The runtime for the next publisher's connection; `None` if the runtimes could not be
+/// started (the shared runtime serves it then).
+pub fn next() -> Option<Handle> {
+    let rts = RUNTIMES.get_or_init(start).as_ref()?;
+    let i = rts.next.fetch_add(1, Ordering::Relaxed) % rts.handles.len();
+    Some(rts.handles[i].clone())
+}
+
+fn start() -> Option<Runtimes> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let rt = match Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                warn!("cannot start an ingest runtime: {e}; publishers share the main one");
+                return None;
+            }
+        };
+        let handle = rt.handle().clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("hlsd-ingest-{i}"))
+            .spawn(move || rt.block_on(std::future::pending::<()>()));
+        if let Err(e) = spawned {
+            warn!("cannot start an ingest thread: {e}; publishers share the main runtime");
+            return None;
+        }
+        handles.push(handle);
+    }
+    Some(Runtimes {
+        handles,
+        next: AtomicUsize::new(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publishes_are_told_by_their_request_line() {
+        assert!(is_publish(b"POST /ingest/cam1 HTTP/1.1\r\n"));
+        assert!(is_publish(b"PUT /ingest/cam1/hd HTTP/1.1\r\n"));
+        for other in [
+            &b"GET /ingest/cam1 HTTP/1.1"[..],
+            b"POST /api/feeds",
+            b"POST /ingest",
+            b"PRI * HTTP/2.0\r\n",
+            b"\x16\x03\x01",
+            b"POS",
+            b"",
+        ] {
+            assert!(!is_publish(other), "{other:?}");
+        }
+    }
+}
