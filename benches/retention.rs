@@ -79,7 +79,8 @@ fn trim(root: &Path, n: u64) -> Duration {
     let r = Retention::new(
         Limits {
             max_age_ms: i64::MAX / 4,
-            max_bytes: Some(keep * SEG as u64),
+            // `keep` segments, and half a segment for the index (max_gb counts it too).
+            max_bytes: Some(keep * SEG as u64 + SEG as u64 / 2),
         },
         Default::default(),
     );
