@@ -4,6 +4,7 @@
 mod common;
 
 use bytes::Bytes;
+use common::record::dvr_config;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -16,70 +17,8 @@ use std::time::Duration;
 fn clips() -> (Bytes, Bytes) {
     static CLIPS: std::sync::OnceLock<(Bytes, Bytes)> = std::sync::OnceLock::new();
     CLIPS
-        .get_or_init(|| (clip(40, "0"), clip(20, "40.2")))
+        .get_or_init(|| (offset_clip(40, "0"), offset_clip(20, "40.2")))
         .clone()
-}
-
-fn clip(seconds: u32, offset: &str) -> Bytes {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hlsd-fixtures");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("dvr-{seconds}s-at-{offset}-v1.ts"));
-    if let Ok(data) = std::fs::read(&path)
-        && !data.is_empty()
-    {
-        return Bytes::from(data);
-    }
-    let tmp = dir.join(format!("dvr-{seconds}-{offset}.{}.ts", std::process::id()));
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-v", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .args([
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "25",
-            "-bf",
-            "2",
-            "-sc_threshold",
-            "0",
-        ])
-        .args(["-c:a", "aac", "-b:a", "64k"])
-        .args(["-output_ts_offset", offset, "-f", "mpegts"])
-        .arg(&tmp)
-        .output()
-        .expect("ffmpeg not found: install ffmpeg (scripts/test does)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, &path).unwrap();
-    Bytes::from(std::fs::read(&path).unwrap())
-}
-
-/// A window of 3 one-second segments, LL-HLS, recording to `dir`, DVR of 60 s.
-fn dvr_config(dir: &Path) -> Config {
-    let mut c = config();
-    c.hls.window = 3;
-    c.hls.part_duration = 0.25;
-    c.hls.dvr_window = 60.0;
-    c.feeds.reconnect_grace = 8.0;
-    c.record = Some(hlsd::config::RecordConfig {
-        dir: dir.to_path_buf(),
-        // An unpaced push outruns a small queue of fsynced segments: none is lost here.
-        queue_segments: 1024,
-        ..Default::default()
-    });
-    c
 }
 
 /// Whether a playlist text has EXT-X-SKIP, and how many segments it skipped.

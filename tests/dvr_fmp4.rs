@@ -5,8 +5,8 @@
 mod common;
 
 use bytes::Bytes;
+use common::record::dvr_config;
 use common::*;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -21,48 +21,15 @@ fn clips() -> Vec<Bytes> {
     CLIPS_MADE
         .get_or_init(|| {
             (0..CLIPS)
-                .map(|k| clip(&format!("{:.1}", k as f64 * (f64::from(CLIP_SECS) + 0.2))))
+                .map(|k| {
+                    offset_clip(
+                        CLIP_SECS,
+                        &format!("{:.1}", k as f64 * (f64::from(CLIP_SECS) + 0.2)),
+                    )
+                })
                 .collect()
         })
         .clone()
-}
-
-fn clip(offset: &str) -> Bytes {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hlsd-fixtures");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("dvr-fmp4-{CLIP_SECS}s-at-{offset}-v1.ts"));
-    if let Ok(data) = std::fs::read(&path)
-        && !data.is_empty()
-    {
-        return Bytes::from(data);
-    }
-    let tmp = dir.join(format!("dvr-fmp4-{offset}.{}.ts", std::process::id()));
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-v", "error", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-t", &CLIP_SECS.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-g", "25", "-bf", "2", "-sc_threshold", "0"])
-        .args(["-c:a", "aac", "-b:a", "64k"])
-        .args(["-output_ts_offset", offset, "-f", "mpegts"])
-        .arg(&tmp)
-        .output()
-        .expect("ffmpeg not found: install ffmpeg (scripts/test does)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, &path).unwrap();
-    Bytes::from(std::fs::read(&path).unwrap())
 }
 
 /// Each listed segment's (URI, EXT-X-MAP URI in effect, discontinuity), line by line.
@@ -111,17 +78,8 @@ async fn all_fetchable(m: &Media) -> bool {
 async fn an_fmp4_dvr_playlist_reaches_back_with_its_inits_from_the_recording() {
     let clips = clips();
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = config();
-    c.hls.window = 3;
-    c.hls.part_duration = 0.25;
-    c.hls.dvr_window = 60.0;
+    let mut c = dvr_config(tmp.path());
     c.hls.container = hlsd::config::ContainerChoice::Fmp4;
-    c.feeds.reconnect_grace = 8.0;
-    c.record = Some(hlsd::config::RecordConfig {
-        dir: tmp.path().to_path_buf(),
-        queue_segments: 1024,
-        ..Default::default()
-    });
     c.auth = Some(hlsd::config::AuthConfig {
         playback_secret: Some("dvr-secret".into()),
         ..Default::default()

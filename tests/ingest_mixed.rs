@@ -27,17 +27,6 @@ fn mixed_config() -> Config {
     c
 }
 
-async fn publisher_protocol(server: &TestServer, feed: &str) -> String {
-    eventually(Duration::from_secs(15), "a publisher", || async {
-        let r = get(&server.url(&format!("/api/feeds/{feed}"))).await;
-        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-        v["renditions"][0]["publisher"]["protocol"]
-            .as_str()
-            .map(String::from)
-    })
-    .await
-}
-
 /// No media is needed: a publish claims its rendition before its first bytes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rendition_held_over_one_protocol_refuses_the_other_and_hides_the_holder() {
@@ -195,12 +184,7 @@ async fn an_http_publisher_killed_comes_back_over_rtmp_within_the_grace() {
     })
     .await;
     push.await.unwrap();
-    eventually(Duration::from_secs(10), "reconnecting", || async {
-        let r = get(&server.url("/api/feeds/cam3")).await;
-        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-        (v["state"] == "reconnecting").then_some(())
-    })
-    .await;
+    wait_state(&server, "cam3", "reconnecting").await;
 
     let again = ffmpeg_rtmp(&input, &format!("rtmp://{rtmp}/live/cam3"), false);
     let (status, stderr) = finished(again).await;
@@ -223,12 +207,7 @@ async fn an_rtmp_publisher_killed_comes_back_over_http_within_the_grace() {
     })
     .await;
     first.kill().await.expect("kill ffmpeg");
-    eventually(Duration::from_secs(10), "reconnecting", || async {
-        let r = get(&server.url("/api/feeds/cam4")).await;
-        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-        (v["state"] == "reconnecting").then_some(())
-    })
-    .await;
+    wait_state(&server, "cam4", "reconnecting").await;
 
     let again = push(server.addr, data.clone(), Push::new("cam4")).await;
     assert_eq!(again.status, Some(200), "{again:?}");
@@ -263,12 +242,7 @@ async fn an_http_publisher_killed_comes_back_over_srt_within_the_grace() {
         Err(Err(e)) => panic!("not a rejection: {e}"),
     }
     push.await.unwrap();
-    eventually(Duration::from_secs(10), "reconnecting", || async {
-        let r = get(&server.url("/api/feeds/cam5")).await;
-        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-        (v["state"] == "reconnecting").then_some(())
-    })
-    .await;
+    wait_state(&server, "cam5", "reconnecting").await;
 
     let again = ffmpeg_srt(
         &input,
@@ -308,12 +282,7 @@ async fn an_rtmp_publisher_killed_comes_back_over_srt_within_the_grace() {
         Err(Err(e)) => panic!("not a rejection: {e}"),
     }
     first.kill().await.expect("kill ffmpeg");
-    eventually(Duration::from_secs(10), "reconnecting", || async {
-        let r = get(&server.url("/api/feeds/cam6")).await;
-        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-        (v["state"] == "reconnecting").then_some(())
-    })
-    .await;
+    wait_state(&server, "cam6", "reconnecting").await;
 
     let again = ffmpeg_srt(
         &input,

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::record::{ended_recording, record_config};
 use common::*;
 use std::time::Duration;
 
@@ -13,12 +14,8 @@ use std::time::Duration;
 async fn an_hevc_fmp4_feed_is_recorded_as_served() {
     let data = fixture(Fixture::Hevc);
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = config();
+    let mut c = record_config(tmp.path());
     c.hls.part_duration = 0.25;
-    c.record = Some(hlsd::config::RecordConfig {
-        dir: tmp.path().to_path_buf(),
-        ..Default::default()
-    });
     let server = TestServer::start(c).await;
     let res = push(
         server.addr,
@@ -37,19 +34,7 @@ async fn an_hevc_fmp4_feed_is_recorded_as_served() {
         .unwrap()
         .to_string();
 
-    let api = server.url("/api/feeds/cam/recordings");
-    eventually(Duration::from_secs(10), "the ended recording", || {
-        let api = api.clone();
-        async move {
-            let v: serde_json::Value = serde_json::from_str(&get(&api).await.text()).ok()?;
-            v["recordings"]
-                .as_array()?
-                .iter()
-                .find(|r| r["end_ms"].is_i64())
-                .cloned()
-        }
-    })
-    .await;
+    ended_recording(&server, "cam").await;
     let url = server.url(&format!("/vod/cam/{token}/main/media.m3u8"));
     let vod = fetch_media(&url).await;
     assert!(vod.raw.contains("#EXT-X-VERSION:6\n"), "{}", vod.raw);
@@ -128,12 +113,8 @@ async fn a_container_change_within_a_session_keeps_the_earlier_segments() {
     let main = fixture(Fixture::Main);
     let hevc = fixture(Fixture::Hevc);
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = config();
+    let mut c = record_config(tmp.path());
     c.hls.part_duration = 0.25;
-    c.record = Some(hlsd::config::RecordConfig {
-        dir: tmp.path().to_path_buf(),
-        ..Default::default()
-    });
     let server = TestServer::start(c).await;
     let h264 = spawn_push(
         server.addr,
@@ -155,19 +136,7 @@ async fn a_container_change_within_a_session_keeps_the_earlier_segments() {
     .await;
     assert_eq!(res.status, Some(200), "{res:?}");
     assert_eq!(h264.await.unwrap().status, Some(200));
-    let api = server.url("/api/feeds/cam/recordings");
-    let rec = eventually(Duration::from_secs(20), "the ended recording", || {
-        let api = api.clone();
-        async move {
-            let v: serde_json::Value = serde_json::from_str(&get(&api).await.text()).ok()?;
-            v["recordings"]
-                .as_array()?
-                .iter()
-                .find(|r| r["end_ms"].is_i64())
-                .cloned()
-        }
-    })
-    .await;
+    let rec = ended_recording(&server, "cam").await;
     let token = rec["session"].as_str().expect("session").to_string();
     let url = server.url(&format!("/vod/cam/{token}/main/media.m3u8"));
     let vod = fetch_media(&url).await;

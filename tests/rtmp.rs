@@ -17,22 +17,6 @@ fn rtmp_url(addr: SocketAddr, path: &str) -> String {
     format!("rtmp://{addr}/live/{path}")
 }
 
-async fn feed_json(server: &TestServer, feed: &str) -> Option<Value> {
-    let r = get(&server.url(&format!("/api/feeds/{feed}"))).await;
-    (r.status == 200).then(|| serde_json::from_slice(&r.body).expect("JSON"))
-}
-
-/// The first rendition's publisher protocol, once the feed has one.
-async fn publisher_protocol(server: &TestServer, feed: &str) -> String {
-    eventually(Duration::from_secs(15), "a publisher", || async {
-        let v = feed_json(server, feed).await?;
-        v["renditions"][0]["publisher"]["protocol"]
-            .as_str()
-            .map(String::from)
-    })
-    .await
-}
-
 fn ll_config() -> Config {
     let mut c = config();
     c.hls.part_duration = 0.25;
@@ -249,12 +233,7 @@ async fn a_killed_publisher_gets_the_grace_and_a_discontinuity_on_return() {
     })
     .await;
     first.kill().await.expect("kill ffmpeg");
-    let v = eventually(Duration::from_secs(10), "reconnecting", || async {
-        feed_json(&server, "cam2")
-            .await
-            .filter(|v| v["state"] == "reconnecting")
-    })
-    .await;
+    let v = wait_state(&server, "cam2", "reconnecting").await;
     assert_eq!(v["renditions"][0]["publisher"], Value::Null);
     assert!(!has_endlist(&get(&url).await.text()));
 

@@ -13,28 +13,11 @@ mod common;
 use common::srt::*;
 use common::srt_fuzz;
 use common::*;
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 const KEY: &str = "k3y";
 const PASSPHRASE: &str = "correct-horse-battery";
-
-async fn feed_json(server: &TestServer, feed: &str) -> Option<Value> {
-    let r = get(&server.url(&format!("/api/feeds/{feed}"))).await;
-    (r.status == 200).then(|| serde_json::from_slice(&r.body).expect("JSON"))
-}
-
-/// The first rendition's publisher protocol, once the feed has one.
-async fn publisher_protocol(server: &TestServer, feed: &str) -> String {
-    eventually(Duration::from_secs(15), "a publisher", || async {
-        let v = feed_json(server, feed).await?;
-        v["renditions"][0]["publisher"]["protocol"]
-            .as_str()
-            .map(String::from)
-    })
-    .await
-}
 
 /// Waits for the rendition's ENDLIST; its segments carry exactly `sent`'s packets from the
 /// first keyframe on (hlsd's own PSI aside), and ffmpeg decodes the playlist silently.

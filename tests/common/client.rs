@@ -54,3 +54,30 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp 
 pub async fn get(url: &str) -> Resp {
     request("GET", url, &[]).await
 }
+
+/// `/api/feeds/{feed}` as JSON, or `None` when the feed is unknown.
+pub async fn feed_json(server: &TestServer, feed: &str) -> Option<serde_json::Value> {
+    let r = get(&server.url(&format!("/api/feeds/{feed}"))).await;
+    (r.status == 200).then(|| serde_json::from_slice(&r.body).expect("JSON"))
+}
+
+/// The first rendition's publisher protocol, once the feed has one.
+pub async fn publisher_protocol(server: &TestServer, feed: &str) -> String {
+    eventually(Duration::from_secs(15), "a publisher", || async {
+        let v = feed_json(server, feed).await?;
+        v["renditions"][0]["publisher"]["protocol"]
+            .as_str()
+            .map(String::from)
+    })
+    .await
+}
+
+/// Waits (10 s at most) until the feed's `state` is `state`, and returns its JSON.
+pub async fn wait_state(server: &TestServer, feed: &str, state: &str) -> serde_json::Value {
+    eventually(Duration::from_secs(10), state, || async {
+        feed_json(server, feed)
+            .await
+            .filter(|v| v["state"] == state)
+    })
+    .await
+}

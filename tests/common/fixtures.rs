@@ -213,3 +213,52 @@ pub fn assert_same_packets(got: &[&[u8]], want: &[&[u8]], what: &str) {
         want.len()
     );
 }
+
+/// `seconds` of 320x240 H.264 at 25 fps (GOP 1 s, B-frames) with AAC, its timestamps
+/// starting at `offset` seconds (`-output_ts_offset`): the DVR tests' publishes; made once
+/// and cached.
+pub fn offset_clip(seconds: u32, offset: &str) -> Bytes {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hlsd-fixtures");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("dvr-{seconds}s-at-{offset}-v1.ts"));
+    if let Ok(data) = std::fs::read(&path)
+        && !data.is_empty()
+    {
+        return Bytes::from(data);
+    }
+    let tmp = dir.join(format!("dvr-{seconds}-{offset}.{}.ts", std::process::id()));
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-v", "error", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc=size=320x240:rate=25"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args([
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "25",
+            "-bf",
+            "2",
+            "-sc_threshold",
+            "0",
+        ])
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .args(["-output_ts_offset", offset, "-f", "mpegts"])
+        .arg(&tmp)
+        .output()
+        .expect("ffmpeg not found: install ffmpeg (scripts/test does)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &path).unwrap();
+    Bytes::from(std::fs::read(&path).unwrap())
+}
