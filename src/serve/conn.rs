@@ -11,7 +11,8 @@
 //!   idle, and request bodies are never timed.
 //!
 //! A plain connection whose first bytes are a publish's request line is served on an ingest
-//! runtime ([`ingest_rt`]) instead.
+//! runtime ([`ingest_rt`]) by [`publish`] instead, which hands it back here if it is not the
+//! plain case.
 //!
 //! The connection also closes when [`Connections`](super::limit::Connections) picks it as
 //! the oldest head-less one, and follows the server's shutdown stages.
@@ -19,6 +20,7 @@
 use super::Shared;
 use super::ingest_rt;
 use super::limit::Admitted;
+use super::publish;
 use super::service::ConnService;
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
@@ -72,7 +74,7 @@ pub async fn run(
                                     // first poll of its driver: the bytes peeked are read
                                     // before the first-head timer is looked at.
                                     let _ = tcp.readable().await;
-                                    serve(tcp, peer, first_head, &shared, &admitted).await
+                                    publish::serve(tcp, peer, first_head, shared, admitted).await
                                 }
                                 Err(e) => debug!(%peer, "connection lost moving to an ingest runtime: {e}"),
                             }
@@ -108,7 +110,7 @@ pub async fn run(
     }
 }
 
-async fn serve<I>(
+pub(super) async fn serve<I>(
     io: I,
     peer: SocketAddr,
     first_head: Instant,

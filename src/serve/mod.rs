@@ -5,12 +5,17 @@
 //! so hyper's header timeout never applies) or axum-server (whose TLS listener switches the
 //! header timeout off): hlsd needs the timers, the limits and the accept loop in its hands.
 //! `limit`: the connection limit and the head-less cap; `conn`: one connection's task and
-//! timers; `ingest_rt`: the single-threaded runtimes of HTTP/1.1 publishers; `service`:
-//! the per-request wrapper; `tls`: the rustls configuration.
+//! timers; `ingest_rt`: the single-threaded runtimes of HTTP/1.1 publishers; `publish`: an
+//! HTTP/1.1 publish served there without hyper's connection task (`chunked`: its body's
+//! framing; `rewind`: handing a connection back to hyper); `service`: the per-request
+//! wrapper; `tls`: the rustls configuration.
 
+pub mod chunked;
 pub mod conn;
 pub mod ingest_rt;
 pub mod limit;
+pub mod publish;
+pub mod rewind;
 pub mod service;
 pub mod tls;
 

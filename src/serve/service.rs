@@ -48,9 +48,15 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Future = ConnFuture;
 
     fn call(&self, req: Request<Incoming>) -> ConnFuture {
+        self.dispatch(req.map(Body::new))
+    }
+}
+
+impl ConnService {
+    /// A request read by other means than hyper ([`super::publish`]).
+    pub fn dispatch(&self, mut req: Request<Body>) -> ConnFuture {
         self.slot.head_arrived();
         let active = self.slot.request();
-        let mut req = req.map(Body::new);
         req.extensions_mut().insert(ConnectInfo(self.peer));
         // Dispatch is always ready and cheap to clone (two `Arc`s), as under axum::serve.
         let inner = self.dispatch.clone().call(req);
