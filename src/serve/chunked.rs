@@ -269,6 +269,33 @@ mod tests {
     }
 
     #[test]
+    fn any_chunking_of_any_body_comes_back_whole() {
+        // A fixed-seed LCG: bodies, chunk sizes and read sizes vary, runs repeat.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % bound
+        };
+        for _ in 0..300 {
+            let body: Vec<u8> = (0..next(20_000)).map(|i| i as u8).collect();
+            let mut wire = Vec::new();
+            let mut off = 0;
+            while off < body.len() {
+                let n = (next(3000) + 1).min(body.len() - off);
+                let ext = if next(4) == 0 { ";e=1" } else { "" };
+                let size = if next(2) == 0 { format!("{n:x}") } else { format!("{n:X}") };
+                wire.extend_from_slice(format!("{size}{ext}\r\n").as_bytes());
+                wire.extend_from_slice(&body[off..off + n]);
+                wire.extend_from_slice(b"\r\n");
+                off += n;
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let step = next(5000) + 1;
+            assert_eq!(decode(Decoder::chunked(), &wire, step), (body, Ok(true)));
+        }
+    }
+
+    #[test]
     fn large_chunks_come_out_as_they_arrive() {
         let mut wire = b"8000\r\n".to_vec();
         wire.extend(std::iter::repeat_n(7u8, 0x8000));
