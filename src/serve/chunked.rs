@@ -273,7 +273,9 @@ mod tests {
         // A fixed-seed LCG: bodies, chunk sizes and read sizes vary, runs repeat.
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = |bound: usize| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as usize % bound
         };
         for _ in 0..300 {
@@ -283,7 +285,11 @@ mod tests {
             while off < body.len() {
                 let n = (next(3000) + 1).min(body.len() - off);
                 let ext = if next(4) == 0 { ";e=1" } else { "" };
-                let size = if next(2) == 0 { format!("{n:x}") } else { format!("{n:X}") };
+                let size = if next(2) == 0 {
+                    format!("{n:x}")
+                } else {
+                    format!("{n:X}")
+                };
                 wire.extend_from_slice(format!("{size}{ext}\r\n").as_bytes());
                 wire.extend_from_slice(&body[off..off + n]);
                 wire.extend_from_slice(b"\r\n");
