@@ -1,7 +1,7 @@
 //! `x-request-id` on every request and its answer (`service::Dispatch` applies it): an
 //! incoming id is kept when it is a plausible id (1 to 128 bytes of letters, digits and
 //! `-_.:+/=`), otherwise one is made from this process's start time and a counter. The
-//! request's span records it; the answer echoes it.
+//! request's span records it; the answer echoes it, marked never-indexed for HPACK.
 //!
 //! Hand-written rather than tower-http's `SetRequestId`/`PropagateRequestId`: those need
 //! tower-http's `request-id` feature, which builds `uuid` (not otherwise in the build),
@@ -100,6 +100,14 @@ pub fn assign<B>(req: &mut Request<B>) -> HeaderValue {
     }
 }
 
+/// Puts the request's id on its answer, never-indexed for HPACK: unique to each answer, it
+/// would otherwise be added to the HTTP/2 connection's dynamic table (evicting the fields
+/// that repeat) and compared with the ids already there, answer after answer.
+pub fn echo<B>(res: &mut Response<B>, mut id: HeaderValue) {
+    id.set_sensitive(true);
+    res.headers_mut().insert(X_REQUEST_ID, id);
+}
+
 /// An answer on its way: gets the request's id when ready.
 pub struct Echo<F> {
     pub inner: F,
@@ -116,7 +124,7 @@ where
         let this = &mut *self;
         let mut res = std::task::ready!(Pin::new(&mut this.inner).poll(cx))?;
         if let Some(id) = this.id.take() {
-            res.headers_mut().insert(X_REQUEST_ID, id);
+            echo(&mut res, id);
         }
         Poll::Ready(Ok(res))
     }
@@ -141,6 +149,16 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 25);
         assert!(valid(a.as_bytes()), "{a:?}");
+    }
+
+    #[test]
+    fn echoed_ids_are_never_indexed() {
+        let mut res = Response::new(());
+        let id = generate();
+        echo(&mut res, id.clone());
+        let sent = res.headers().get(X_REQUEST_ID).expect("echoed");
+        assert_eq!(sent, &id);
+        assert!(sent.is_sensitive());
     }
 
     #[test]

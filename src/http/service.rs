@@ -14,7 +14,7 @@
 //! and a few `match`es before the handler. Each tower-http layer costs a playlist request
 //! more than 5 % (benches/layers.rs, figures in ARCHITECTURE.md), so playback has none.
 
-use super::request_id::{self, Echo, X_REQUEST_ID};
+use super::request_id::{self, Echo};
 use super::signed::{self, Gate, Signer, Tree};
 use super::{App, playback};
 use crate::metrics::Metrics;
@@ -206,7 +206,7 @@ where
         let _entered = this.span.enter();
         let Ok(mut res) = std::task::ready!(Pin::new(&mut this.inner).poll(cx));
         if let Some(id) = this.id.take() {
-            res.headers_mut().insert(X_REQUEST_ID, id);
+            request_id::echo(&mut res, id);
         }
         let status = res.status();
         // Field values are evaluated only when the event is enabled: no clock read otherwise.
