@@ -66,8 +66,18 @@ pub async fn serve(
     let slot = admitted.slot().clone();
     let mut stage = shared.stage.clone();
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Bytes already looked at for the head's end.
+    let mut scanned = 0;
     let head = loop {
-        match parse_head(&buf) {
+        // Parsed only once its end has come: a head sent a byte at a time costs one scan of
+        // each byte, not a parse of the whole head per byte.
+        let parsed = if head_ends(&buf, scanned) {
+            parse_head(&buf)
+        } else {
+            Parsed::Partial
+        };
+        scanned = buf.len();
+        match parsed {
             Parsed::Ours(head) => break head,
             Parsed::Partial if buf.len() < MAX_HEAD => {}
             Parsed::Partial | Parsed::Hyper => {
@@ -171,6 +181,20 @@ enum Parsed {
     Partial,
     /// Not the plain case: hyper's to serve.
     Hyper,
+}
+
+/// Whether `buf` holds the empty line that ends a head (LF LF or LF CR LF, as httparse
+/// takes them) at or after `from` (less the two bytes before it, where one may begin).
+fn head_ends(buf: &[u8], from: usize) -> bool {
+    let mut at = from.saturating_sub(2);
+    while let Some(i) = memchr::memchr(b'\n', &buf[at..]) {
+        let lf = at + i;
+        match (buf.get(lf + 1), buf.get(lf + 2)) {
+            (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return true,
+            _ => at = lf + 1,
+        }
+    }
+    false
 }
 
 fn parse_head(buf: &[u8]) -> Parsed {
@@ -386,6 +410,21 @@ mod tests {
         assert!(h.expect_continue);
         let h = ours(b"POST /ingest/a HTTP/1.1\r\n\r\n");
         assert!(h.decoder.is_done());
+    }
+
+    #[test]
+    fn a_head_ends_at_its_empty_line_however_it_was_cut() {
+        let head = b"POST /ingest/a HTTP/1.1\r\nHost: x\r\n\r\nbody";
+        let end = head.len() - 4;
+        for cut in 0..=head.len() {
+            // Bytes up to `cut` were scanned without finding it; the rest has just come.
+            let found = head_ends(&head[..cut], 0) || head_ends(head, cut);
+            assert!(found, "cut {cut}");
+            assert_eq!(head_ends(&head[..cut], 0), cut >= end, "cut {cut}");
+        }
+        assert!(head_ends(b"POST /ingest/a HTTP/1.1\n\n", 0));
+        assert!(!head_ends(b"POST /ingest/a HTTP/1.1\r\nHost: x\r\n", 0));
+        assert!(!head_ends(b"POST /ingest/a HTTP/1.1\r\n\r", 0));
     }
 
     #[test]
