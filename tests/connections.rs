@@ -447,6 +447,59 @@ async fn silent_sockets_cannot_starve_viewers() {
     server.stop().await;
 }
 
+/// A publish's head read by hlsd itself (`serve::publish`) is timed and capped like any
+/// other: trickled, it is closed after the header timeout; silent after its request line, it
+/// counts as head-less and the oldest make room for viewers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_heads_are_timed_and_capped_like_others() {
+    let server = TestServer::start(config_with(TIMEOUT, 16)).await;
+    let mut s = connect(server.addr).await;
+    let start = Instant::now();
+    // The request line at once (a publish is told by it), then a byte every 300 ms.
+    s.write_all(b"POST /ingest/slow HTTP/1.1\r\nHost: hlsd\r\n")
+        .await
+        .unwrap();
+    let (mut rd, mut wr) = s.split();
+    let drip = async {
+        for b in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if wr.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let closed = async {
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(TIMEOUT * 3, rd.read_to_end(&mut buf)).await;
+        (Instant::now(), buf)
+    };
+    tokio::pin!(closed);
+    let (at, buf) = tokio::select! {
+        r = &mut closed => r,
+        _ = drip => closed.await,
+    };
+    let took = at - start;
+    assert!(
+        took >= TIMEOUT / 2 && took < TIMEOUT * 3,
+        "trickled publish head closed after {took:?}"
+    );
+    assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf));
+
+    // Ten times the head-less share of request lines with no head after them.
+    let mut stalled = Vec::new();
+    for i in 0..16 * 10 / 4 {
+        let mut s = connect(server.addr).await;
+        let line = format!("POST /ingest/stalled{i} HTTP/1.1\r\n");
+        s.write_all(line.as_bytes()).await.unwrap();
+        stalled.push(s);
+    }
+    let first = closed_within(&mut stalled[0], Duration::from_millis(900)).await;
+    assert!(first.is_some(), "the oldest stalled publish is still open");
+    let mut viewer = connect(server.addr).await;
+    assert_eq!(get_keep_alive(&mut viewer, "/healthz").await.0, 200);
+    server.stop().await;
+}
+
 /// A TLS client that trusts exactly `cert_pem` (the test server's self-signed certificate,
 /// which webpki would refuse as a CA used as end entity), offering http/1.1 only.
 fn tls_connector(cert_pem: &[u8]) -> tokio_rustls::TlsConnector {
