@@ -2,13 +2,13 @@
 //! `PUT /ingest/` (an HTTP/1.1 publisher) is served on one of a few single-threaded tokio
 //! runtimes, one per core, instead of the shared multi-threaded one.
 //!
-//! A publish moves every body chunk from hyper's connection task to the session's task
-//! through a channel that holds one chunk: two task polls per chunk. On the multi-threaded
-//! runtime that ping-pong soon leaves the worker's LIFO slot (three polls per tick) for its
-//! run queue, and each push there wakes the other, parked, worker to steal it: a futex or
-//! eventfd write and a context switch per chunk or so. On a single-threaded runtime both
-//! tasks stay on one thread and a wake-up is a queue push. The connection is otherwise
-//! served exactly as on the shared runtime (same hyper builder, timers and service).
+//! There [`super::publish`] reads the request and its body itself, in the session's task.
+//! The runtimes came first, for hyper's way of handing a body over: each chunk moved from
+//! hyper's connection task to the session's task through a one-chunk channel, and on the
+//! multi-threaded runtime that ping-pong soon left the worker's LIFO slot for its run queue,
+//! each push waking the other, parked, worker (a futex or eventfd write and a context switch
+//! per chunk or so). On a single-threaded runtime the tasks of a publish stay on one thread,
+//! and a connection handed back to hyper (not the plain case) is served there the same way.
 //!
 //! The runtimes are made on first use and live as long as the process; their threads wait
 //! in their I/O driver when no publisher sends. Connections are dealt to them in turn.
