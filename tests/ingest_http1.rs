@@ -11,14 +11,13 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Sends `pieces` one write each, `gap` apart, then reads until the server closes or
-/// `wait` passes; returns what came back.
-async fn exchange(addr: SocketAddr, pieces: &[Vec<u8>], gap: Duration, wait: Duration) -> String {
+/// Sends `pieces` one write each, then reads until the server closes or `wait` passes;
+/// returns what came back.
+async fn exchange(addr: SocketAddr, pieces: &[Vec<u8>], wait: Duration) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.set_nodelay(true).unwrap();
     for p in pieces {
         s.write_all(p).await.unwrap();
-        tokio::time::sleep(gap).await;
     }
     read_until_close(&mut s, wait).await
 }
@@ -70,13 +69,7 @@ async fn framing_in_every_form_carries_every_byte() {
     let mut pieces = vec![head.as_bytes()[..20].to_vec()];
     pieces.extend(head.bytes().skip(20).map(|b| vec![b]));
     pieces.extend(body.chunks(4099).map(<[u8]>::to_vec));
-    let answer = exchange(
-        server.addr,
-        &pieces,
-        Duration::ZERO,
-        Duration::from_secs(10),
-    )
-    .await;
+    let answer = exchange(server.addr, &pieces, Duration::from_secs(10)).await;
     ok_for(&answer, data.len());
     // The publish's connection ends with its answer, and says so.
     let head = answer
@@ -94,7 +87,7 @@ async fn framing_in_every_form_carries_every_byte() {
     )
     .into_bytes();
     req.extend_from_slice(&data);
-    let answer = exchange(server.addr, &[req], Duration::ZERO, Duration::from_secs(10)).await;
+    let answer = exchange(server.addr, &[req], Duration::from_secs(10)).await;
     ok_for(&answer, data.len());
     server.stop().await;
 }
@@ -125,7 +118,6 @@ async fn expect_100_continue_is_answered_when_the_body_is_read() {
     let answer = exchange(
         server.addr,
         &[head.as_bytes().to_vec()],
-        Duration::ZERO,
         Duration::from_secs(5),
     )
     .await;
@@ -155,7 +147,7 @@ async fn broken_framing_ends_the_publish_with_400() {
         .into_bytes();
         req.extend_from_slice(&chunked(&data, &[1316], |_| String::new()));
         req.extend_from_slice(bad);
-        let answer = exchange(server.addr, &[req], Duration::ZERO, Duration::from_secs(10)).await;
+        let answer = exchange(server.addr, &[req], Duration::from_secs(10)).await;
         assert!(
             answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
             "{answer}"
@@ -179,7 +171,7 @@ async fn other_heads_are_served_as_before() {
     )
     .into_bytes();
     req.extend_from_slice(&data);
-    let answer = exchange(server.addr, &[req], Duration::ZERO, Duration::from_secs(10)).await;
+    let answer = exchange(server.addr, &[req], Duration::from_secs(10)).await;
     assert!(answer.starts_with("HTTP/1.0 200 OK\r\n"), "{answer}");
     assert!(
         answer.contains(&format!("ok: {} bytes", data.len())),
@@ -209,7 +201,6 @@ async fn other_heads_are_served_as_before() {
     let answer = exchange(
         server.addr,
         &[b"POST /ingest/x HTTP/1.1\r\nBad Header\r\n\r\n".to_vec()],
-        Duration::ZERO,
         Duration::from_secs(5),
     )
     .await;

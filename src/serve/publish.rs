@@ -113,13 +113,17 @@ pub async fn serve(
     bytes::Buf::advance(&mut buf, head.len);
     let (read, mut write) = tcp.into_split();
     let admitted = Arc::new(admitted);
-    let (continue_tx, continue_rx) = oneshot::channel();
-    let mut continue_rx = head.expect_continue.then_some(continue_rx);
+    let (wants_continue, mut continue_rx) = if head.expect_continue {
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
     let body = PublishBody {
         read,
         buf,
         decoder: head.decoder,
-        wants_continue: head.expect_continue.then_some(continue_tx),
+        wants_continue,
         failed: false,
         _admitted: admitted.clone(),
     };

@@ -38,6 +38,20 @@ impl ConnService {
             slot,
         }
     }
+
+    /// Hands a request to the application: hyper's (through `call`), or one read by
+    /// [`super::publish`].
+    pub fn dispatch(&self, mut req: Request<Body>) -> ConnFuture {
+        self.slot.head_arrived();
+        let active = self.slot.request();
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        // Dispatch is always ready and cheap to clone (two `Arc`s), as under axum::serve.
+        let inner = self.dispatch.clone().call(req);
+        ConnFuture {
+            inner,
+            active: Some(active),
+        }
+    }
 }
 
 type DispatchFuture = <Dispatch as tower::Service<axum::extract::Request>>::Future;
@@ -49,21 +63,6 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
 
     fn call(&self, req: Request<Incoming>) -> ConnFuture {
         self.dispatch(req.map(Body::new))
-    }
-}
-
-impl ConnService {
-    /// A request read by other means than hyper ([`super::publish`]).
-    pub fn dispatch(&self, mut req: Request<Body>) -> ConnFuture {
-        self.slot.head_arrived();
-        let active = self.slot.request();
-        req.extensions_mut().insert(ConnectInfo(self.peer));
-        // Dispatch is always ready and cheap to clone (two `Arc`s), as under axum::serve.
-        let inner = self.dispatch.clone().call(req);
-        ConnFuture {
-            inner,
-            active: Some(active),
-        }
     }
 }
 
