@@ -37,6 +37,8 @@ async fn every_published_hint_names_the_part_published_next() {
     let addr = "127.0.0.1:9".parse().unwrap();
     let guard = registry.claim("hints", "main", addr).unwrap();
     let r = guard.rendition.clone();
+    // A reader waiting for changes: every snapshot's playlist is rendered.
+    let _waiting = r.subscribe();
     let mut seg = Segmenter::new(SegmenterConfig::new(2.0, None).with_parts(0.25, None));
     let input = Synth::default().build(25 * 9);
     // Hints published (with the last part listed beside them) whose next part is not

@@ -19,6 +19,8 @@ pub mod siblings;
 pub mod stats;
 pub mod store;
 pub mod view;
+#[cfg(test)]
+mod watch_tests;
 
 use crate::clock::{Clock, new_token};
 use crate::config::Config;
@@ -126,7 +128,7 @@ impl Feed {
             .iter()
             .filter_map(|r| {
                 let s = r.snapshot();
-                s.playlist.as_ref()?;
+                s.listable.then_some(())?;
                 Some(Variant {
                     name: r.name.clone(),
                     bandwidth: s.bandwidth,

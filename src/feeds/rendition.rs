@@ -8,7 +8,7 @@ use crate::playlist::blocking::{Position, advance_part_limit};
 use crate::playlist::window::BuildingSegment;
 use crate::playlist::{
     BitrateTracker, Container, RenderParams, Rendering, RenditionReport, StoredPart, StoredSegment,
-    Window, last_position, render_media_dvr,
+    Window, last_position, render_media_dvr, renders_something,
 };
 use crate::segmenter::{PartEvent, Segment};
 use crate::ts::Ts;
@@ -105,9 +105,19 @@ impl MediaFile {
 }
 
 /// Bits of `Rendition::wanted`: a forced file was requested, so it is rendered (when its
-/// text differs from `media.m3u8`'s: only its rendition reports do).
+/// text differs from `media.m3u8`'s: only its rendition reports do); a delta update was
+/// asked for (`_HLS_skip`), so delta updates are rendered.
 const WANT_TS_FILE: u8 = 1;
 const WANT_FMP4_FILE: u8 = 2;
+const WANT_DELTA: u8 = 4;
+/// Bit of `Snapshot::rendered`: its playlists were rendered (with the `WANT_*` bits beside
+/// it, the wanted ones).
+const RENDERED: u8 = 0x80;
+
+/// Playlists are rendered with every change only while a rendition is watched: a playlist
+/// request in the last this many seconds, or a reader waiting for a change. An unwatched
+/// rendition publishes snapshots without playlist text, and the next request renders it.
+pub(super) const WATCH_LINGER_SECS: u64 = 30;
 
 /// What readers see: replaced whole on every change, never mutated.
 #[derive(Debug)]
@@ -124,6 +134,11 @@ pub struct Snapshot {
     pub inits: Arc<[StoredInit]>,
     /// An init hinted with EXT-X-PRELOAD-HINT:TYPE=MAP: a request for it waits.
     pub map_hint: Option<u32>,
+    /// `media.m3u8` has a segment to list (the text may not be rendered: `rendered`).
+    pub listable: bool,
+    /// What was rendered: `RENDERED` and the `WANT_*` bits rendered for; 0 when the
+    /// rendition was not watched, so `playlist`, `delta` and the files are `None`.
+    rendered: u8,
     pub target_duration: u32,
     pub part_target: Option<Ts>,
     /// Token of the current session.
@@ -289,8 +304,11 @@ pub struct Rendition {
     store: Arc<super::store::Store>,
     accounted: AtomicU64,
     removed: AtomicBool,
-    /// `WANT_*` bits: forced playlist files requested.
+    /// `WANT_*` bits: forced playlist files and delta updates requested.
     wanted: AtomicU8,
+    /// Seconds after `born` of the last playlist request, plus one (0: none yet).
+    watched: AtomicU64,
+    born: tokio::time::Instant,
     /// Where frozen segments go to be recorded (`[record]`).
     tap: Option<crate::record::Tap>,
 }
@@ -350,7 +368,7 @@ impl Rendition {
         if let Some(td) = init.target_duration {
             state.set_target_duration(td);
         }
-        let first = Arc::new(snapshot_of(&state, &[], None, 0));
+        let first = Arc::new(snapshot_of(&state, &[], None, 0, false));
         let current = ArcSwap::new(first.clone());
         let (snapshot, _) = watch::channel(first);
         Rendition {
@@ -365,6 +383,8 @@ impl Rendition {
             accounted: AtomicU64::new(0),
             removed: AtomicBool::new(false),
             wanted: AtomicU8::new(0),
+            watched: AtomicU64::new(0),
+            born: tokio::time::Instant::now(),
             tap: init.tap,
         }
     }
@@ -390,36 +410,83 @@ impl Rendition {
         self.snapshot.subscribe()
     }
 
-    /// Renders and publishes a new snapshot of `state`, waking every waiting reader.
+    /// Publishes a new snapshot of `state`, waking every waiting reader; its playlists are
+    /// rendered when the rendition is watched.
     pub fn publish(&self, state: &State) {
         self.account((state.window.bytes() + state.fmp4.bytes()) as u64);
         let (reports, feed_part_target) = self.siblings_view(state);
         let wanted = self.wanted.load(Ordering::Relaxed);
-        let snap = Arc::new(snapshot_of(state, &reports, feed_part_target, wanted));
+        let render = self.is_watched();
+        let snap = Arc::new(snapshot_of(
+            state,
+            &reports,
+            feed_part_target,
+            wanted,
+            render,
+        ));
         // Stored before waiters wake, so that what they are woken for can be peeked too.
         self.current.store(snap.clone());
         self.snapshot.send_replace(snap);
     }
 
-    /// A forced media playlist file was requested: it is rendered from now on (and at
-    /// once, the first time). An fMP4 one also turns packaging on for the feed.
-    pub fn want(&self, file: MediaFile) {
-        let bit = match file {
-            MediaFile::Default => return,
+    fn secs_since_born(&self) -> u64 {
+        self.born.elapsed().as_secs()
+    }
+
+    /// A playlist request in the last `WATCH_LINGER_SECS`, or a reader waiting.
+    fn is_watched(&self) -> bool {
+        let last = self.watched.load(Ordering::Relaxed);
+        (last != 0 && self.secs_since_born() + 1 - last <= WATCH_LINGER_SECS)
+            || self.snapshot.receiver_count() > 0
+    }
+
+    /// A request for `file` (a delta update of it when `skip`): the rendition is watched,
+    /// and from now on its playlists are rendered with every change, forced files and delta
+    /// updates included once asked for. When the current snapshot lacks what is asked (the
+    /// rendition was not watched, or this is the first such request), it is rendered now,
+    /// so the snapshot a reader looks at next holds it. An fMP4 file also turns packaging on
+    /// for the feed.
+    pub fn want(&self, file: MediaFile, skip: bool) {
+        let now = self.secs_since_born() + 1;
+        // Loads first: every request reads these, and they change at most once a second.
+        if self.watched.load(Ordering::Relaxed) != now {
+            self.watched.store(now, Ordering::Relaxed);
+        }
+        let mut bits = match file {
+            MediaFile::Default => 0,
             MediaFile::Forced(Container::Ts) => WANT_TS_FILE,
             MediaFile::Forced(Container::Fmp4) => WANT_FMP4_FILE,
         };
-        // A load first: every request reads the flag, and it is set once.
-        if self.wanted.load(Ordering::Relaxed) & bit != 0
-            || self.wanted.fetch_or(bit, Ordering::Relaxed) & bit != 0
-        {
+        if skip {
+            bits |= WANT_DELTA;
+        }
+        if self.wanted.load(Ordering::Relaxed) & bits != bits {
+            let before = self.wanted.fetch_or(bits, Ordering::Relaxed);
+            if bits & WANT_FMP4_FILE != 0 && before & WANT_FMP4_FILE == 0 {
+                self.siblings.want_fmp4();
+            }
+        }
+        let need = RENDERED | bits;
+        let holds = |s: &Snapshot| s.rendered & need == need;
+        if holds(&self.current.load()) {
             return;
         }
-        if bit == WANT_FMP4_FILE {
-            self.siblings.want_fmp4();
-        }
         let st = self.lock();
-        self.publish(&st);
+        // Another request may have rendered it while this one waited for the lock.
+        if !holds(&self.current.load()) {
+            self.publish(&st);
+        }
+    }
+
+    /// `snap`, or the current snapshot rendered for `file` when `snap` was published while
+    /// nobody watched (a reader that waited longer than `WATCH_LINGER_SECS` between two
+    /// subscriptions).
+    pub fn rendered(&self, snap: Arc<Snapshot>, file: MediaFile, skip: bool) -> Arc<Snapshot> {
+        if snap.rendered & RENDERED != 0 {
+            return snap;
+        }
+        self.want(file, skip);
+        self.snapshot()
     }
 
     /// Sets what `media.m3u8` serves.
@@ -622,6 +689,7 @@ fn snapshot_of(
     reports: &[RenditionReport],
     feed_part_target: Option<Ts>,
     wanted: u8,
+    render: bool,
 ) -> Snapshot {
     let w = &st.window;
     let part_target = st.part_target.filter(|_| st.low_latency);
@@ -635,8 +703,17 @@ fn snapshot_of(
     });
     let prefix = st.dvr.as_ref().map(|d| &d.prefix);
     let inits = st.fmp4.init_numbers(st.token);
+    let default_how = Rendering {
+        container: st.default_container,
+        file: MediaFile::Default.name(),
+        inits: &inits,
+        map_hint: st.fmp4.map_hint,
+    };
+    let listable = params.is_some() && renders_something(w, &default_how);
+    let wanted = if render { wanted } else { 0 };
+    let rendered = if render { RENDERED | wanted } else { 0 };
     let render = |container: Container, file: MediaFile| -> Option<Playlists> {
-        let p = params.filter(|_| w.listed().len() > 0)?;
+        let p = params.filter(|_| render && w.listed().len() > 0)?;
         let how = Rendering {
             container,
             file: file.name(),
@@ -646,7 +723,7 @@ fn snapshot_of(
         let full = render_media_dvr(w, prefix, &p, false, reports, &how)?;
         let delta = p
             .skip_until()
-            .filter(|_| !w.is_ended())
+            .filter(|_| wanted & WANT_DELTA != 0 && !w.is_ended())
             .and_then(|_| render_media_dvr(w, prefix, &p, true, reports, &how));
         Some(Playlists {
             full: Arc::new(Rendered::new(full)),
@@ -669,6 +746,8 @@ fn snapshot_of(
     let fmp4_file = forced(Container::Fmp4, WANT_FMP4_FILE);
     let building = w.building().cloned();
     Snapshot {
+        listable,
+        rendered,
         playlist: default.as_ref().map(|p| p.full.clone()),
         delta: default.and_then(|p| p.delta),
         ts_file,

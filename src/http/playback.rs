@@ -133,7 +133,7 @@ async fn multivariant(
     if let Some(c) = file {
         // Its media playlists are rendered (and fMP4 packaged) from now on.
         for r in f.rendition_list() {
-            r.want(MediaFile::Forced(c));
+            r.want(MediaFile::Forced(c), false);
         }
     }
     let mut rx = f.subscribe_multivariant();
@@ -170,11 +170,11 @@ async fn media_or_segment(
     };
     let td = r.peek().target_duration;
     if let Some(file) = MediaFile::parse(file) {
-        r.want(file);
         let directives = match parse_directives(query) {
             Ok(d) => d,
             Err(msg) => return with_max_age(HttpError::BadRequest(msg).into_response(), td),
         };
+        r.want(file, directives.skip);
         let blocking = directives.msn.is_some();
         return match media_playlist(app, &r, file, directives, headers).await {
             // Appendix B.1: blocking answers live 6 × TD in caches, failures 4 × TD;
@@ -257,17 +257,20 @@ async fn media_playlist(
         }
     }
     let ready = |s: &Arc<Snapshot>| ready(s);
+    // While a receiver is subscribed, every snapshot is rendered; one published before may
+    // not be (`Rendition::rendered`).
     let mut snap = r.snapshot();
     if !ready(&snap) {
         drop(snap);
         snap = wait_first(app, &mut r.subscribe(), ready).await?;
     }
+    let snap = r.rendered(snap, file, d.skip);
     if let Some(res) = answer_now(&snap, file, &d, headers)? {
         return Ok(res);
     }
     let td = snap.target_duration;
     drop(snap);
-    let snap = block(app, r.subscribe(), &d, td).await?;
+    let snap = r.rendered(block(app, r.subscribe(), &d, td).await?, file, d.skip);
     answer_now(&snap, file, &d, headers)?.ok_or(HttpError::NotReady)
 }
 
@@ -583,7 +586,10 @@ mod tests {
         let (first, rest) = data.split_at(data.len() / 2 / 188 * 188);
         lane.push(&app, first, 1_000_000);
         let next = r.snapshot().position.next_msn;
-        assert!(r.snapshot().playlist.is_some() && r.snapshot().part_target.is_some());
+        assert!(r.snapshot().listable && r.snapshot().part_target.is_some());
+        // As a request does: the rendition is watched, its playlist rendered.
+        r.want(MediaFile::Default, false);
+        assert!(r.snapshot().playlist.is_some());
         let d = parse_directives(Some(&format!("_HLS_msn={}", next + 1))).unwrap();
         let waiter = {
             let (app, r) = (app.clone(), r.clone());

@@ -323,7 +323,7 @@ impl Lane {
     /// may come a part after the first segment (its init waits for every track's
     /// configuration), so it is rendered again then.
     fn note_listed(&mut self) {
-        if !self.listed && self.guard.rendition.peek().playlist.is_some() {
+        if !self.listed && self.guard.rendition.peek().listable {
             self.listed = true;
             self.guard.feed.update_multivariant();
         }

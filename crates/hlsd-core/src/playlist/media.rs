@@ -135,6 +135,15 @@ pub fn render_media_as(
     render_media_dvr(window, None, p, delta, reports, how)
 }
 
+/// Whether [`render_media_as`] renders a playlist for `window` (`Some`): it lists a
+/// segment, and in fMP4 its last one is packaged.
+pub fn renders_something(window: &Window, how: &Rendering<'_>) -> bool {
+    window
+        .listed()
+        .last()
+        .is_some_and(|s| how.container == Container::Ts || s.packaged(how.inits))
+}
+
 /// [`render_media_as`] with a DVR prefix listed before the window's segments: its text is
 /// copied, not formatted again (`dvr`). Used only when it is in the rendering's container
 /// and ends right before the window's first listed segment. fMP4: the prefix's first

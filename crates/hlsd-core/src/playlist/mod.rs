@@ -12,7 +12,7 @@ pub mod window;
 pub use dvr::{DvrPrefix, LeftSegment};
 pub use media::{
     RenderParams, Rendering, RenditionReport, last_position, render_media, render_media_as,
-    render_media_dvr,
+    render_media_dvr, renders_something,
 };
 pub use multivariant::{BitrateTracker, Variant, render_multivariant};
 pub use window::{
