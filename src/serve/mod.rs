@@ -7,12 +7,13 @@
 //! `limit`: the connection limit and the head-less cap; `conn`: one connection's task and
 //! timers; `ingest_rt`: the single-threaded runtimes of HTTP/1.1 publishers; `publish`: an
 //! HTTP/1.1 publish served there without hyper's connection task (`chunked`: its body's
-//! framing; `rewind`: handing a connection back to hyper); `service`: the per-request
-//! wrapper; `tls`: the rustls configuration.
+//! framing; `rewind`: handing a connection back to hyper); `inline`: the executor of HTTP/2
+//! streams; `service`: the per-request wrapper; `tls`: the rustls configuration.
 
 pub mod chunked;
 pub mod conn;
 pub mod ingest_rt;
+pub mod inline;
 pub mod limit;
 pub mod publish;
 pub mod rewind;
@@ -23,7 +24,8 @@ use crate::config::LimitsConfig;
 use crate::http::service::Dispatch;
 use crate::logging::Gates;
 use conn::Stage;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
+use inline::InlineFirst;
 use hyper_util::server::conn::auto;
 use limit::Connections;
 use std::sync::Arc;
@@ -42,7 +44,7 @@ pub const H2_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 /// What every connection of a server shares.
 pub struct Shared {
-    pub builder: auto::Builder<TokioExecutor>,
+    pub builder: auto::Builder<InlineFirst>,
     pub dispatch: Dispatch,
     pub header_timeout: Duration,
     pub conns: Arc<Connections>,
@@ -53,8 +55,8 @@ pub struct Shared {
 
 /// The connection builder: hyper's header timeout for HTTP/1.1 (every head and the idle gap
 /// before it), explicit HTTP/2 limits.
-pub fn builder(header_timeout: Duration) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
+pub fn builder(header_timeout: Duration) -> auto::Builder<InlineFirst> {
+    let mut b = auto::Builder::new(InlineFirst);
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
