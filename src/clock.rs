@@ -23,7 +23,12 @@ impl Clock {
 
     /// Unix milliseconds, monotonic.
     pub fn now_ms(&self) -> i64 {
-        self.wall_start_ms + self.start.elapsed().as_millis() as i64
+        self.ms_at(Instant::now())
+    }
+
+    /// Unix milliseconds at `t` (an instant already read: one clock read serves both).
+    pub fn ms_at(&self, t: Instant) -> i64 {
+        self.wall_start_ms + t.saturating_duration_since(self.start).as_millis() as i64
     }
 }
 

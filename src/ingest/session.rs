@@ -295,13 +295,14 @@ async fn feed_lanes(
                 continue;
             }
         };
+        // One clock read per chunk.
         last_data = Instant::now();
         let input = match next {
             None => break End::Done,
             Some(Err(e)) => break End::Broken(e),
             Some(Ok(input)) => input,
         };
-        let mut now = clock.now_ms();
+        let mut now = clock.ms_at(last_data);
         // Bytes arrived, even while the first ones are still being looked at: this
         // publisher is not silent (see `claim`).
         for lane in &lanes {
@@ -321,7 +322,7 @@ async fn feed_lanes(
                 break end;
             }
             last_data = Instant::now();
-            now = clock.now_ms();
+            now = clock.ms_at(last_data);
         }
         match input {
             Input::Flv(tag) => {
