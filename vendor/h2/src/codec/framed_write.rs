@@ -71,6 +71,10 @@ const DEFAULT_BUFFER_CAPACITY: usize = 16 * 1_024;
 /// the max frame size can't be less than 16kb, so not even close).
 const CHAIN_THRESHOLD: usize = 256;
 
+/// hlsd patch: payloads up to this size are copied into the buffer while it has room for
+/// them (and still `min_buffer_capacity` after), chained only beyond.
+const COPY_MAX: usize = 4 * 1_024;
+
 /// Chain payloads bigger than this when vectored I/O is **not** enabled.
 /// A larger value in this scenario will reduce the number of small and
 /// fragmented data being sent, and hereby improve the throughput.
@@ -237,7 +241,14 @@ where
                     return Err(PayloadTooBig);
                 }
 
-                if len >= self.chain_threshold {
+                // hlsd patch: a payload of up to `COPY_MAX` bytes that fits in the
+                // buffer's free capacity is copied into it, like a small one. Chained, it
+                // takes the one `next` slot, so the next frame waits for a write: an answer
+                // a write each, where copied, every small answer ready goes in one.
+                let copied = len <= COPY_MAX
+                    && self.buf.get_ref().capacity() - self.buf.get_ref().len()
+                        >= len + frame::HEADER_LEN + self.min_buffer_capacity;
+                if len >= self.chain_threshold && !copied {
                     let head = v.head();
 
                     // Encode the frame head to the buffer
