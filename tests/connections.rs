@@ -183,40 +183,6 @@ async fn idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     server.stop().await;
 }
 
-/// An HTTP/2 client connection with prior knowledge; the connection task reports when the
-/// server closed it.
-async fn h2c(
-    addr: SocketAddr,
-) -> (
-    hyper::client::conn::http2::SendRequest<http_body_util::Full<Bytes>>,
-    tokio::task::JoinHandle<Instant>,
-) {
-    let io = hyper_util::rt::TokioIo::new(connect(addr).await);
-    let (send, conn) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-            .await
-            .expect("h2 handshake");
-    let done = tokio::spawn(async move {
-        let _ = conn.await;
-        Instant::now()
-    });
-    (send, done)
-}
-
-async fn h2_get(
-    send: &mut hyper::client::conn::http2::SendRequest<http_body_util::Full<Bytes>>,
-    url: &str,
-) -> (u16, Bytes) {
-    use http_body_util::BodyExt;
-    let req = hyper::Request::get(url)
-        .body(http_body_util::Full::new(Bytes::new()))
-        .unwrap();
-    let res = send.send_request(req).await.expect("h2 request");
-    let status = res.status().as_u16();
-    let body = res.into_body().collect().await.expect("h2 body").to_bytes();
-    (status, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_h2c_connection_is_closed_after_the_header_timeout() {
     let server = TestServer::start(config_with(TIMEOUT, 100)).await;

@@ -343,6 +343,96 @@ async fn http2_over_h2c_and_tls() {
     server.stop().await;
 }
 
+/// Many streams at once on one h2c connection, whose answers are written together
+/// (`serve::coalesce`, and small DATA frames copied into h2's write buffer, `vendor/h2`):
+/// a blocking reload waiting among plain reloads answered meanwhile, then every part and
+/// segment of the ended feed, its playlist and an unknown name, three times each at once,
+/// through a flow-control window smaller than a segment; each with the status and bytes
+/// HTTP/1.1 gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs ffmpeg"]
+async fn many_streams_at_once_on_one_h2c_connection() {
+    use http_body_util::{BodyExt, Full};
+    fixture(Fixture::Main);
+    let server = TestServer::start(ll_config()).await;
+    let pusher = live_push(&server, "/ingest/many");
+    let url = server.media_url("many");
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .initial_stream_window_size(16 * 1024)
+            .initial_connection_window_size(64 * 1024)
+            .handshake::<_, Full<bytes::Bytes>>(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    let fetch = |u: String| {
+        let mut send = send.clone();
+        tokio::spawn(async move {
+            let req = hyper::Request::get(&u)
+                .body(Full::new(bytes::Bytes::new()))
+                .unwrap();
+            let res = send.send_request(req).await.expect("h2 request");
+            let status = res.status().as_u16();
+            let body = res.into_body().collect().await.expect("h2 body").to_bytes();
+            (u, status, body)
+        })
+    };
+
+    // Live: the blocking reload is sent first and answered last.
+    let ll = first_ll(&url).await;
+    let (m, n) = ll.next_request();
+    let blocking = fetch(with_query(&url, &blocking_query(m, Some(n))));
+    let plain: Vec<_> = (0..40).map(|_| fetch(url.clone())).collect();
+    for p in plain {
+        let (u, status, body) = p.await.unwrap();
+        assert_eq!(status, 200, "{u}");
+        assert!(body.starts_with(b"#EXTM3U\n"), "{u}");
+    }
+    let (u, status, body) = blocking.await.unwrap();
+    assert_eq!(status, 200, "{u}");
+    let got = Ll::parse(&url, &String::from_utf8_lossy(&body));
+    assert!(
+        got.part(m, n).is_some() || got.part(m + 1, 0).is_some(),
+        "{u} without the part it asked for:\n{}",
+        got.raw
+    );
+
+    // Ended: everything at once, against HTTP/1.1.
+    assert_eq!(pusher.await.unwrap().status, Some(200));
+    let end = eventually(Duration::from_secs(10), "ENDLIST", || async {
+        fetch_ll(&url, "").await.ll.filter(|l| l.endlist)
+    })
+    .await;
+    let mut paths = vec![String::new(), "seg_nope.ts".to_string()];
+    paths.extend(end.parts.iter().map(|p| p.uri.clone()));
+    paths.extend(end.segments.iter().map(|s| s.uri.clone()));
+    let mut want = std::collections::HashMap::new();
+    for path in &paths {
+        let u = resolve(&url, path);
+        let r = get(&u).await;
+        want.insert(u, (r.status, r.body));
+    }
+    // Larger than a stream's window: sent as the client opens it.
+    assert!(
+        end.segments
+            .iter()
+            .all(|s| want[&resolve(&url, &s.uri)].1.len() > 16 * 1024)
+    );
+    let all: Vec<_> = (0..3)
+        .flat_map(|_| paths.iter().map(|p| fetch(resolve(&url, p))))
+        .collect();
+    let count = all.len();
+    for t in all {
+        let (u, status, body) = t.await.unwrap();
+        let (s, b) = &want[&u];
+        assert_eq!(status, *s, "{u}");
+        assert!(body[..] == b[..], "{u}: other bytes over h2c");
+    }
+    assert!(count > 3 * 20, "{count} requests");
+    server.stop().await;
+}
+
 /// ffmpeg, which ignores the LL-HLS tags, plays the same playlist URL to its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ffmpeg"]

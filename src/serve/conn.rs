@@ -18,6 +18,7 @@
 //! the oldest head-less one, and follows the server's shutdown stages.
 
 use super::Shared;
+use super::coalesce::{self, Gate, Held};
 use super::ingest_rt;
 use super::limit::Admitted;
 use super::publish;
@@ -56,14 +57,16 @@ pub async fn run(
             let mut first = [0u8; ingest_rt::PEEK_LEN];
             let slot = admitted.slot();
             let mut stage = shared.stage.clone();
-            let publish = tokio::select! {
+            let seen = tokio::select! {
                 biased;
-                r = tcp.peek(&mut first) => r.is_ok_and(|n| ingest_rt::is_publish(&first[..n])),
+                r = tcp.peek(&mut first) => r.unwrap_or(0),
                 // Served as usual: the first-head timer closes it at once.
-                _ = sleep_until(first_head) => false,
+                _ = sleep_until(first_head) => 0,
                 _ = slot.evicted() => return,
                 _ = stage.wait_for(|s| *s != Stage::Running) => return,
             };
+            let publish = ingest_rt::is_publish(&first[..seen]);
+            let h2 = is_h2_preface(&first[..seen]);
             if publish && let Some(rt) = ingest_rt::next() {
                 match tcp.into_std() {
                     Ok(std) => {
@@ -84,7 +87,7 @@ pub async fn run(
                 }
                 return;
             }
-            serve(tcp, peer, first_head, &shared, &admitted).await
+            serve(tcp, peer, first_head, h2, &shared, &admitted).await
         }
         Some(acceptor) => {
             let slot = admitted.slot();
@@ -105,15 +108,25 @@ pub async fn run(
                 _ = slot.evicted() => return,
                 _ = stage.wait_for(|s| *s != Stage::Running) => return,
             };
-            serve(stream, peer, first_head, &shared, &admitted).await
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            serve(stream, peer, first_head, h2, &shared, &admitted).await
         }
     }
 }
 
+/// Whether a connection's first bytes are (the start of) HTTP/2's connection preface.
+fn is_h2_preface(first: &[u8]) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    !first.is_empty() && PREFACE.starts_with(&first[..first.len().min(PREFACE.len())])
+}
+
+/// Serves a connection with hyper; `h2` (the client's preface or ALPN said HTTP/2): the
+/// answers ready in one turn are written together (`coalesce`).
 pub(super) async fn serve<I>(
     io: I,
     peer: SocketAddr,
     first_head: Instant,
+    h2: bool,
     shared: &Shared,
     admitted: &Admitted,
 ) where
@@ -123,7 +136,9 @@ pub(super) async fn serve<I>(
     let conns = slot.connections();
     let timeout = shared.header_timeout;
     let service = ConnService::new(shared.dispatch.clone(), peer, slot.clone());
-    let conn = shared.builder.serve_connection(TokioIo::new(io), service);
+    let gate = h2.then(Gate::new);
+    let io = Held::new(TokioIo::new(io), gate.clone());
+    let conn = shared.builder.serve_connection(io, service);
     tokio::pin!(conn);
     let mut stage = shared.stage.clone();
     let first = sleep_until(first_head);
@@ -136,7 +151,10 @@ pub(super) async fn serve<I>(
         // read before any timer is looked at.
         tokio::select! {
             biased;
-            r = conn.as_mut() => {
+            r = std::future::poll_fn(|cx| match &gate {
+                Some(gate) => coalesce::poll(conn.as_mut(), gate, cx),
+                None => conn.as_mut().poll(cx),
+            }) => {
                 if let Err(e) = r {
                     debug!(%peer, "connection ended: {e}");
                 }

@@ -8,9 +8,10 @@
 //! timers; `ingest_rt`: the single-threaded runtimes of HTTP/1.1 publishers; `publish`: an
 //! HTTP/1.1 publish served there without hyper's connection task (`chunked`: its body's
 //! framing; `rewind`: handing a connection back to hyper); `inline`: the executor of HTTP/2
-//! streams; `service`: the per-request wrapper; `tls`: the rustls configuration.
+//! streams; `coalesce`: an HTTP/2 connection's answers written together; `service`: the per-request wrapper; `tls`: the rustls configuration.
 
 pub mod chunked;
+pub mod coalesce;
 pub mod conn;
 pub mod ingest_rt;
 pub mod inline;

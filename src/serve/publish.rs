@@ -82,7 +82,7 @@ pub async fn serve(
             Parsed::Partial if buf.len() < MAX_HEAD => {}
             Parsed::Partial | Parsed::Hyper => {
                 let io = Rewind::new(buf.freeze(), tcp);
-                return conn::serve(io, peer, first_head, &shared, &admitted).await;
+                return conn::serve(io, peer, first_head, false, &shared, &admitted).await;
             }
         }
         buf.reserve(8 * 1024);

@@ -81,3 +81,39 @@ pub async fn wait_state(server: &TestServer, feed: &str, state: &str) -> serde_j
     })
     .await
 }
+
+/// An HTTP/2 client connection with prior knowledge; the connection task reports when the
+/// server closed it.
+pub async fn h2c(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Full<Bytes>>,
+    tokio::task::JoinHandle<Instant>,
+) {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .expect("h2 handshake");
+    let done = tokio::spawn(async move {
+        let _ = conn.await;
+        Instant::now()
+    });
+    (send, done)
+}
+
+pub async fn h2_get(
+    send: &mut hyper::client::conn::http2::SendRequest<http_body_util::Full<Bytes>>,
+    url: &str,
+) -> (u16, Bytes) {
+    use http_body_util::BodyExt;
+    let req = hyper::Request::get(url)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let res = send.send_request(req).await.expect("h2 request");
+    let status = res.status().as_u16();
+    let body = res.into_body().collect().await.expect("h2 body").to_bytes();
+    (status, body)
+}
