@@ -16,6 +16,7 @@ mod hint_tests;
 pub mod numbering;
 pub mod rendition;
 pub mod siblings;
+pub mod snapshot;
 pub mod stats;
 pub mod store;
 pub mod view;
