@@ -352,7 +352,7 @@ async fn http2_over_h2c_and_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs ffmpeg"]
 async fn many_streams_at_once_on_one_h2c_connection() {
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::Full;
     fixture(Fixture::Main);
     let server = TestServer::start(ll_config()).await;
     let pusher = live_push(&server, "/ingest/many");
@@ -369,12 +369,7 @@ async fn many_streams_at_once_on_one_h2c_connection() {
     let fetch = |u: String| {
         let mut send = send.clone();
         tokio::spawn(async move {
-            let req = hyper::Request::get(&u)
-                .body(Full::new(bytes::Bytes::new()))
-                .unwrap();
-            let res = send.send_request(req).await.expect("h2 request");
-            let status = res.status().as_u16();
-            let body = res.into_body().collect().await.expect("h2 body").to_bytes();
+            let (status, body) = h2_get(&mut send, &u).await;
             (u, status, body)
         })
     };

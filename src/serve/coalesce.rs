@@ -25,7 +25,7 @@ const HELD: u8 = 2;
 
 /// Whether writes are held now, and whether one was; shared by a connection's I/O and its
 /// future (both in the connection's one task).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Gate(AtomicU8);
 
 impl Gate {
