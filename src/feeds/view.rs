@@ -127,6 +127,9 @@ pub fn rendition_view(
     reveal: Reveal,
 ) -> RenditionView {
     let admin = reveal == Reveal::Admin;
+    // Counts first: a segment is counted after its snapshot is published, so the snapshot
+    // taken next holds every segment counted (its bytes are in `memory_bytes`).
+    let c: Counts = r.stats.counts();
     let snap = r.snapshot();
     let st = r.lock();
     let w = &st.window;
@@ -157,7 +160,6 @@ pub fn rendition_view(
     let part_target = st.part_target.filter(|_| st.low_latency).map(|t| t.secs());
     let aligned = st.aligned;
     drop(st);
-    let c: Counts = r.stats.counts();
     RenditionView {
         name: r.name.clone(),
         state,
