@@ -141,6 +141,7 @@ pub async fn run_with(
         metrics,
         auth: auth.clone(),
         gates: gates.clone(),
+        pieces: Default::default(),
     });
     if registry.config().demo.enabled {
         let key = auth.internal_key().to_string();

@@ -24,6 +24,7 @@ pub async fn with_feed(config: Config) -> http::service::Dispatch {
         gates: hlsd::logging::Gates::new(registry.clock(), Default::default()),
         metrics: Arc::new(hlsd::metrics::Metrics::new(registry)),
         auth,
+        pieces: Default::default(),
     });
     let mut svc = http::dispatch(app);
     let data = hlsd::synth::Synth::default().build(250);

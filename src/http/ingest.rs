@@ -8,6 +8,7 @@ use super::App;
 use super::api::authorize;
 use super::error::HttpError;
 use super::linger::linger;
+use super::pieces::{self, PieceEnd, PiecesSource};
 use crate::feeds::ClaimError;
 use crate::ingest::Protocol;
 use crate::ingest::session::{
@@ -19,6 +20,8 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, info, info_span, warn};
 
 pub async fn ingest_main(
@@ -134,10 +137,40 @@ async fn ingest(
         addr: peer,
     };
     let span = publish.span();
+    let offset = match pieces::piece_offset(headers) {
+        Ok(offset) => offset,
+        Err(pieces::BadRange) => {
+            let e = HttpError::BadRequest("Content-Range must read bytes FIRST-LAST/TOTAL or /*");
+            return span.in_scope(|| refuse(&app, e, Some(body), admin));
+        }
+    };
+    let (mut body, mut first) = (body, offset.unwrap_or(0));
+    // A piece continuing this publisher's stream.
+    if first > 0
+        && let Some(tx) = app
+            .pieces
+            .find(&feed, &rendition, key.as_deref(), peer.ip())
+    {
+        match continue_stream(&app, tx, body, first, admin)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(res) => return res,
+            // The stream ended meanwhile: this piece starts a new one.
+            Err((b, f)) => (body, first) = (b, f),
+        }
+    }
+    let who = offset.map(|_| pieces::Publisher {
+        feed: feed.clone(),
+        rendition: rendition.clone(),
+        key: key.clone(),
+        ip: peer.ip(),
+    });
     let decided = async {
-        match session::open(&app, publish).await {
-            Ok(s) => run(app.clone(), s, body).await,
-            Err(e) => (Err(e.into()), Some(body)),
+        match (session::open(&app, publish).await, who) {
+            (Ok(s), None) => run(app.clone(), s, body).await,
+            (Ok(s), Some(who)) => (run_pieces(app.clone(), s, body, first, who).await, None),
+            (Err(e), _) => (Err(e.into()), Some(body)),
         }
     };
     let (res, rest) = decided.instrument(span.clone()).await;
@@ -149,6 +182,128 @@ async fn ingest(
             res
         }
         Err(e) => span.in_scope(|| refuse(&app, e, rest, admin)),
+    }
+}
+
+/// How long a stream in pieces waits for its next piece: [`pieces::PIECE_WAIT`], less than
+/// `feeds.idle_timeout` (whose end is a silent publisher's).
+fn piece_wait(app: &App) -> Duration {
+    let idle = app.registry.config().feeds.idle_timeout;
+    if idle > 0.0 {
+        pieces::PIECE_WAIT.min(Duration::from_secs_f64(idle * 0.8))
+    } else {
+        pieces::PIECE_WAIT
+    }
+}
+
+/// The answer to a piece taken whole: the stream waits for the next.
+fn piece_taken(app: &App, received: u64) -> Response {
+    let wait = piece_wait(app).as_secs_f64();
+    let text = format!(
+        "ok: {received} bytes so far; the stream takes its next piece (Content-Range: bytes {received}-...) for {wait} s\n"
+    );
+    (StatusCode::OK, text).into_response()
+}
+
+/// The response for a session's answer.
+fn respond(app: &App, answer: pieces::Answer, admin: bool) -> Response {
+    match answer {
+        Ok((status, text)) => {
+            let mut res = (status, text).into_response();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // The server is shutting down: logged at INFO by the session, not an error.
+                res.extensions_mut().insert(super::error::Expected);
+            }
+            res
+        }
+        Err(e) => refuse(app, e, None, admin),
+    }
+}
+
+/// Hands a piece to the stream waiting for it and answers when it is taken. `Err` gives the
+/// piece back when the stream ended before taking it.
+async fn continue_stream(
+    app: &App,
+    tx: mpsc::Sender<pieces::Piece>,
+    body: Body,
+    first: u64,
+    admin: bool,
+) -> Result<Response, (Body, u64)> {
+    let (reply, rx) = oneshot::channel();
+    if let Err(e) = tx.try_send(pieces::Piece { body, first, reply }) {
+        let p = e.into_inner();
+        return Err((p.body, p.first));
+    }
+    Ok(match rx.await {
+        Ok(PieceEnd::Taken(received)) => piece_taken(app, received),
+        Ok(PieceEnd::Gap(received, body)) => {
+            info!(
+                first,
+                received, "piece refused: it starts past the stream's end"
+            );
+            linger(body);
+            let text = format!(
+                "this piece starts at byte {first}, the stream has {received}: send the piece starting at {received}\n"
+            );
+            let mut res = (StatusCode::RANGE_NOT_SATISFIABLE, text).into_response();
+            res.extensions_mut().insert(super::error::Expected);
+            res
+        }
+        Ok(PieceEnd::Ended(answer)) => respond(app, answer, admin),
+        Ok(PieceEnd::Retry(body, first)) => return Err((body, first)),
+        Err(_) => respond(app, Err(HttpError::ShuttingDown), admin),
+    })
+}
+
+/// Runs the session of a stream in pieces in a task of its own and answers the first
+/// piece: when it is taken whole (the session goes on, waiting for the next), or with the
+/// session's answer if it ended first.
+async fn run_pieces(
+    app: App,
+    session: Session,
+    body: Body,
+    first: u64,
+    who: pieces::Publisher,
+) -> Result<Response, HttpError> {
+    let (reply, rx) = oneshot::channel();
+    let wait = piece_wait(&app);
+    let mut source = PiecesSource::new(app.pieces.clone(), who, body, first, reply, wait);
+    let task_app = app.clone();
+    tokio::spawn(
+        async move {
+            let res = session
+                .run(&mut source)
+                .await
+                .map(|end| answer(&task_app, end))
+                .map_err(HttpError::from);
+            let (rest, reply) = source.finish();
+            // A body the session stopped reading is read away before its connection closes.
+            if let Some(body) = rest {
+                linger(body);
+            }
+            match reply {
+                Some(reply) => {
+                    let _ = reply.send(PieceEnd::Ended(res));
+                }
+                // No request left to answer: a refusal is still counted and logged.
+                None => {
+                    if let Err(e) = res {
+                        refuse(&task_app, e, None, false);
+                    }
+                }
+            }
+        }
+        .in_current_span(),
+    );
+    match rx.await {
+        Ok(PieceEnd::Taken(received)) => Ok(piece_taken(&app, received)),
+        Ok(PieceEnd::Ended(Ok(answer))) => Ok(respond(&app, Ok(answer), false)),
+        Ok(PieceEnd::Ended(Err(e))) => Err(e),
+        Ok(PieceEnd::Gap(_, body) | PieceEnd::Retry(body, _)) => {
+            linger(body);
+            Err(HttpError::ShuttingDown)
+        }
+        Err(_) => Err(HttpError::ShuttingDown),
     }
 }
 

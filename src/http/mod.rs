@@ -7,6 +7,7 @@ pub mod error;
 pub mod forwarded;
 pub mod ingest;
 pub mod linger;
+pub mod pieces;
 pub mod playback;
 pub mod range;
 pub mod redact;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub auth: Arc<crate::ingest::auth::Auth>,
     /// Thins out the logging of refusals (see [`crate::logging`]).
     pub gates: Arc<crate::logging::Gates>,
+    /// Streams published in pieces waiting for their next piece ([`pieces`]).
+    pub pieces: Arc<pieces::Waiting>,
 }
 
 /// The whole HTTP service, what every connection serves: [`dispatch`].

@@ -577,6 +577,7 @@ mod tests {
             first_segment_wait: Duration::from_secs(1),
             auth: Arc::new(crate::ingest::auth::Auth::new(None)),
             gates: crate::logging::Gates::new(registry.clock(), Default::default()),
+            pieces: Default::default(),
         });
         let addr = "127.0.0.1:9".parse().unwrap();
         let guard = registry.claim("w", "main", addr).unwrap();
