@@ -33,7 +33,7 @@
 #
 # Chunk-size profiles (CHUNKS set): paced ingest against the cost of a bare socket reader.
 #
-#   CHUNKS="1316 32768 ffmpeg" bench/ingest.sh          # 16 publishers, 3 alternated runs
+#   CHUNKS="1316 32768 ffmpeg gst" bench/ingest.sh      # 16 publishers, 3 alternated runs
 #   CHUNKS=1316 HLSD_BASE=/path/to/older/hlsd bench/ingest.sh  # before/after in one command
 #   ONEBYTE=1 bench/ingest.sh                           # 1-byte chunks: CPU per MB, victim
 #
@@ -45,7 +45,11 @@
 # bench/chunk_sizes.py). The same pushes go, in alternated runs, into the running release
 # hlsd and into FEEDS `socat -u -b 65536 TCP-LISTEN:PORT OPEN:/dev/null` sinks (a bare
 # socket reader: read() and drop; no answer, so its publishers are stopped after the
-# window). CPU (utime + stime from /proc/PID/stat) and wire bytes (bytes_received of the
+# window). `gst` is GStreamer's HTTP sink (`filesrc ! tsparse set-timestamps=true ! clocksync !
+# souphttpclientsink`, a 60 s copy of the clip): a stream in pieces, a `PUT` on a new
+# connection per ~80 ms; its floor is one nginx that reads each body, drops it and answers
+# 204, and its wire bytes are the clip's rate times the window (the pieces' connections are
+# gone before `ss` sees them). CPU (utime + stime from /proc/PID/stat) and wire bytes (bytes_received of the
 # server's TCP sockets, `ss -ti`: HTTP heads and chunk framing included) are sampled
 # WARM (15) s after the pushes start and again WINDOW (25) s later; CPU-s per GB of wire
 # bytes per run, the median of REPEAT (3) runs, and the ratio of the medians. HLSD_BASE

@@ -23,7 +23,7 @@ rx_bytes() {
     filter+="${filter:+ or }sport = :$p"
   done
   ss -tinH state established "( $filter )" |
-    grep -o 'bytes_received:[0-9]*' | awk -F: '{s += $2} END {printf "%d\n", s}'
+    { grep -o 'bytes_received:[0-9]*' || true; } | awk -F: '{s += $2} END {printf "%d\n", s}'
 }
 
 # ticks PID...: their user + system clock ticks.
@@ -42,6 +42,10 @@ publish() {
     ffmpeg)
       ffmpeg -hide_banner -nostdin -loglevel error -re -stream_loop -1 -i "$CLIP" -c copy \
         -f mpegts -method POST "$2" 2>"$3" &
+      ;;
+    gst)
+      gst-launch-1.0 -q filesrc "location=$CLIP60" ! tsparse set-timestamps=true ! clocksync ! \
+        souphttpclientsink "location=$2" >"$3" 2>&1 &
       ;;
     *) "$PUSHER" push --loop --exact --chunk "$1" "$CLIP" "$2" 2>"$3" & ;;
   esac
@@ -72,20 +76,81 @@ window() {
   python3 -c "print(f'{($c1 - $c0) / $TCK:.2f} {$b1 - $b0}')"
 }
 
+# paced_bytes CPU BYTES PROFILE: "CPU BYTES", BYTES replaced for the gst profile by the
+# bytes its publishers send in the window at the clip's rate: each of its pieces comes on
+# a connection of its own, gone before `ss` can count it (heads add ~0.4 %).
+paced_bytes() {
+  if [ "$3" = gst ]; then
+    python3 -c "print($1, int($FEEDS * $(stat -c %s "$CLIP60") / 60 * $WINDOW))"
+  else
+    echo "$1 $2"
+  fi
+}
+
 # hlsd_profile PORT PID PROFILE: FEEDS publishers into the hlsd PID on PORT.
 hlsd_profile() {
-  local port="$1" pid="$2" profile="$3" i pubs=() srv=("$2") ports=("$1")
+  local port="$1" pid="$2" profile="$3" i pubs=() srv=("$2") ports=("$1") cpu bytes
   for ((i = 0; i < FEEDS; i++)); do
     publish "$profile" "http://127.0.0.1:$port/ingest/c$i" "$TMP/pub-$i.log"
     pubs+=("$PUB_PID")
   done
-  window srv ports
+  read -r cpu bytes < <(window srv ports)
+  if [ "$profile" = gst ]; then
+    local live
+    live="$(curl -fsS "http://127.0.0.1:$port/api/feeds" | python3 -c "import json, sys; print(sum(1 for f in json.load(sys.stdin)['feeds'] if f['state'] == 'live'))")"
+    [ "$live" = "$FEEDS" ] || echo "gst: $live of $FEEDS feeds live" >&2
+  fi
+  paced_bytes "$cpu" "$bytes" "$profile"
   stop_all "${pubs[@]}"
 }
 
-# floor_profile PROFILE: FEEDS publishers, each into its own socat sink.
+# floor_gst: FEEDS GStreamer publishers into one nginx that reads each PUT's body, drops it
+# and answers 204 (the HTTP floor of a publish in pieces: an answer per piece, a
+# connection per piece).
+floor_gst() {
+  local i p pubs=() srv=() ports=() cpu bytes
+  p="$(free_port)"
+  mkdir -p "$TMP/ngx"
+  cat >"$TMP/ngx/nginx.conf" <<NGINX
+worker_processes auto;
+daemon off;
+pid $TMP/ngx/nginx.pid;
+error_log $TMP/ngx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_max_body_size 0;
+  client_body_temp_path $TMP/ngx/body;
+  proxy_temp_path $TMP/ngx/proxy;
+  fastcgi_temp_path $TMP/ngx/fastcgi;
+  uwsgi_temp_path $TMP/ngx/uwsgi;
+  scgi_temp_path $TMP/ngx/scgi;
+  server { listen 127.0.0.1:$p; location / { return 204; } }
+}
+NGINX
+  nginx -c "$TMP/ngx/nginx.conf" -e "$TMP/ngx/error.log" &
+  local master=$!
+  wait_listen "$p"
+  for ((i = 0; i < FEEDS; i++)); do
+    publish gst "http://127.0.0.1:$p/ingest/c$i" "$TMP/pub-$i.log"
+    pubs+=("$PUB_PID")
+  done
+  srv=("$master" $(pgrep -P "$master"))
+  ports=("$p")
+  read -r cpu bytes < <(window srv ports)
+  stop_all "${pubs[@]}"
+  kill "$master" 2>/dev/null || true
+  wait "$master" 2>/dev/null || true
+  paced_bytes "$cpu" "$bytes" gst
+}
+
+# floor_profile PROFILE: FEEDS publishers, each into its own socat sink (gst: floor_gst).
 floor_profile() {
   local profile="$1" i p sinks=() ports=() pubs=()
+  if [ "$profile" = gst ]; then
+    floor_gst
+    return
+  fi
   for ((i = 0; i < FEEDS; i++)); do
     p="$(free_port)"
     socat -u -b 65536 "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" OPEN:/dev/null &
@@ -107,6 +172,18 @@ floor_profile() {
 }
 
 median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.3f}')" "$@"; }
+
+if [[ " ${CHUNKS:-} " == *" gst "* ]]; then
+  need gst-launch-1.0:gstreamer1.0-tools nginx:nginx
+  gst-inspect-1.0 souphttpclientsink >/dev/null 2>&1 || apt_install gstreamer1.0-plugins-good
+  # 60 s with continuous timestamps: past the warm-up and window without a loop.
+  CLIP60="$DATA/clip720-4M-60s.ts"
+  if [ ! -s "$CLIP60" ]; then
+    ffmpeg -hide_banner -loglevel error -y -stream_loop 1 -i "$CLIP" -c copy -f mpegts \
+      "$CLIP60.tmp"
+    mv "$CLIP60.tmp" "$CLIP60"
+  fi
+fi
 
 HP="$(free_port)"
 start_hlsd "$HP"

@@ -241,6 +241,26 @@ async fn a_piece_after_the_stream_ended_starts_a_new_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_piece_again_starts_the_stream_again() {
+    let data = synth(25 * 4);
+    let server = TestServer::start(pieces_config()).await;
+    let half = data.len() / 2;
+    let (status, _) = send(server.addr, Piece::first("again", &data[..half])).await;
+    assert_eq!(status, 200);
+    // The publisher starts over (its pipeline restarted) while its stream waits: the old
+    // stream ends, the new one goes on in the same feed after a discontinuity.
+    let (status, text) = send(server.addr, Piece::first("again", &data)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.starts_with(&format!("ok: {} bytes so far;", data.len())),
+        "{text}"
+    );
+    let m = wait_endlist(&server, "again", Duration::from_secs(15)).await;
+    check_media_rules(&m);
+    assert_eq!(m.discontinuities(), 1, "{}", m.raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_in_one_request_is_not_in_pieces() {
     let data = synth(25 * 2);
     let server = TestServer::start(pieces_config()).await;

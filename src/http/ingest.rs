@@ -8,7 +8,7 @@ use super::App;
 use super::api::authorize;
 use super::error::HttpError;
 use super::linger::linger;
-use super::pieces::{self, PieceEnd, PiecesSource};
+use super::pieces::{self, PieceEnd, PieceStart, PiecesSource};
 use crate::feeds::ClaimError;
 use crate::ingest::Protocol;
 use crate::ingest::session::{
@@ -144,20 +144,21 @@ async fn ingest(
             return span.in_scope(|| refuse(&app, e, Some(body), admin));
         }
     };
-    let (mut body, mut first) = (body, offset.unwrap_or(0));
-    // A piece continuing this publisher's stream.
-    if first > 0
+    let mut body = body;
+    let mut first = offset.map_or(0, PieceStart::offset);
+    // A piece of this publisher's stream waiting for one.
+    if let Some(start) = offset
         && let Some(tx) = app
             .pieces
             .find(&feed, &rendition, key.as_deref(), peer.ip())
     {
-        match continue_stream(&app, tx, body, first, admin)
+        match continue_stream(&app, tx, body, start, admin)
             .instrument(span.clone())
             .await
         {
             Ok(res) => return res,
-            // The stream ended meanwhile: this piece starts a new one.
-            Err((b, f)) => (body, first) = (b, f),
+            // The stream ended (or this piece ended it): this piece starts a new one.
+            Err((b, start)) => (body, first) = (b, start.offset()),
         }
     }
     let who = offset.map(|_| pieces::Publisher {
@@ -226,14 +227,15 @@ async fn continue_stream(
     app: &App,
     tx: mpsc::Sender<pieces::Piece>,
     body: Body,
-    first: u64,
+    start: PieceStart,
     admin: bool,
-) -> Result<Response, (Body, u64)> {
+) -> Result<Response, (Body, PieceStart)> {
     let (reply, rx) = oneshot::channel();
-    if let Err(e) = tx.try_send(pieces::Piece { body, first, reply }) {
+    if let Err(e) = tx.try_send(pieces::Piece { body, start, reply }) {
         let p = e.into_inner();
-        return Err((p.body, p.first));
+        return Err((p.body, p.start));
     }
+    let first = start.offset();
     Ok(match rx.await {
         Ok(PieceEnd::Taken(received)) => piece_taken(app, received),
         Ok(PieceEnd::Gap(received, body)) => {
@@ -250,7 +252,7 @@ async fn continue_stream(
             res
         }
         Ok(PieceEnd::Ended(answer)) => respond(app, answer, admin),
-        Ok(PieceEnd::Retry(body, first)) => return Err((body, first)),
+        Ok(PieceEnd::Retry(body, start)) => return Err((body, start)),
         Err(_) => respond(app, Err(HttpError::ShuttingDown), admin),
     })
 }

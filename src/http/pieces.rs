@@ -12,7 +12,9 @@
 //! before that point (one sent again) has its bytes already taken skipped; one starting
 //! after it gets `416` and the stream goes on waiting. When no piece comes, the stream
 //! ends as a publish does when its body ends. A piece that continues no waiting stream is
-//! published as a new stream starting at its offset (hlsd restarted, or the wait passed).
+//! published as a new stream starting at its offset (hlsd restarted, or the wait passed);
+//! a first piece (no `Content-Range`) from the waiting stream's publisher ends that stream
+//! and starts another (the pipeline was started again), as a reconnect does.
 //!
 //! The session is the transport-neutral one: a [`PiecesSource`] is its [`Source`], the
 //! bodies one after the other.
@@ -37,9 +39,28 @@ pub const PIECE_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, PartialEq, Eq)]
 pub struct BadRange;
 
-/// A publish's request is one piece of a stream: from `Content-Range` (the offset of its
-/// first byte), or offset 0 for a `Content-Length` body with `Connection: keep-alive`.
-pub fn piece_offset(headers: &axum::http::HeaderMap) -> Result<Option<u64>, BadRange> {
+/// Where a piece goes in its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceStart {
+    /// A stream's first piece: a `Content-Length` body with `Connection: keep-alive` and
+    /// no `Content-Range`. From the publisher of a stream waiting for its next piece, it
+    /// ends that stream and starts a new one (a pipeline started again).
+    New,
+    /// At this stream offset (`Content-Range`).
+    At(u64),
+}
+
+impl PieceStart {
+    pub fn offset(self) -> u64 {
+        match self {
+            PieceStart::New => 0,
+            PieceStart::At(first) => first,
+        }
+    }
+}
+
+/// Whether a publish's request is a piece of a stream, and where it goes.
+pub fn piece_offset(headers: &axum::http::HeaderMap) -> Result<Option<PieceStart>, BadRange> {
     use axum::http::header;
     if let Some(range) = headers.get(header::CONTENT_RANGE) {
         // bytes FIRST-LAST/TOTAL or bytes FIRST-LAST/*
@@ -56,7 +77,7 @@ pub fn piece_offset(headers: &axum::http::HeaderMap) -> Result<Option<u64>, BadR
         if last < first {
             return Err(BadRange);
         }
-        return Ok(Some(first));
+        return Ok(Some(PieceStart::At(first)));
     }
     let chunked = headers
         .get(header::TRANSFER_ENCODING)
@@ -67,7 +88,7 @@ pub fn piece_offset(headers: &axum::http::HeaderMap) -> Result<Option<u64>, BadR
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"keep-alive"))
     });
     let with_length = headers.contains_key(header::CONTENT_LENGTH);
-    Ok((with_length && !chunked && keep_alive).then_some(0))
+    Ok((with_length && !chunked && keep_alive).then_some(PieceStart::New))
 }
 
 /// The answer a publish's session ends with.
@@ -76,8 +97,8 @@ pub type Answer = Result<(StatusCode, String), HttpError>;
 /// A piece handed to the stream waiting for it.
 pub struct Piece {
     pub body: Body,
-    /// The stream offset of its first byte.
-    pub first: u64,
+    /// Where it goes (`New`: the waiting stream ends, and it starts another).
+    pub start: PieceStart,
     pub reply: oneshot::Sender<PieceEnd>,
 }
 
@@ -90,7 +111,7 @@ pub enum PieceEnd {
     /// The stream ended while its body was read.
     Ended(Answer),
     /// The stream it was sent to ended before taking it: to publish anew.
-    Retry(Body, u64),
+    Retry(Body, PieceStart),
 }
 
 /// The streams waiting for their next piece, by feed and rendition.
@@ -163,10 +184,12 @@ pub struct PiecesSource {
     id: u64,
     tx: mpsc::Sender<Piece>,
     rx: mpsc::Receiver<Piece>,
+    /// A new stream's first piece that ended this one, to send back once it has ended.
+    restart: Option<Piece>,
 }
 
 impl PiecesSource {
-    /// The stream of a first piece, `body` starting at offset `first`, answered on `reply`;
+    /// The stream of a first piece, `body` starting at stream offset `first`, answered on `reply`;
     /// it waits `wait` for each next piece.
     pub fn new(
         waiting: Arc<Waiting>,
@@ -191,6 +214,7 @@ impl PiecesSource {
             id,
             tx,
             rx,
+            restart: None,
         }
     }
 
@@ -200,8 +224,14 @@ impl PiecesSource {
     pub fn finish(&mut self) -> (Option<Body>, Option<oneshot::Sender<PieceEnd>>) {
         self.waiting.remove(&self.name, self.id);
         self.rx.close();
-        while let Ok(p) = self.rx.try_recv() {
-            let _ = p.reply.send(PieceEnd::Retry(p.body, p.first));
+        let queued = std::iter::from_fn(|| self.rx.try_recv().ok());
+        for p in self
+            .restart
+            .take()
+            .into_iter()
+            .chain(queued.collect::<Vec<_>>())
+        {
+            let _ = p.reply.send(PieceEnd::Retry(p.body, p.start));
         }
         (self.body.take(), self.reply.take())
     }
@@ -228,15 +258,20 @@ impl PiecesSource {
                 p = self.rx.recv() => p?,
                 () = &mut deadline => break None,
             };
-            if piece.first > self.received {
-                let _ = piece.reply.send(PieceEnd::Gap(self.received, piece.body));
-                continue;
+            match piece.start {
+                PieceStart::New => {
+                    self.restart = Some(piece);
+                    break None;
+                }
+                PieceStart::At(first) if first > self.received => {
+                    let _ = piece.reply.send(PieceEnd::Gap(self.received, piece.body));
+                }
+                PieceStart::At(first) => break Some((piece, first)),
             }
-            break Some(piece);
         };
         self.waiting.remove(&self.name, self.id);
-        let piece = piece?;
-        self.skip = self.received - piece.first;
+        let (piece, first) = piece?;
+        self.skip = self.received - first;
         self.body = Some(piece.body);
         self.reply = Some(piece.reply);
         Some(())
@@ -294,14 +329,14 @@ mod tests {
     #[test]
     fn which_requests_are_pieces() {
         let gst = [("content-length", "564"), ("connection", "Keep-Alive")];
-        assert_eq!(piece_offset(&headers(&gst)), Ok(Some(0)));
+        assert_eq!(piece_offset(&headers(&gst)), Ok(Some(PieceStart::New)));
         let next = [
             ("content-length", "100"),
             ("content-range", "bytes 564-663/*"),
         ];
-        assert_eq!(piece_offset(&headers(&next)), Ok(Some(564)));
+        assert_eq!(piece_offset(&headers(&next)), Ok(Some(PieceStart::At(564))));
         let sized = [("content-range", "bytes 0-99/100")];
-        assert_eq!(piece_offset(&headers(&sized)), Ok(Some(0)));
+        assert_eq!(piece_offset(&headers(&sized)), Ok(Some(PieceStart::At(0))));
         // A stream in one request: chunked, or no keep-alive asked for.
         let chunked = [
             ("transfer-encoding", "chunked"),
