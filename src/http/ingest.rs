@@ -206,7 +206,7 @@ fn piece_taken(app: &App, received: u64) -> Response {
     (StatusCode::OK, text).into_response()
 }
 
-/// The response for a session's answer.
+/// The response for a session's answer (a refusal counted and logged by [`refuse`]).
 fn respond(app: &App, answer: pieces::Answer, admin: bool) -> Response {
     match answer {
         Ok((status, text)) => {
@@ -348,16 +348,10 @@ type Outcome<T> = (Result<T, HttpError>, Option<Body>);
 /// drops, hyper drops this handler, but the task still sees the body end and flushes the
 /// last segment.
 async fn run(app: App, session: Session, body: Body) -> Outcome<Response> {
-    let task = tokio::spawn(async move { pump(app, session, body).await }.in_current_span());
+    let task_app = app.clone();
+    let task = tokio::spawn(async move { pump(task_app, session, body).await }.in_current_span());
     match task.await {
-        Ok((Ok((status, text)), rest)) => {
-            let mut res = (status, text).into_response();
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                // The server is shutting down: logged at INFO by the session, not an error.
-                res.extensions_mut().insert(super::error::Expected);
-            }
-            (Ok(res), rest)
-        }
+        Ok((Ok(answer), rest)) => (Ok(respond(&app, Ok(answer), false)), rest),
         Ok((Err(e), rest)) => (Err(e), rest),
         Err(e) => {
             warn!("ingest task failed: {e}");
