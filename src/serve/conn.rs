@@ -67,7 +67,7 @@ pub async fn run(
             };
             let publish = ingest_rt::is_publish(&first[..seen]);
             let h2 = is_h2_preface(&first[..seen]);
-            if publish && let Some(rt) = ingest_rt::next() {
+            if publish && let Some(rt) = ingest_rt::for_request(&first[..seen]) {
                 match tcp.into_std() {
                     Ok(std) => {
                         rt.spawn(async move {

@@ -11,15 +11,21 @@
 //! and a connection handed back to hyper (not the plain case) is served there the same way.
 //!
 //! The runtimes are made on first use and live as long as the process; their threads wait
-//! in their I/O driver when no publisher sends. Connections are dealt to them in turn.
+//! in their I/O driver when no publisher sends. A connection goes to the runtime its
+//! rendition's name hashes to, read from the request line ([`for_request`]): every
+//! connection of one rendition is served on one thread, so a stream published in pieces
+//! ([`crate::http::pieces`], a connection per piece) hands each piece to its session, and
+//! reads its body, without waking another thread. A request line not seen whole yet is dealt
+//! a runtime in turn.
 
+use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Builder, Handle};
 use tracing::warn;
 
-/// Bytes looked at to tell a publisher's connection.
-pub const PEEK_LEN: usize = 13;
+/// Bytes looked at to tell a publisher's connection and its rendition.
+pub const PEEK_LEN: usize = 256;
 
 struct Runtimes {
     handles: Vec<Handle>,
@@ -33,12 +39,34 @@ pub fn is_publish(first: &[u8]) -> bool {
     first.starts_with(b"POST /ingest/") || first.starts_with(b"PUT /ingest/")
 }
 
-/// The runtime for the next publisher's connection; `None` if the runtimes could not be
-/// started (the shared runtime serves it then).
-pub fn next() -> Option<Handle> {
+/// The runtime for a publisher's connection whose first bytes are `first`; `None` if the
+/// runtimes could not be started (the shared runtime serves it then).
+pub fn for_request(first: &[u8]) -> Option<Handle> {
     let rts = RUNTIMES.get_or_init(start).as_ref()?;
-    let i = rts.next.fetch_add(1, Ordering::Relaxed) % rts.handles.len();
+    let n = rts.handles.len();
+    let i = match rendition_of(first) {
+        Some((feed, rendition)) => {
+            let mut h = std::hash::DefaultHasher::new();
+            (feed, rendition).hash(&mut h);
+            h.finish() as usize % n
+        }
+        None => rts.next.fetch_add(1, Ordering::Relaxed) % n,
+    };
     Some(rts.handles[i].clone())
+}
+
+/// The feed and rendition a publish's request line names (`main` when it names none), once
+/// its target has been seen whole.
+fn rendition_of(first: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = first
+        .strip_prefix(b"POST /ingest/")
+        .or_else(|| first.strip_prefix(b"PUT /ingest/"))?;
+    let end = rest.iter().position(|&b| b == b' ' || b == b'?')?;
+    let path = &rest[..end];
+    Some(match path.iter().position(|&b| b == b'/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => (path, b"main"),
+    })
 }
 
 fn start() -> Option<Runtimes> {
@@ -86,6 +114,28 @@ mod tests {
             b"",
         ] {
             assert!(!is_publish(other), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_connection_goes_where_its_rendition_does() {
+        let line = |l: &'static str| rendition_of(l.as_bytes());
+        let cam: Option<(&[u8], &[u8])> = Some((b"cam1", b"main"));
+        assert_eq!(line("PUT /ingest/cam1 HTTP/1.1\r\n"), cam);
+        assert_eq!(line("POST /ingest/cam1/main HTTP/1.1\r\n"), cam);
+        assert_eq!(line("PUT /ingest/cam1?key=k HTTP/1.1\r\n"), cam);
+        assert_eq!(
+            line("POST /ingest/cam1/hd HTTP/1.1"),
+            Some((&b"cam1"[..], &b"hd"[..]))
+        );
+        // The target not seen whole: dealt in turn.
+        assert_eq!(line("PUT /ingest/cam"), None);
+        assert_eq!(line("GET /ingest/cam1 HTTP/1.1"), None);
+        // Every connection of a rendition on one runtime.
+        let a = for_request(b"PUT /ingest/cam1 HTTP/1.1").map(|h| h.id());
+        for _ in 0..8 {
+            let b = for_request(b"POST /ingest/cam1/main HTTP/1.1").map(|h| h.id());
+            assert_eq!(a, b);
         }
     }
 }
