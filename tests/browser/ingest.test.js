@@ -1,7 +1,9 @@
-// hls.js in headless Chromium, in low-latency mode, plays feeds published over SRT and over
-// RTMP: hlsd with [srt] and [rtmp] listeners on free ports (read from its log), ffmpeg
-// publishing a looped H.264 + AAC clip in real time over each (`-f mpegts srt://...` with a
-// `#!::r=FEED,m=publish` stream ID, `-f flv rtmp://.../live/FEED`); for each feed
+// hls.js in headless Chromium, in low-latency mode, plays feeds published over SRT, over
+// RTMP and by GStreamer's HTTP sink: hlsd with [srt] and [rtmp] listeners on free ports
+// (read from its log), ffmpeg publishing a looped H.264 + AAC clip in real time over each
+// (`-f mpegts srt://...` with a `#!::r=FEED,m=publish` stream ID, `-f flv
+// rtmp://.../live/FEED`), and `gst-launch-1.0 ... ! souphttpclientsink` sending the clip
+// looped 8 times as a stream in pieces (a PUT every ~80 ms); for each feed
 // `video.currentTime` advances for several seconds with no fatal error and parts are
 // loaded. Starts the hlsd binary; HLSD_BIN picks it.
 'use strict';
@@ -13,7 +15,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { ARTIFACTS, startServer, stopServer, hlsJsPage, launch } = require('./common');
 
-let server, base, srt, rtmp, context, dir, clip, log;
+let server, base, srt, rtmp, context, dir, clip, longClip, log;
 const publishers = [];
 
 before(async () => {
@@ -25,6 +27,10 @@ before(async () => {
   execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25',
     '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=44100', '-t', '8', '-c:v', 'libx264',
     '-preset', 'veryfast', '-g', '25', '-bf', '2', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'mpegts', clip]);
+  // 64 s of it with continuous timestamps, for GStreamer, which does not loop a file.
+  longClip = path.join(dir, 'long.ts');
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-stream_loop', '7', '-i', clip, '-c', 'copy',
+    '-f', 'mpegts', longClip]);
   const config = path.join(dir, 'hlsd.toml');
   fs.writeFileSync(config, [
     '[hls]', 'segment_duration = 1.0', 'part_duration = 0.25',
@@ -52,6 +58,16 @@ after(async () => {
 function publish(format, url) {
   const p = spawn('ffmpeg', ['-nostdin', '-v', 'error', '-re', '-stream_loop', '-1', '-i', clip,
     '-c', 'copy', '-f', format, url], { stdio: ['ignore', 'ignore', 'pipe'] });
+  p.stderr.on('data', (d) => log.write(d));
+  publishers.push(p);
+  return p;
+}
+
+/** GStreamer's HTTP sink sending the long clip in real time to `url`, a PUT per batch. */
+function publishGst(url) {
+  const p = spawn('gst-launch-1.0', ['-q', 'filesrc', `location=${longClip}`, '!', 'tsparse',
+    'set-timestamps=true', '!', 'clocksync', '!', 'souphttpclientsink', `location=${url}`],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
   p.stderr.on('data', (d) => log.write(d));
   publishers.push(p);
   return p;
@@ -94,4 +110,10 @@ test('hls.js plays a feed published over RTMP', { timeout: 90000 }, async () => 
   publish('flv', `rtmp://${rtmp}/live/rtmpcam`);
   await live('rtmpcam');
   await plays(base + '/live/rtmpcam/index.m3u8');
+});
+
+test('hls.js plays a feed published by GStreamer\'s souphttpclientsink', { timeout: 90000 }, async () => {
+  publishGst(`${base}/ingest/gstcam`);
+  await live('gstcam');
+  await plays(base + '/live/gstcam/index.m3u8');
 });
