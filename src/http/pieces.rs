@@ -31,6 +31,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tracing::info;
 
 /// How long a stream in pieces waits for its next piece, at most.
 pub const PIECE_WAIT: Duration = Duration::from_secs(5);
@@ -174,6 +175,8 @@ pub struct PiecesSource {
     reply: Option<oneshot::Sender<PieceEnd>>,
     /// Stream offset of the next byte.
     received: u64,
+    /// Pieces taken so far (the first included).
+    pieces: u64,
     /// Bytes at the start of the body being read that the stream already holds.
     skip: u64,
     wait: Duration,
@@ -205,6 +208,7 @@ impl PiecesSource {
             body: Some(body),
             reply: Some(reply),
             received: first,
+            pieces: 1,
             skip: 0,
             wait,
             waiting,
@@ -256,7 +260,15 @@ impl PiecesSource {
         let piece = loop {
             let piece = tokio::select! {
                 p = self.rx.recv() => p?,
-                () = &mut deadline => break None,
+                () = &mut deadline => {
+                    info!(
+                        pieces = self.pieces,
+                        bytes = self.received,
+                        "no next piece within {} s: the stream in pieces ends",
+                        self.wait.as_secs_f64()
+                    );
+                    break None;
+                }
             };
             match piece.start {
                 PieceStart::New => {
@@ -271,6 +283,7 @@ impl PiecesSource {
         };
         self.waiting.remove(&self.name, self.id);
         let (piece, first) = piece?;
+        self.pieces += 1;
         self.skip = self.received - first;
         self.body = Some(piece.body);
         self.reply = Some(piece.reply);
