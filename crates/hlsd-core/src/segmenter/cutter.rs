@@ -167,6 +167,8 @@ impl Core {
     fn decide(&mut self, s: FrameStart, jump: Option<Ts>) {
         let key = s.key;
         let first = *self.first_seen.get_or_insert(s.dts);
+        // How far this keyframe came after the one before.
+        let gop = key.then_some(self.last_key).flatten().map(|k| s.dts - k);
         if key {
             self.last_key = Some(s.dts);
         }
@@ -209,7 +211,11 @@ impl Core {
             self.open(s.dts, key, false);
             self.stats.config_cuts += 1;
             self.realign = !key;
-        } else if key && (self.realign || elapsed.0 + frame.0 / 2 >= self.cfg.segment_duration.0) {
+        } else if key
+            && (self.realign
+                || elapsed.0 + frame.0 / 2 >= self.cfg.segment_duration.0
+                || self.next_key_overruns(elapsed, gop))
+        {
             self.close(elapsed);
             self.open(s.dts, true, false);
         } else if let Some(td) = self.target_duration.filter(|_| !key) {
@@ -235,6 +241,20 @@ impl Core {
         } else if bytes >= self.cfg.max_segment_bytes {
             self.forced(s.dts, key, "size", elapsed);
         }
+    }
+
+    /// Whether the segment, `elapsed` long at a keyframe that came `gop` after the one
+    /// before, would outrun the target duration waiting for the next keyframe as far away
+    /// (and be cut without one): it ends at this keyframe then, shorter than
+    /// `segment_duration` but starting the next one with a keyframe. Keyframes that do not
+    /// fall on multiples of the segment duration (x264's `tune=zerolatency`: every
+    /// 0.36–0.4 s) otherwise made every other segment start without one.
+    fn next_key_overruns(&self, elapsed: Ts, gop: Option<Ts>) -> bool {
+        let (Some(td), Some(gop)) = (self.target_duration, gop) else {
+            return false;
+        };
+        elapsed.0 * 2 >= self.cfg.segment_duration.0
+            && elapsed + gop > Ts(i64::from(td) * Ts::HZ) + TD_MARGIN
     }
 
     pub(super) fn forced(&mut self, at: Ts, key: bool, reason: &'static str, duration: Ts) {

@@ -238,6 +238,45 @@ fn later_long_gop_is_cut_within_target_duration() {
 }
 
 #[test]
+fn keyframes_off_the_segment_grid_end_segments_before_the_target_is_outrun() {
+    // Keyframes every 9 or 10 frames (0.36–0.4 s, as x264's `tune=zerolatency` makes them):
+    // the first segment ends at 2.0 s (TD 2). Later a keyframe 1.92 s into a segment comes
+    // just before the 2 s mark and the next one, 0.4 s on, would make it 2.32 s, past the
+    // target: the segment ends at the earlier keyframe, so none is cut without one.
+    let mut keyframes: Vec<usize> = (0..=50).step_by(10).collect();
+    for step in [9, 10, 10, 10].iter().cycle().take(60) {
+        let next = keyframes.last().copied().unwrap_or(0) + step;
+        keyframes.push(next);
+    }
+    let frames = 500;
+    let input = Synth {
+        keyframes: Some(keyframes.into_iter().filter(|&k| k < frames).collect()),
+        ..Synth::default()
+    }
+    .build(frames);
+    let r = run(&input, 65536, 2.0);
+    assert_eq!(r.td, Some(2));
+    assert!(
+        r.segments.iter().all(|s| s.independent),
+        "{:?}",
+        secs(&r.segments)
+    );
+    assert!(
+        !r.warnings
+            .iter()
+            .any(|w| matches!(w, Warning::GopOverrun { .. } | Warning::ForcedCut { .. })),
+        "{:?}",
+        r.warnings
+    );
+    for s in &r.segments {
+        assert!(s.duration.secs() <= 2.25, "{}", s.duration.secs());
+    }
+    let total: f64 = r.segments.iter().map(|s| s.duration.secs()).sum();
+    assert!((total - frames as f64 / 25.0).abs() < 0.001, "{total}");
+    assert_eq!(served_media(&r.segments), expected_media(&input));
+}
+
+#[test]
 fn irregular_gop() {
     let keyframes = vec![0, 30, 45, 70, 120, 130, 170];
     let input = Synth {
