@@ -137,7 +137,7 @@ async fn ingest(
         addr: peer,
     };
     let span = publish.span();
-    let offset = match pieces::piece_offset(headers) {
+    let offset = match pieces::piece_start(headers) {
         Ok(offset) => offset,
         Err(pieces::BadRange) => {
             let e = HttpError::BadRequest("Content-Range must read bytes FIRST-LAST/TOTAL or /*");

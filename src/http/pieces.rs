@@ -61,7 +61,7 @@ impl PieceStart {
 }
 
 /// Whether a publish's request is a piece of a stream, and where it goes.
-pub fn piece_offset(headers: &axum::http::HeaderMap) -> Result<Option<PieceStart>, BadRange> {
+pub fn piece_start(headers: &axum::http::HeaderMap) -> Result<Option<PieceStart>, BadRange> {
     use axum::http::header;
     if let Some(range) = headers.get(header::CONTENT_RANGE) {
         // bytes FIRST-LAST/TOTAL or bytes FIRST-LAST/*
@@ -342,23 +342,23 @@ mod tests {
     #[test]
     fn which_requests_are_pieces() {
         let gst = [("content-length", "564"), ("connection", "Keep-Alive")];
-        assert_eq!(piece_offset(&headers(&gst)), Ok(Some(PieceStart::New)));
+        assert_eq!(piece_start(&headers(&gst)), Ok(Some(PieceStart::New)));
         let next = [
             ("content-length", "100"),
             ("content-range", "bytes 564-663/*"),
         ];
-        assert_eq!(piece_offset(&headers(&next)), Ok(Some(PieceStart::At(564))));
+        assert_eq!(piece_start(&headers(&next)), Ok(Some(PieceStart::At(564))));
         let sized = [("content-range", "bytes 0-99/100")];
-        assert_eq!(piece_offset(&headers(&sized)), Ok(Some(PieceStart::At(0))));
+        assert_eq!(piece_start(&headers(&sized)), Ok(Some(PieceStart::At(0))));
         // A stream in one request: chunked, or no keep-alive asked for.
         let chunked = [
             ("transfer-encoding", "chunked"),
             ("connection", "keep-alive"),
         ];
-        assert_eq!(piece_offset(&headers(&chunked)), Ok(None));
-        assert_eq!(piece_offset(&headers(&[("content-length", "9")])), Ok(None));
+        assert_eq!(piece_start(&headers(&chunked)), Ok(None));
+        assert_eq!(piece_start(&headers(&[("content-length", "9")])), Ok(None));
         let close = [("content-length", "9"), ("connection", "close")];
-        assert_eq!(piece_offset(&headers(&close)), Ok(None));
+        assert_eq!(piece_start(&headers(&close)), Ok(None));
         for bad in [
             "bytes 5-4/*",
             "bytes x-4/*",
@@ -367,7 +367,7 @@ mod tests {
             "bytes -4/*",
         ] {
             let h = headers(&[("content-range", bad)]);
-            assert_eq!(piece_offset(&h), Err(BadRange), "{bad}");
+            assert_eq!(piece_start(&h), Err(BadRange), "{bad}");
         }
     }
 }
