@@ -54,7 +54,9 @@
 # WARM (15) s after the pushes start and again WINDOW (25) s later; CPU-s per GB of wire
 # bytes per run, the median of REPEAT (3) runs, and the ratio of the medians. HLSD_BASE
 # adds a second hlsd (another build) to the alternation, and the order of the servers
-# turns from run to run.
+# turns from run to run. STACK=1 adds examples/ingest_floor to it (not for `gst`): tokio
+# reading the same pushes on single-threaded runtimes as hlsd's ingest does, and dropping
+# the bytes (no HTTP, no segmenter): the floor of hlsd's stack, beside socat's.
 # ONEBYTE=1: one victim publisher (the 720p clip, 1316-byte chunks, real time) followed by
 # a blocking-reload client (bench/load.py parts: each part's arrival against its media
 # time), alone and with ATTACKERS (4) publishers of the same clip in 1-byte chunks in real

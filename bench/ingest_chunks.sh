@@ -171,6 +171,26 @@ floor_profile() {
   stop_all "${pubs[@]}"
 }
 
+# stack_profile PROFILE: FEEDS publishers into examples/ingest_floor (STACK=1): tokio's
+# reading of the same pushes alone, on single-threaded runtimes as hlsd's ingest.
+stack_profile() {
+  local profile="$1" i p srv=() ports=() pubs=()
+  p="$(free_port)"
+  "$STACK_BIN" "127.0.0.1:$p" 2>>"$TMP/stack.log" &
+  srv=($!)
+  ports=("$p")
+  wait_listen "$p"
+  for ((i = 0; i < FEEDS; i++)); do
+    publish "$profile" "http://127.0.0.1:$p/ingest/c$i" "$TMP/pub-$i.log"
+    pubs+=("$PUB_PID")
+  done
+  window srv ports
+  # The reader first, as with the sinks: no answer ever comes.
+  kill "${srv[@]}" 2>/dev/null || true
+  wait "${srv[@]}" 2>/dev/null || true
+  stop_all "${pubs[@]}"
+}
+
 median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.3f}')" "$@"; }
 
 if [[ " ${CHUNKS:-} " == *" gst "* ]]; then
@@ -197,6 +217,11 @@ if [ -n "${HLSD_BASE:-}" ]; then
   wait_http "http://127.0.0.1:$BP/healthz"
   SERVERS="base hlsd floor"
 fi
+if [ "${STACK:-0}" = 1 ]; then
+  (cd "$ROOT" && cargo build --release --quiet --example ingest_floor)
+  STACK_BIN="$ROOT/target/release/examples/ingest_floor"
+  SERVERS+=" stack"
+fi
 
 if [ -n "${CHUNKS:-}" ]; then
   printf '%-8s %-6s %-4s %8s %8s %12s\n' profile server run MB cpu_s cpu_s_per_GB
@@ -209,10 +234,13 @@ if [ -n "${CHUNKS:-}" ]; then
         order=("${order[@]:1}" "${order[0]}")
       done
       for server in "${order[@]}"; do
+        # The stack floor never answers, which a stream in pieces needs.
+        if [ "$server" = stack ] && [ "$profile" = gst ]; then continue; fi
         case "$server" in
           hlsd) read -r cpu bytes < <(hlsd_profile "$HP" "$HLSD_PID" "$profile") ;;
           base) read -r cpu bytes < <(hlsd_profile "$BP" "$BASE_PID" "$profile") ;;
           floor) read -r cpu bytes < <(floor_profile "$profile") ;;
+          stack) read -r cpu bytes < <(stack_profile "$profile") ;;
         esac
         per="$(python3 -c "print(f'{$cpu / ($bytes / 1e9):.3f}' if $bytes else 'nan')")"
         printf '%-8s %-6s %-4s %8s %8s %12s\n' "$profile" "$server" "$r" \
@@ -226,6 +254,7 @@ if [ -n "${CHUNKS:-}" ]; then
     line="  $profile:"
     f="$(median ${PER[$profile.floor]})"
     for server in $SERVERS; do
+      [ -n "${PER[$profile.$server]:-}" ] || continue
       m="$(median ${PER[$profile.$server]})"
       line+=" $server $m"
       [ "$server" = floor ] || line+=" ($(python3 -c "print(f'{$m / $f:.2f}')")x floor)"

@@ -25,6 +25,11 @@
 # each of ROUNDS rounds (nginx once per round); the table gives medians over the rounds.
 # Needs wrk, nginx, h2load (nghttp2-client), ffmpeg, curl, python3: installed with apt when
 # missing and run as root.
+# FLOOR=1 adds, in each round, examples/http_floor: tokio and hyper as hlsd runs them
+# (runtime, `hlsd::serve::builder`) answering every request with one fixed answer, the bytes
+# and headers hlsd gave for that row; the segment, part and media playlist rows only. Its
+# req/s against nginx is the most any hlsd could reach on this stack without hlsd's own
+# work per request.
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION="${DURATION:-10}"
@@ -33,6 +38,7 @@ STREAMS="${STREAMS:-10}" # h2load concurrent streams per connection
 FEEDS="${FEEDS:-200}"
 ROUNDS="${ROUNDS:-1}"
 PIN="${PIN:-}"
+FLOOR="${FLOOR:-0}"
 
 need wrk:wrk nginx:nginx h2load:nghttp2-client ffmpeg:ffmpeg curl:curl python3:python3 taskset:util-linux
 if [ -z "${HLSD_BINS:-}" ]; then
@@ -40,6 +46,10 @@ if [ -z "${HLSD_BINS:-}" ]; then
   HLSD_BINS="$HLSD"
 fi
 read -r -a BINS <<<"$HLSD_BINS"
+if [ "$FLOOR" = 1 ]; then
+  (cd "$ROOT" && cargo build --release --quiet --example http_floor)
+  FLOOR_BIN="$ROOT/target/release/examples/http_floor"
+fi
 CLIP="$(make_clip)"
 SMALL="$(make_small_clip 6)"
 
@@ -255,6 +265,31 @@ rows() {
   fi
 }
 
+# floor_rows: the segment, part and playlist rows against examples/http_floor, one instance
+# per answer (FLOOR=1).
+floor_rows() {
+  local row file fp
+  for row in seg1 part1 pl1; do
+    case "$row" in
+      seg1) file="$SHM/$(cat "$TMP/seg")" ;;
+      part1) file="$SHM/$(cat "$TMP/part")" ;;
+      pl1) file="$SHM/media.m3u8" ;;
+    esac
+    fp="$(free_port)"
+    "${SRV[@]}" "$FLOOR_BIN" "127.0.0.1:$fp" "$file" "$TMP/h-$row" 2>>"$TMP/floor.log" &
+    FLOOR_PID=$!
+    PIDS+=("$FLOOR_PID")
+    wait_http "http://127.0.0.1:$fp/" 10
+    record "$row" floor "$(measure floor_ticks run_wrk "http://127.0.0.1:$fp/")"
+    if [ "$row" = pl1 ]; then
+      record pl2 floor "$(measure floor_ticks run_h2load "http://127.0.0.1:$fp/")"
+    fi
+    kill "$FLOOR_PID" 2>/dev/null || true
+    wait "$FLOOR_PID" 2>/dev/null || true
+  done
+}
+floor_ticks() { cpu_ticks "$FLOOR_PID"; }
+
 for ((round = 1; round <= ROUNDS; round++)); do
   for b in "${!BINS[@]}"; do
     start_server "${BINS[$b]}"
@@ -264,14 +299,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
     BYTES[part1]="$(stat -c %s "$SHM/$(cat "$TMP/part")")"
     BYTES[pl1]="$(stat -c %s "$SHM/media.m3u8")"
     BYTES[pl2]="${BYTES[pl1]}"
-    BYTES[many1]="$(stat -c %s "$SHM/f0/main/media.m3u8")"
-    BYTES[many2]="${BYTES[many1]}"
+    if [ "$FEEDS" -gt 0 ]; then
+      BYTES[many1]="$(stat -c %s "$SHM/f0/main/media.m3u8")"
+      BYTES[many2]="${BYTES[many1]}"
+    fi
+    # The answers' headers, for the floor.
+    curl -fsS -D "$TMP/h-seg1" -o /dev/null "$LIVE/$(cat "$TMP/seg")"
+    curl -fsS -D "$TMP/h-part1" -o /dev/null "$LIVE/$(cat "$TMP/part")"
+    curl -fsS -D "$TMP/h-pl1" -o /dev/null "$LIVE/media.m3u8"
     rows "$b" hlsd_ticks
     echo "round $round, hlsd ${BINS[$b]}: CPU $(($(cpu_ticks "$HLSD_PID") / $(getconf CLK_TCK))) s, RSS $(($(rss_kb "$HLSD_PID") / 1024)) MiB" >&2
     stop_server
   done
   # nginx serves the bytes the last hlsd of the round wrote.
   rows nginx nginx_ticks
+  if [ "$FLOOR" = 1 ]; then floor_rows; fi
 done
 
 median() { python3 -c "import statistics, sys; print(statistics.median(float(x) for x in sys.argv[1:]))" $1; }
@@ -280,8 +322,11 @@ ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 printf '\n%-28s %7s' "" "bytes"
 for b in "${!BINS[@]}"; do printf ' %12s %7s' "hlsd#$b req/s" "/nginx"; done
 printf ' %11s' "nginx req/s"
+if [ "$FLOOR" = 1 ]; then printf ' %11s %7s' "floor req/s" "/nginx"; fi
 for b in "${!BINS[@]}"; do printf ' %8s' "hlsd#$b µs"; done
-printf ' %8s\n' "nginx µs"
+printf ' %8s' "nginx µs"
+if [ "$FLOOR" = 1 ]; then printf ' %8s' "floor µs"; fi
+printf '\n'
 for row in "${ROWS[@]}"; do
   [ -n "${RPS[$row|nginx]:-}" ] || continue
   n="$(median "${RPS[$row|nginx]}")"
@@ -291,11 +336,21 @@ for row in "${ROWS[@]}"; do
     printf ' %12.0f %7s' "$h" "$(ratio "$h" "$n")"
   done
   printf ' %11.0f' "$n"
+  if [ "$FLOOR" = 1 ]; then
+    if [ -n "${RPS[$row|floor]:-}" ]; then
+      f="$(median "${RPS[$row|floor]}")"
+      printf ' %11.0f %7s' "$f" "$(ratio "$f" "$n")"
+    else printf ' %11s %7s' - -; fi
+  fi
   for b in "${!BINS[@]}"; do printf ' %8.1f' "$(median "${US[$row|$b]}")"; done
-  printf ' %8.1f\n' "$(median "${US[$row|nginx]}")"
+  printf ' %8.1f' "$(median "${US[$row|nginx]}")"
+  if [ "$FLOOR" = 1 ]; then
+    if [ -n "${US[$row|floor]:-}" ]; then printf ' %8.1f' "$(median "${US[$row|floor]}")"; else printf ' %8s' -; fi
+  fi
+  printf '\n'
 done
 for b in "${!BINS[@]}"; do echo "hlsd#$b = ${BINS[$b]}"; done
 for row in "${ROWS[@]}"; do
   [ -n "${RPS[$row|nginx]:-}" ] || continue
-  echo "per round, ${LABEL[$row]}: $(for b in "${!BINS[@]}"; do printf 'hlsd#%s %s; ' "$b" "${RPS[$row|$b]}"; done)nginx ${RPS[$row|nginx]}"
+  echo "per round, ${LABEL[$row]}: $(for b in "${!BINS[@]}"; do printf 'hlsd#%s %s; ' "$b" "${RPS[$row|$b]}"; done)nginx ${RPS[$row|nginx]}${RPS[$row|floor]:+; floor ${RPS[$row|floor]}}"
 done
