@@ -102,7 +102,14 @@ impl<'a> Route<'a> {
         if parts.next().is_some() || a.is_empty() || b.is_empty() || c == Some("") {
             return None;
         }
-        let decode = |s: &'a str| percent_decode_str(s).decode_utf8().ok();
+        // Most names have nothing encoded: no decoding pass, no UTF-8 check of a `&str`.
+        let decode = |s: &'a str| {
+            if s.contains('%') {
+                percent_decode_str(s).decode_utf8().ok()
+            } else {
+                Some(Cow::Borrowed(s))
+            }
+        };
         let index = |file| {
             Some(Route::Multivariant {
                 feed: decode(a)?,

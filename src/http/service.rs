@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::metrics::requests::Tracked;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
@@ -31,6 +31,7 @@ use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Either, Ready, ready};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -83,7 +84,7 @@ impl Dispatch {
 /// A playback answer, or one of the gate's.
 type Answer = Either<<Playback as Service<Request>>::Future, Ready<Result<Response, Infallible>>>;
 
-type DispatchFuture = Either<Traced<Answer>, Echo<RouteFuture<Infallible>>>;
+pub type DispatchFuture = Either<Traced<Answer>, Echo<RouteFuture<Infallible>>>;
 
 /// Takes the first `skip` bytes (the `/s/{token}` prefix) off the request's path: one copy
 /// of the rest of the path and query, the URI's other parts moved. False if that is no URI
@@ -120,18 +121,27 @@ impl Service<Request> for Dispatch {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request) -> Self::Future {
+    fn call(&mut self, req: Request) -> Self::Future {
+        self.call_from(req, None)
+    }
+}
+
+impl Dispatch {
+    /// [`Service::call`] for a request from `peer`, which the router's handlers get as
+    /// axum's `ConnectInfo` (publishers' addresses). Playback never reads it: its requests
+    /// go without, sparing each the allocation of an extension map.
+    pub fn call_from(&mut self, mut req: Request, peer: Option<SocketAddr>) -> DispatchFuture {
         let path = req.uri().path();
         let target = match signed::gate(self.signer.as_deref(), path, signed::unix_now) {
             Gate::Open if path == "/live" || path.starts_with("/live/") => Target::Playback,
             // The router's layers trace it (`trace`).
-            Gate::Open => return Either::Right(self.route(req)),
+            Gate::Open => return Either::Right(self.route(req, peer)),
             Gate::Signed {
                 tree: Tree::Live,
                 skip,
             } => Target::SignedLive(skip),
             Gate::Signed { skip, .. } if strip(&mut req, skip) => {
-                return Either::Right(self.route(req));
+                return Either::Right(self.route(req, peer));
             }
             Gate::Signed { .. } => Target::Refuse(StatusCode::NOT_FOUND),
             Gate::Unsigned(Tree::Watch) => Target::WatchUnsigned,
@@ -160,11 +170,17 @@ impl Service<Request> for Dispatch {
             id,
         })
     }
-}
 
-impl Dispatch {
-    /// To the router, with the request's id on the request (its span reads it there).
-    fn route(&mut self, mut req: Request) -> Echo<RouteFuture<Infallible>> {
+    /// To the router, with the request's id on the request (its span reads it there) and
+    /// the peer's address.
+    fn route(
+        &mut self,
+        mut req: Request,
+        peer: Option<SocketAddr>,
+    ) -> Echo<RouteFuture<Infallible>> {
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(ConnectInfo(peer));
+        }
         let id = self.request_ids.then(|| request_id::assign(&mut req));
         Echo {
             inner: self.other.call(req),

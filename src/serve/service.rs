@@ -1,16 +1,16 @@
 //! The per-request part of a connection: [`ConnService`] hands hyper's requests to the
-//! application ([`Dispatch`]) with the peer address as axum's `ConnectInfo`, marks the
+//! application ([`Dispatch`]) with the peer address (axum's `ConnectInfo` for the router's
+//! handlers), marks the
 //! connection as having sent a request head, and counts the request as active until its
 //! answer has been sent ([`ConnBody`] holds the count).
 //!
 //! It does what `axum::serve` with `into_make_service_with_connect_info` did per request
 //! (a clone of the service, the `ConnectInfo` extension, the body conversion) plus a few
-//! atomic operations: no allocation is added.
+//! atomic operations: no allocation is added, and playback requests carry no extension.
 
 use super::limit::{Active, Slot};
-use crate::http::service::Dispatch;
+use crate::http::service::{Dispatch, DispatchFuture};
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -21,7 +21,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tower::Service as _;
 
 /// The service of one connection.
 pub struct ConnService {
@@ -41,20 +40,17 @@ impl ConnService {
 
     /// Hands a request to the application: hyper's (through `call`), or one read by
     /// [`super::publish`].
-    pub fn dispatch(&self, mut req: Request<Body>) -> ConnFuture {
+    pub fn dispatch(&self, req: Request<Body>) -> ConnFuture {
         self.slot.head_arrived();
         let active = self.slot.request();
-        req.extensions_mut().insert(ConnectInfo(self.peer));
         // Dispatch is always ready and cheap to clone (two `Arc`s), as under axum::serve.
-        let inner = self.dispatch.clone().call(req);
+        let inner = self.dispatch.clone().call_from(req, Some(self.peer));
         ConnFuture {
             inner,
             active: Some(active),
         }
     }
 }
-
-type DispatchFuture = <Dispatch as tower::Service<axum::extract::Request>>::Future;
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Response = Response<ConnBody>;
