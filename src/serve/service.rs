@@ -58,7 +58,15 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Future = ConnFuture;
 
     fn call(&self, req: Request<Incoming>) -> ConnFuture {
-        self.dispatch(req.map(Body::new))
+        // A request without a body (a GET, every playback request) gets an empty one, which
+        // axum boxes without allocating; hyper's would be boxed on the heap.
+        self.dispatch(req.map(|body| {
+            if http_body::Body::is_end_stream(&body) {
+                Body::empty()
+            } else {
+                Body::new(body)
+            }
+        }))
     }
 }
 
