@@ -146,7 +146,7 @@ NGINX
 
 # floor_profile PROFILE: FEEDS publishers, each into its own socat sink (gst: floor_gst).
 floor_profile() {
-  local profile="$1" i p sinks=() ports=() pubs=()
+  local profile="$1" i p sinks=() ports=() urls=()
   if [ "$profile" = gst ]; then
     floor_gst
     return
@@ -161,34 +161,41 @@ floor_profile() {
     wait_listen "$p"
   done
   for ((i = 0; i < FEEDS; i++)); do
-    publish "$profile" "http://127.0.0.1:${ports[$i]}/ingest/c$i" "$TMP/pub-$i.log"
+    urls+=("http://127.0.0.1:${ports[$i]}/ingest/c$i")
+  done
+  sink_window "$profile" sinks ports urls
+}
+
+# sink_window PROFILE SINKS PORTS URLS: a publisher into each of the URLS (names of arrays),
+# then "cpu_seconds wire_bytes" of the SINKS over the window; the sinks are stopped first
+# (a publisher ending its body waits for an answer no sink gives), then the publishers.
+sink_window() {
+  local profile="$1" i pubs=()
+  local -n urls_="$4"
+  for ((i = 0; i < ${#urls_[@]}; i++)); do
+    publish "$profile" "${urls_[$i]}" "$TMP/pub-$i.log"
     pubs+=("$PUB_PID")
   done
-  window sinks ports
-  # The sinks first: a publisher ending its body waits for an answer no sink gives.
-  kill "${sinks[@]}" 2>/dev/null || true
-  wait "${sinks[@]}" 2>/dev/null || true
+  window "$2" "$3"
+  local -n sinks_="$2"
+  kill "${sinks_[@]}" 2>/dev/null || true
+  wait "${sinks_[@]}" 2>/dev/null || true
   stop_all "${pubs[@]}"
 }
 
 # stack_profile PROFILE: FEEDS publishers into examples/ingest_floor (STACK=1): tokio's
 # reading of the same pushes alone, on single-threaded runtimes as hlsd's ingest.
 stack_profile() {
-  local profile="$1" i p srv=() ports=() pubs=()
+  local profile="$1" i p srv=() ports=() urls=()
   p="$(free_port)"
   "$STACK_BIN" "127.0.0.1:$p" 2>>"$TMP/stack.log" &
   srv=($!)
   ports=("$p")
   wait_listen "$p"
   for ((i = 0; i < FEEDS; i++)); do
-    publish "$profile" "http://127.0.0.1:$p/ingest/c$i" "$TMP/pub-$i.log"
-    pubs+=("$PUB_PID")
+    urls+=("http://127.0.0.1:$p/ingest/c$i")
   done
-  window srv ports
-  # The reader first, as with the sinks: no answer ever comes.
-  kill "${srv[@]}" 2>/dev/null || true
-  wait "${srv[@]}" 2>/dev/null || true
-  stop_all "${pubs[@]}"
+  sink_window "$profile" srv ports urls
 }
 
 median() { python3 -c "import statistics, sys; print(f'{statistics.median(map(float, sys.argv[1:])):.3f}')" "$@"; }
