@@ -1,8 +1,7 @@
 //! The per-request part of a connection: [`ConnService`] hands hyper's requests to the
 //! application ([`Dispatch`]) with the peer address (axum's `ConnectInfo` for the router's
-//! handlers), marks the
-//! connection as having sent a request head, and counts the request as active until its
-//! answer has been sent ([`ConnBody`] holds the count).
+//! handlers), marks the connection as having sent a request head, and counts the request
+//! as active until its answer has been sent ([`ConnBody`] holds the count).
 //!
 //! It does what `axum::serve` with `into_make_service_with_connect_info` did per request
 //! (a clone of the service, the `ConnectInfo` extension, the body conversion) plus a few
