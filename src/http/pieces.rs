@@ -115,10 +115,11 @@ pub enum PieceEnd {
     Retry(Body, PieceStart),
 }
 
-/// The streams waiting for their next piece, by feed and rendition.
+/// The streams waiting for their next piece, by feed, then rendition (looked up by `&str`,
+/// so a piece's lookup allocates nothing).
 #[derive(Default)]
 pub struct Waiting {
-    map: Mutex<HashMap<(String, String), Waiter>>,
+    map: Mutex<HashMap<String, HashMap<String, Waiter>>>,
     ids: AtomicU64,
 }
 
@@ -140,21 +141,27 @@ impl Waiting {
         ip: IpAddr,
     ) -> Option<mpsc::Sender<Piece>> {
         let map = self.map.lock().ok()?;
-        let w = map.get(&(feed.to_string(), rendition.to_string()))?;
+        let w = map.get(feed)?.get(rendition)?;
         (w.ip == ip && w.key.as_deref() == key).then(|| w.tx.clone())
     }
 
-    fn insert(&self, name: &(String, String), w: Waiter) {
+    fn insert(&self, (feed, rendition): &(String, String), w: Waiter) {
         if let Ok(mut map) = self.map.lock() {
-            map.insert(name.clone(), w);
+            map.entry(feed.clone())
+                .or_default()
+                .insert(rendition.clone(), w);
         }
     }
 
-    fn remove(&self, name: &(String, String), id: u64) {
+    fn remove(&self, (feed, rendition): &(String, String), id: u64) {
         if let Ok(mut map) = self.map.lock()
-            && map.get(name).is_some_and(|w| w.id == id)
+            && let Some(renditions) = map.get_mut(feed)
+            && renditions.get(rendition).is_some_and(|w| w.id == id)
         {
-            map.remove(name);
+            renditions.remove(rendition);
+            if renditions.is_empty() {
+                map.remove(feed);
+            }
         }
     }
 }

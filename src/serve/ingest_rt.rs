@@ -36,7 +36,14 @@ static RUNTIMES: OnceLock<Option<Runtimes>> = OnceLock::new();
 
 /// Whether a connection starting with `first` is an HTTP/1.1 publish.
 pub fn is_publish(first: &[u8]) -> bool {
-    first.starts_with(b"POST /ingest/") || first.starts_with(b"PUT /ingest/")
+    ingest_target(first).is_some()
+}
+
+/// What follows `POST /ingest/` or `PUT /ingest/` in a request's first bytes.
+fn ingest_target(first: &[u8]) -> Option<&[u8]> {
+    first
+        .strip_prefix(b"POST /ingest/")
+        .or_else(|| first.strip_prefix(b"PUT /ingest/"))
 }
 
 /// The runtime for a publisher's connection whose first bytes are `first`; `None` if the
@@ -58,9 +65,7 @@ pub fn for_request(first: &[u8]) -> Option<Handle> {
 /// The feed and rendition a publish's request line names (`main` when it names none), once
 /// its target has been seen whole.
 fn rendition_of(first: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = first
-        .strip_prefix(b"POST /ingest/")
-        .or_else(|| first.strip_prefix(b"PUT /ingest/"))?;
+    let rest = ingest_target(first)?;
     let end = rest.iter().position(|&b| b == b' ' || b == b'?')?;
     let path = &rest[..end];
     Some(match path.iter().position(|&b| b == b'/') {
